@@ -1,0 +1,106 @@
+"""Exports: CSV of labels and acquisitions, and an ASE database of best structures.
+
+Exports only read the campaign; they write new files next to nothing else and refuse to
+overwrite an existing output.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import ase.db
+from alloop.store.campaign import CampaignStore
+from alloop.store.errors import StoreError
+from alloop.store.structures import atoms_from_json
+
+LABEL_COLUMNS = (
+    "pair", "surface", "adsorbate", "gmae_ev", "status", "fidelity", "job", "calculator",
+    "created_at", "provenance",
+)  # fmt: skip
+ACQ_COLUMNS = (
+    "round", "rank", "pair", "surface", "adsorbate", "acquisition", "score", "mu_ev", "sigma_ev",
+    "reason",
+)  # fmt: skip
+
+
+def _fresh(path: Path) -> Path:
+    if path.exists():
+        raise StoreError(f"{path} exists already; not overwritten")
+    if not path.parent.is_dir():
+        raise StoreError(f"cannot write {path}: directory {path.parent} does not exist")
+    return path
+
+
+def export_csv(store: CampaignStore, out_dir: Path) -> tuple[Path, Path]:
+    """Write `labels.csv` and `acquisitions.csv` into `out_dir`; returns both paths."""
+    labels_path = _fresh(out_dir / "labels.csv")
+    acq_path = _fresh(out_dir / "acquisitions.csv")
+    pairs = {p.key: p for p in store.pairs()}
+    with open(labels_path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(LABEL_COLUMNS)
+        for lab in store.labels():
+            prov = {k: v for k, v in lab.provenance.items() if k != "best_structure"}
+            p = pairs[lab.pair_key]
+            w.writerow(
+                [
+                    lab.pair_key, p.surface_key, p.adsorbate_key,
+                    "" if lab.gmae_ev is None else f"{lab.gmae_ev:.6f}",
+                    lab.status, lab.fidelity, lab.job_key or "", prov.get("calculator", ""),
+                    lab.created_at.isoformat(), json.dumps(prov, sort_keys=True),
+                ]
+            )  # fmt: skip
+    with open(acq_path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(ACQ_COLUMNS)
+        for a in store.acquisitions():
+            w.writerow(
+                [
+                    a.round_index, a.rank, a.pair_key, a.surface_key, a.adsorbate_key,
+                    a.acquisition, _num(a.score), _num(a.mu_ev), _num(a.sigma_ev), a.reason,
+                ]
+            )  # fmt: skip
+    return labels_path, acq_path
+
+
+def export_asedb(store: CampaignStore, out_path: Path) -> int:
+    """Write the best structure of every label that has one into an ASE database.
+
+    Key-value pairs carry the provenance that fits ASE's rules (identifier keys, scalar values);
+    the full provenance JSON goes in `data`. Returns the number of rows written.
+    """
+    _fresh(out_path)
+    pairs = {p.key: p for p in store.pairs()}
+    n = 0
+    with ase.db.connect(out_path, type="db", append=False) as con:
+        for lab in store.labels():
+            text = lab.provenance.get("best_structure")
+            if not text:
+                continue
+            atoms = atoms_from_json(text if isinstance(text, str) else json.dumps(text))
+            p = pairs[lab.pair_key]
+            kv: dict[str, str | float | int | bool] = {
+                "pair": lab.pair_key,
+                "surface": p.surface_key,
+                "adsorbate": p.adsorbate_key,
+                "status": lab.status,
+                "fidelity": lab.fidelity,
+                "label_id": lab.id,
+            }
+            if lab.gmae_ev is not None:
+                kv["gmae_ev"] = float(lab.gmae_ev)
+            for key, value in lab.provenance.items():
+                safe = re.sub(r"\W", "_", key)
+                if key != "best_structure" and isinstance(value, str | int | float | bool):
+                    kv.setdefault(f"prov_{safe}", value)
+            prov = {k: v for k, v in lab.provenance.items() if k != "best_structure"}
+            con.write(atoms, key_value_pairs=kv, data={"provenance": prov})
+            n += 1
+    return n
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.6f}"

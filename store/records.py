@@ -1,0 +1,178 @@
+"""Frozen records: what the store hands out and takes in. ORM rows never leave the package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ase import Atoms
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    name: str
+    config: dict[str, Any]
+    seed: int
+    alloop_version: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewSurface:
+    key: str
+    atoms: Atoms
+    source: str
+    miller: str | None = None
+
+
+@dataclass(frozen=True)
+class NewAdsorbate:
+    key: str
+    name: str
+    smiles: str | None
+    atoms: Atoms | None
+    binding_atoms: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SurfaceRecord:
+    id: int
+    key: str
+    composition: str
+    miller: str | None
+    source: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class AdsorbateRecord:
+    id: int
+    key: str
+    name: str
+    smiles: str | None
+    binding_atoms: tuple[int, ...]
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class PairRecord:
+    id: int
+    key: str
+    surface_key: str
+    adsorbate_key: str
+
+
+@dataclass(frozen=True)
+class NewLabel:
+    """An oracle's answer for one pair, as the store records it."""
+
+    gmae_ev: float | None
+    status: str
+    fidelity: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    id: int
+    pair_id: int
+    pair_key: str
+    job_key: str | None
+    gmae_ev: float | None
+    status: str
+    fidelity: str
+    provenance: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    index: int
+    state: str
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NewAcquisition:
+    pair_key: str
+    rank: int
+    score: float | None
+    mu_ev: float | None
+    sigma_ev: float | None
+    acquisition: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AcquisitionRecord:
+    round_index: int
+    pair_key: str
+    surface_key: str
+    adsorbate_key: str
+    rank: int
+    score: float | None
+    mu_ev: float | None
+    sigma_ev: float | None
+    acquisition: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class NewJob:
+    key: str
+    pair_key: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    key: str
+    pair_key: str
+    round_index: int | None
+    kind: str
+    state: str
+    attempts: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    round_index: int
+    member: int
+    blob: bytes
+    sha256: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    ts: datetime
+    kind: str
+    round_index: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """Counts for `alloop status` and the dashboard."""
+
+    name: str
+    seed: int
+    n_surfaces: int
+    n_adsorbates: int
+    n_pairs: int
+    n_labelled_pairs: int
+    labels_by_fidelity_status: dict[tuple[str, str], int]
+    jobs_by_state: dict[str, int]
+    n_rounds: int
+    last_round: RoundRecord | None
+    best: tuple[tuple[str, float, str], ...]  # (pair key, gmae eV, fidelity), strongest first
