@@ -1,0 +1,168 @@
+"""The `alloop` command line: thin Typer commands over `alloop.loop.commands`.
+
+Domain errors (bad config, missing or foreign campaign file, locked campaign, ...) become one
+red line on stderr and exit code 1; nothing is half-written, because the functions behind the
+commands validate everything before they touch a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alloop.loop import commands, views
+from alloop.loop.errors import LoopError
+from alloop.store.errors import StoreError
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="alloop",
+    help="Active-learning closed-loop screening of adsorption energies (GMAE).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _domain_errors() -> tuple[type[BaseException], ...]:
+    from alloop.oracles.errors import OracleError
+    from alloop.surrogate.errors import SurrogateError
+
+    return (LoopError, StoreError, OracleError, SurrogateError, OSError)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Turn a domain error into one red line and exit code 1."""
+    try:
+        yield
+    except _domain_errors() as exc:
+        text = str(exc) if not isinstance(exc, OSError) else f"{exc.strerror}: {exc.filename}"
+        raise fail(text.splitlines()[0] if text else type(exc).__name__) from None
+
+
+CampaignArg = Annotated[
+    str,
+    typer.Argument(help="Campaign file (e.g. demo.alloop) or database URL.", show_default=False),
+]
+
+
+@app.command()
+def init(
+    config: Annotated[Path, typer.Argument(help="YAML campaign config.", show_default=False)],
+    campaign: Annotated[
+        str | None,
+        typer.Option("--campaign", "-c", help="Where to create it (default: NAME.alloop)."),
+    ] = None,
+) -> None:
+    """Create a campaign (its pool of surface × adsorbate pairs) from a YAML config.
+
+    Example: [bold]alloop init configs/fg-replay.yaml --campaign fg.alloop[/]
+    """
+    with guard():
+        where, status = commands.init_campaign(config, campaign)
+    console.print(f"[green]created[/] {where}")
+    console.print(views.status_panel(status, where))
+
+
+@app.command()
+def status(campaign: CampaignArg) -> None:
+    """Show a campaign's pool, labels, jobs, rounds and best pairs so far.
+
+    Example: [bold]alloop status fg.alloop[/]
+    """
+    with guard():
+        st = commands.campaign_status(campaign)
+    console.print(views.status_panel(st, campaign))
+
+
+@app.command()
+def history(
+    campaign: CampaignArg,
+    round_index: Annotated[
+        int | None, typer.Option("--round", "-r", help="Only this round.")
+    ] = None,
+    surface: Annotated[
+        str | None, typer.Option("--surface", "-s", help="Only this surface key.")
+    ] = None,
+    adsorbate: Annotated[
+        str | None, typer.Option("--adsorbate", "-a", help="Only this adsorbate key.")
+    ] = None,
+) -> None:
+    """Show the acquisition history: what was picked, when, why, and what it turned out to be.
+
+    Example: [bold]alloop history fg.alloop --round 2 --surface Pt[/]
+    """
+    with guard():
+        rows = commands.campaign_history(
+            campaign, round_index=round_index, surface=surface, adsorbate=adsorbate
+        )
+    if not rows:
+        console.print("no acquisitions match" if (round_index, surface, adsorbate) != (None,) * 3
+                      else "no acquisitions yet")  # fmt: skip
+        return
+    console.print(views.history_table(rows))
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    asedb = "asedb"
+
+
+@app.command()
+def export(
+    campaign: CampaignArg,
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or asedb.")] = (
+        ExportFormat.csv
+    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output directory (csv) or file (asedb)."),
+    ] = None,
+) -> None:
+    """Export labels and acquisitions as CSV, or best structures as an ASE database.
+
+    Example: [bold]alloop export fg.alloop --format asedb --out best.db[/]
+    """
+    with guard():
+        paths = commands.export_campaign(campaign, fmt.value, out)
+    for p in paths:
+        console.print(f"[green]wrote[/] {p}")
+
+
+def main() -> None:
+    """Console-script entry point: usage errors also end as one red line and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[bold red]aborted[/]")
+        sys.exit(130)
+    except typer.TyperException as exc:  # click's usage errors, vendored by Typer
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            console.print(ctx.get_help())
+            sys.exit(0)
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Plain functions behind the CLI commands: no printing, no Typer, easy to test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alloop.loop.config import AlloopConfig, load_config
+from alloop.loop.pool import build_pool
+from alloop.store import CampaignStore
+from alloop.store.errors import CampaignExistsError, StoreError
+from alloop.store.exports import export_asedb, export_csv
+from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
+
+
+def default_campaign_path(cfg: AlloopConfig) -> Path:
+    return Path(f"{cfg.campaign.name}.alloop")
+
+
+def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, CampaignStatus]:
+    """Create a campaign from a config file; returns where it is and its status.
+
+    The config is validated and the pool built (structures made, SMILES checked) before the
+    campaign file is touched, so a bad config leaves nothing behind.
+    """
+    cfg = load_config(config_path)
+    target = campaign or str(default_campaign_path(cfg))
+    if "://" not in target and Path(target).exists():
+        raise CampaignExistsError(f"{target} exists already; choose another path or remove it")
+    pool = build_pool(cfg.pool)
+    with CampaignStore.create(
+        target,
+        name=cfg.campaign.name,
+        config=cfg.resolved(),
+        seed=cfg.campaign.seed,
+        surfaces=pool.surfaces,
+        adsorbates=pool.adsorbates,
+    ) as store:
+        return target, store.status()
+
+
+def campaign_status(campaign: str) -> CampaignStatus:
+    with CampaignStore.open(campaign) as store:
+        return store.status()
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    acquisition: AcquisitionRecord
+    label: LabelRecord | None
+
+
+def campaign_history(
+    campaign: str,
+    *,
+    round_index: int | None = None,
+    surface: str | None = None,
+    adsorbate: str | None = None,
+) -> list[HistoryRow]:
+    """Acquisitions (filtered), each with the best-fidelity label its pair has so far."""
+    with CampaignStore.open(campaign) as store:
+        if surface is not None and surface not in {s.key for s in store.surfaces()}:
+            raise StoreError(f"no surface {surface!r} in this campaign")
+        if adsorbate is not None and adsorbate not in {a.key for a in store.adsorbates()}:
+            raise StoreError(f"no adsorbate {adsorbate!r} in this campaign")
+        if round_index is not None and round_index not in {r.index for r in store.rounds()}:
+            raise StoreError(f"no round {round_index} in this campaign")
+        acqs = store.acquisitions(round_index=round_index, surface=surface, adsorbate=adsorbate)
+        latest: dict[str, LabelRecord] = {}
+        for lab in store.labels():
+            latest[lab.pair_key] = lab  # labels come in id order: the last one is the newest
+    return [HistoryRow(a, latest.get(a.pair_key)) for a in acqs]
+
+
+def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:
+    with CampaignStore.open(campaign) as store:
+        name = store.campaign().name
+        if fmt == "csv":
+            out_dir = out or Path(f"{name}-export")
+            if not out_dir.exists():
+                if not out_dir.parent.is_dir():
+                    raise StoreError(f"cannot write into {out_dir}: parent directory missing")
+                out_dir.mkdir()
+            return list(export_csv(store, out_dir))
+        if fmt == "asedb":
+            path = out or Path(f"{name}.db")
+            export_asedb(store, path)
+            return [path]
+    raise StoreError(f"unknown export format {fmt!r}; valid: csv, asedb")

@@ -1,0 +1,373 @@
+"""Typed, validated campaign configuration, read from YAML.
+
+Every section forbids unknown keys. Validation errors come back as one `ConfigError` whose
+message lists each problem as `field.path: message`. The resolved config (defaults filled in,
+paths made absolute) is stored in the campaign; a later run may change only the fields in
+`MUTABLE_FIELDS` (budgets, executor), and is told which field differs otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from alloop.loop.errors import ConfigError
+from ase.data import chemical_symbols
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+ELEMENTS = frozenset(chemical_symbols[1:])
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class CampaignSection(Section):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    seed: NonNegInt = 0
+
+
+class SurfaceSpec(Section):
+    """A surface from bulk + Miller index (`bulk: Pt`) or from a structure file (`file: x.traj`)."""
+
+    bulk: str | None = None
+    miller: tuple[int, int, int] = (1, 1, 1)
+    layers: Annotated[int, Field(ge=2, le=12)] = 4
+    size: tuple[PositiveInt, PositiveInt] = (3, 3)
+    vacuum_ang: Annotated[float, Field(ge=5.0, le=40.0)] = 10.0
+    file: Path | None = None
+    key: str | None = None
+
+    @field_validator("bulk")
+    @classmethod
+    def _element(cls, v: str | None) -> str | None:
+        if v is not None and v not in ELEMENTS:
+            raise ValueError(f"unknown element {v!r}")
+        return v
+
+    @field_validator("miller")
+    @classmethod
+    def _miller(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if v == (0, 0, 0):
+            raise ValueError("Miller index (0, 0, 0) is not a plane")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SurfaceSpec:
+        if (self.bulk is None) == (self.file is None):
+            raise ValueError("give exactly one of 'bulk' (element + miller) or 'file'")
+        return self
+
+    @property
+    def resolved_key(self) -> str:
+        if self.key:
+            return self.key
+        if self.bulk is not None:
+            return f"{self.bulk}({''.join(str(i) for i in self.miller)})"
+        assert self.file is not None
+        return self.file.stem
+
+
+class AdsorbateSpec(Section):
+    """An adsorbate by fairchem database name (`*OH`), by SMILES, or from a structure file."""
+
+    name: str | None = None
+    smiles: str | None = None
+    file: Path | None = None
+    key: str | None = None
+    binding_atoms: tuple[NonNegInt, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AdsorbateSpec:
+        given = [x for x in (self.name, self.smiles, self.file) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'name' (fairchem database), 'smiles' or 'file'")
+        if self.smiles is not None:
+            _check_smiles(self.smiles)
+        if self.name is not None and self.name not in fairchem_adsorbate_names():
+            raise ValueError(
+                f"unknown adsorbate {self.name!r}; fairchem names look like '*O', '*OH', '*CO'"
+            )
+        return self
+
+    @property
+    def resolved_key(self) -> str:
+        if self.key:
+            return self.key
+        if self.name is not None:
+            return self.name
+        if self.smiles is not None:
+            return self.smiles
+        assert self.file is not None
+        return self.file.stem
+
+
+FG_METALS = ("Ag", "Au", "Cd", "Co", "Cu", "Fe", "Ir", "Ni", "Os", "Pd", "Pt", "Rh", "Ru", "Zn")
+
+
+class FGPoolSpec(Section):
+    """The FG reference table as a ready-made pool (14 metals x 207 molecules at most)."""
+
+    root: Path | None = None
+    metals: tuple[str, ...] | None = None
+    families: tuple[str, ...] | None = None
+    max_molecules: PositiveInt | None = None
+
+    @field_validator("metals")
+    @classmethod
+    def _metals(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("empty list of metals")
+        bad = [m for m in v if m not in FG_METALS]
+        if bad:
+            raise ValueError(f"metal(s) {bad} not in the FG table ({', '.join(FG_METALS)})")
+        return v
+
+
+class PoolSection(Section):
+    surfaces: tuple[SurfaceSpec, ...] = ()
+    adsorbates: tuple[AdsorbateSpec, ...] = ()
+    fg: FGPoolSpec | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> PoolSection:
+        if self.fg is None and (not self.surfaces or not self.adsorbates):
+            raise ValueError("empty pool: give surfaces and adsorbates, or 'fg'")
+        if self.fg is not None and (self.surfaces or self.adsorbates):
+            raise ValueError("give either 'fg' or surfaces + adsorbates, not both")
+        for kind, specs in (("surface", self.surfaces), ("adsorbate", self.adsorbates)):
+            keys = [s.resolved_key for s in specs]
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            if dup:
+                raise ValueError(f"{kind} key(s) {dup} given twice")
+        return self
+
+
+class SurrogateSection(Section):
+    ensemble_size: Annotated[int, Field(ge=1, le=64)] = 5
+    max_epochs: PositiveInt = 200
+    patience: PositiveInt = 20
+    learning_rate: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 64
+    hidden_dim: PositiveInt = 128
+    cutoff_ang: PositiveFloat = 6.0
+    max_neighbors: PositiveInt = 50
+    val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class AcquisitionSection(Section):
+    name: str = "lcb"
+    batch_size: PositiveInt = 10
+    initial_batch_size: PositiveInt | None = None
+    beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1.0
+    target_window_ev: tuple[float, float] | None = None
+    diversity: Literal["kriging_believer", "maxmin", "none"] = "kriging_believer"
+    cold_start: Literal["random", "space_filling"] = "random"
+
+    @field_validator("target_window_ev")
+    @classmethod
+    def _window(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+            raise ValueError(f"target window {list(v)} must be [low, high] with low < high (eV)")
+        return v
+
+    @model_validator(mode="after")
+    def _known(self) -> AcquisitionSection:
+        valid = acquisition_names()
+        if self.name not in valid:
+            raise ValueError(f"unknown acquisition {self.name!r}; valid: {', '.join(valid)}")
+        if self.name == "target_window" and self.target_window_ev is None:
+            raise ValueError("acquisition 'target_window' needs target_window_ev: [low, high]")
+        return self
+
+
+class OracleSection(Section):
+    kind: Literal["replay", "mlip"] = "mlip"
+    calculator: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "fairchem", "emt"] = (
+        "sevennet-mf-0"
+    )
+    checkpoint: Path | None = None
+    fg_root: Path | None = None
+    fmax_ev_per_ang: PositiveFloat = 0.05
+    max_steps: PositiveInt = 200
+    max_placements: PositiveInt = 8
+    patience: PositiveInt = 3
+    tolerance_ev: PositiveFloat = 0.05
+    time_limit_s: PositiveFloat | None = None
+    committee: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "emt"] | None = None
+    reference: Literal["gas_phase", "atomic"] = "gas_phase"
+
+    @model_validator(mode="after")
+    def _checkpoint(self) -> OracleSection:
+        if self.calculator == "fairchem" and self.checkpoint is None:
+            raise ValueError("calculator 'fairchem' needs 'checkpoint': a local UMA/eSEN file")
+        return self
+
+
+class EscalationSection(Section):
+    enabled: bool = False
+    dft_budget: NonNegInt = 0
+    per_round: NonNegInt = 1
+    mode: Literal["single_point", "relax"] = "single_point"
+    sigma_max_ev: PositiveFloat = 0.15
+    disagreement_ev: PositiveFloat = 0.3
+
+
+class BudgetSection(Section):
+    max_labels: PositiveInt | None = None
+    max_rounds: PositiveInt | None = 3
+    no_improvement_rounds: PositiveInt | None = None
+
+
+class ExecutorSection(Section):
+    kind: Literal["inprocess", "process", "dask"] = "inprocess"
+    workers: PositiveInt = 1
+    address: str | None = None
+    job_timeout_s: PositiveFloat | None = None
+
+
+class AlloopConfig(Section):
+    campaign: CampaignSection
+    pool: PoolSection
+    surrogate: SurrogateSection = Field(default_factory=SurrogateSection)
+    acquisition: AcquisitionSection = Field(default_factory=AcquisitionSection)
+    oracle: OracleSection = Field(default_factory=OracleSection)
+    escalation: EscalationSection = Field(default_factory=EscalationSection)
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
+
+    def resolved(self) -> dict[str, Any]:
+        """JSON-ready dict with every default filled in (what the campaign stores)."""
+        return self.model_dump(mode="json")
+
+
+# Fields a later run may change without being refused (dotted prefixes).
+MUTABLE_FIELDS = ("budget", "executor", "escalation.dft_budget", "escalation.per_round")
+
+
+def parse_config(data: Any, source: str = "config") -> AlloopConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return AlloopConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+
+
+def load_config(path: Path) -> AlloopConfig:
+    """Read and validate a YAML config; relative paths inside it are relative to the file."""
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    if not path.is_file():
+        raise ConfigError(f"config path {path} is not a file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty")
+    return _absolutise(parse_config(data, str(path)), path.parent.resolve())
+
+
+def _absolutise(cfg: AlloopConfig, base: Path) -> AlloopConfig:
+    def fix(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else (base / p).resolve())
+
+    pool = cfg.pool.model_copy(
+        update={
+            "surfaces": tuple(
+                s.model_copy(update={"file": fix(s.file)}) for s in cfg.pool.surfaces
+            ),
+            "adsorbates": tuple(
+                a.model_copy(update={"file": fix(a.file)}) for a in cfg.pool.adsorbates
+            ),
+            "fg": cfg.pool.fg.model_copy(update={"root": fix(cfg.pool.fg.root)})
+            if cfg.pool.fg
+            else None,
+        }
+    )
+    oracle = cfg.oracle.model_copy(
+        update={"checkpoint": fix(cfg.oracle.checkpoint), "fg_root": fix(cfg.oracle.fg_root)}
+    )
+    return cfg.model_copy(update={"pool": pool, "oracle": oracle})
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-"))
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def diff_configs(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths where two resolved configs differ."""
+    out: list[str] = []
+    for key in sorted(set(stored) | set(new)):
+        path = f"{prefix}{key}"
+        a, b = stored.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(diff_configs(a, b, path + "."))
+        elif a != b:
+            out.append(path)
+    return out
+
+
+def check_config_change(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Refuse a config that differs from the stored one outside `MUTABLE_FIELDS`.
+
+    Returns the (allowed) changed paths; raises ConfigError naming the first forbidden one.
+    """
+    changed = diff_configs(stored, new)
+    forbidden = [
+        p for p in changed if not any(p == f or p.startswith(f + ".") for f in MUTABLE_FIELDS)
+    ]
+    if forbidden:
+        raise ConfigError(
+            f"{forbidden[0]}: differs from the campaign's stored config and may not change "
+            f"(only {', '.join(MUTABLE_FIELDS)} may); start a new campaign instead"
+        )
+    return changed
+
+
+def _check_smiles(smiles: str) -> None:
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    if not smiles.strip() or Chem.MolFromSmiles(smiles) is None:
+        raise ValueError(f"invalid SMILES {smiles!r}")
+
+
+@functools.cache
+def fairchem_adsorbate_names() -> frozenset[str]:
+    """Names in fairchem-data-oc's adsorbate database (`*O`, `*OH`, ...), shipped in its wheel."""
+    import pickle
+
+    import fairchem.data.oc.databases.pkls as pkls
+
+    with open(Path(pkls.__file__).parent / "adsorbates.pkl", "rb") as fh:
+        entries = pickle.load(fh)  # package data of an installed dependency, not user input
+    return frozenset(str(entry[1]) for entry in entries.values())
+
+
+def acquisition_names() -> list[str]:
+    from alloop.loop.acquisition import ACQUISITIONS
+
+    return list(ACQUISITIONS.names())

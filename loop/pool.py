@@ -1,0 +1,125 @@
+"""Build a campaign's pool (surfaces x adsorbates) from the `pool` section of its config.
+
+Structures come from the packages that own them: FG reference slabs and molecules through
+`alloop.surrogate.fg` (SMILES by RDKit bond perception), slabs from bulk + Miller index and
+adsorbates by name/SMILES/file through `alloop.oracles`. Each failure is a `ConfigError`
+naming the config field at fault.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from alloop.loop.config import FG_METALS, AdsorbateSpec, FGPoolSpec, PoolSection, SurfaceSpec
+from alloop.loop.errors import ConfigError
+from alloop.store.records import NewAdsorbate, NewSurface
+
+FG_ROOT_ENV = "ALLOOP_FG_ROOT"
+
+
+@dataclass(frozen=True)
+class Pool:
+    surfaces: tuple[NewSurface, ...]
+    adsorbates: tuple[NewAdsorbate, ...]
+
+
+def default_fg_root() -> Path:
+    """The FG reference table: `$ALLOOP_FG_ROOT`, else `../shared/data/fg` beside the checkout."""
+    env = os.environ.get(FG_ROOT_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "fg"
+
+
+def build_pool(section: PoolSection) -> Pool:
+    if section.fg is not None:
+        return _fg_pool(section.fg)
+    surfaces = tuple(_surface(i, s) for i, s in enumerate(section.surfaces))
+    adsorbates = tuple(_adsorbate(i, a) for i, a in enumerate(section.adsorbates))
+    return Pool(surfaces, adsorbates)
+
+
+def _fg_pool(spec: FGPoolSpec) -> Pool:
+    from alloop.surrogate.errors import SurrogateError
+    from alloop.surrogate.fg import read_fg_molecules, read_fg_slabs
+
+    root = spec.root or default_fg_root()
+    if not (root / "fg_gmae_derived.csv").is_file():
+        raise ConfigError(
+            f"pool.fg.root: no FG reference table at {root} (expected fg_gmae_derived.csv); "
+            f"set pool.fg.root or ${FG_ROOT_ENV}"
+        )
+    try:
+        slabs = read_fg_slabs(root)
+        molecules = read_fg_molecules(root)
+    except SurrogateError as exc:
+        raise ConfigError(f"pool.fg.root: cannot read the FG table at {root}: {exc}") from exc
+    metals = spec.metals or FG_METALS
+    if spec.families is not None:
+        known = sorted({m.family for m in molecules})
+        bad = [f for f in spec.families if f not in known]
+        if bad:
+            raise ConfigError(f"pool.fg.families: unknown {bad}; valid: {', '.join(known)}")
+        molecules = [m for m in molecules if m.family in spec.families]
+    if spec.max_molecules is not None:
+        molecules = molecules[: spec.max_molecules]
+    surfaces = tuple(
+        NewSurface(key=metal, atoms=slabs[metal], source=f"fg:{root}/metal_surfaces", miller=None)
+        for metal in metals
+    )
+    adsorbates = tuple(
+        NewAdsorbate(key=m.key, name=m.formula, smiles=m.smiles, atoms=m.gas, binding_atoms=())
+        for m in molecules
+    )
+    return Pool(surfaces, adsorbates)
+
+
+def _surface(index: int, spec: SurfaceSpec) -> NewSurface:
+    from alloop.oracles.errors import OracleError
+    from alloop.oracles.slabs import read_slab, slab_from_bulk
+
+    where = f"pool.surfaces.{index}"
+    try:
+        if spec.bulk is not None:
+            atoms = slab_from_bulk(
+                spec.bulk,
+                spec.miller,
+                layers=spec.layers,
+                size=spec.size,
+                vacuum_ang=spec.vacuum_ang,
+            )
+            source = f"bulk:{spec.bulk}"
+        else:
+            assert spec.file is not None
+            atoms = read_slab(spec.file)
+            source = f"file:{spec.file}"
+    except OracleError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    miller = ",".join(str(i) for i in spec.miller) if spec.bulk is not None else None
+    return NewSurface(key=spec.resolved_key, atoms=atoms, source=source, miller=miller)
+
+
+def _adsorbate(index: int, spec: AdsorbateSpec) -> NewAdsorbate:
+    from alloop.oracles import adsorbates as ads
+    from alloop.oracles.errors import OracleError
+
+    where = f"pool.adsorbates.{index}"
+    try:
+        if spec.name is not None:
+            made = ads.adsorbate_from_name(spec.name)
+        elif spec.smiles is not None:
+            made = ads.adsorbate_from_smiles(spec.smiles, binding_atoms=spec.binding_atoms)
+        else:
+            assert spec.file is not None
+            made = ads.adsorbate_from_file(spec.file, binding_atoms=spec.binding_atoms)
+    except OracleError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return NewAdsorbate(
+        key=spec.resolved_key,
+        name=made.name,
+        smiles=made.smiles,
+        atoms=made.atoms,
+        binding_atoms=tuple(made.binding_atoms),
+    )

@@ -1,0 +1,78 @@
+"""Rich renderables built from store records by pure functions (no I/O, no console)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alloop.loop.commands import HistoryRow
+from alloop.store.records import CampaignStatus
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+
+
+def _ev(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:+.{digits}f}"
+
+
+def status_panel(status: CampaignStatus, where: str) -> Panel:
+    pool = Table.grid(padding=(0, 2))
+    pool.add_column(style="bold")
+    pool.add_column()
+    pool.add_row("campaign", f"{status.name}  (seed {status.seed})")
+    pool.add_row("file", where)
+    pool.add_row(
+        "pool",
+        f"{status.n_surfaces} surfaces × {status.n_adsorbates} adsorbates = {status.n_pairs} pairs",
+    )
+    pool.add_row("labelled", f"{status.n_labelled_pairs} pairs with an ok label")
+    last = status.last_round
+    pool.add_row(
+        "rounds",
+        f"{status.n_rounds}" + (f" (last: #{last.index}, {last.state})" if last else " (none yet)"),
+    )
+    labels = Table(title="labels", show_edge=False)
+    for col in ("fidelity", "status", "count"):
+        labels.add_column(col, justify="right" if col == "count" else "left")
+    for (fid, st), n in sorted(status.labels_by_fidelity_status.items()):
+        labels.add_row(fid, st, str(n))
+    jobs = Table(title="oracle jobs", show_edge=False)
+    jobs.add_column("state")
+    jobs.add_column("count", justify="right")
+    for state, n in sorted(status.jobs_by_state.items()):
+        jobs.add_row(state, str(n))
+    best = Table(title="strongest binding so far", show_edge=False)
+    for col in ("pair", "GMAE (eV)", "fidelity"):
+        best.add_column(col)
+    for key, gmae, fid in status.best:
+        best.add_row(key, _ev(gmae), fid)
+    parts: list[object] = [pool]
+    if status.labels_by_fidelity_status:
+        parts.append(labels)
+    if status.jobs_by_state:
+        parts.append(jobs)
+    if status.best:
+        parts.append(best)
+    return Panel(Group(*parts), title="alloop status", expand=False)  # type: ignore[arg-type]
+
+
+def history_table(rows: Sequence[HistoryRow]) -> Table:
+    table = Table(title="acquisition history", show_lines=False)
+    for col, justify in (
+        ("round", "right"), ("rank", "right"), ("surface", "left"), ("adsorbate", "left"),
+        ("acquisition", "left"), ("score", "right"), ("μ (eV)", "right"), ("σ (eV)", "right"),
+        ("label (eV)", "right"), ("fidelity", "left"), ("reason", "left"),
+    ):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        a, lab = row.acquisition, row.label
+        label_text = (
+            "pending" if lab is None else (_ev(lab.gmae_ev) if lab.status == "ok" else lab.status)
+        )
+        table.add_row(
+            str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
+            "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
+            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", label_text,
+            "" if lab is None else lab.fidelity, a.reason,
+        )  # fmt: skip
+    return table
