@@ -1,0 +1,68 @@
+"""Shared fixtures: tiny hand-made structures and campaign stores on real SQLite files."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from ase.build import fcc111, molecule
+
+from alloop.store import CampaignStore
+from alloop.store.records import NewAdsorbate, NewSurface
+
+REPO = Path(__file__).resolve().parents[1]
+FG_ROOT = REPO.parent / "shared" / "data" / "fg"
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 of a file's bytes, or None when it does not exist."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture
+def fg_root() -> Path:
+    if not (FG_ROOT / "fg_gmae_derived.csv").exists():
+        pytest.skip("FG reference data not found beside the checkout")
+    return FG_ROOT
+
+
+@pytest.fixture
+def tiny_surfaces() -> list[NewSurface]:
+    return [
+        NewSurface("Pt(111)", fcc111("Pt", (2, 2, 3), vacuum=6.0), "ase.build", "1,1,1"),
+        NewSurface("Cu(111)", fcc111("Cu", (2, 2, 3), vacuum=6.0), "ase.build", "1,1,1"),
+    ]
+
+
+@pytest.fixture
+def tiny_adsorbates() -> list[NewAdsorbate]:
+    return [
+        NewAdsorbate("CO", "CO", "[C-]#[O+]", molecule("CO"), (0,)),
+        NewAdsorbate("H2O", "H2O", "O", molecule("H2O"), (0,)),
+        NewAdsorbate("ethanol", "ethanol", "CCO", None, ()),
+    ]
+
+
+@pytest.fixture
+def make_store(
+    tmp_path: Path, tiny_surfaces: list[NewSurface], tiny_adsorbates: list[NewAdsorbate]
+) -> Iterator[Callable[..., CampaignStore]]:
+    opened: list[CampaignStore] = []
+
+    def factory(name: str = "t", path: Path | None = None, **kw: object) -> CampaignStore:
+        store = CampaignStore.create(
+            path or tmp_path / f"{name}.alloop",
+            name=name,
+            config=kw.pop("config", {"k": 1}),  # type: ignore[arg-type]
+            seed=int(kw.pop("seed", 7)),  # type: ignore[call-overload]
+            surfaces=kw.pop("surfaces", tiny_surfaces),  # type: ignore[arg-type]
+            adsorbates=kw.pop("adsorbates", tiny_adsorbates),  # type: ignore[arg-type]
+        )
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
