@@ -20,8 +20,15 @@ from alloop.loop.errors import LoopError
 from alloop.store.errors import StoreError
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+
+def out() -> Console:
+    """A console made per call, so that it sees the terminal (and COLUMNS) of this invocation."""
+    return Console()
+
+
+def err() -> Console:
+    return Console(stderr=True)
+
 
 app = typer.Typer(
     name="alloop",
@@ -41,7 +48,7 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
 
 
 def fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -75,8 +82,8 @@ def init(
     """
     with guard():
         where, status = commands.init_campaign(config, campaign)
-    console.print(f"[green]created[/] {where}")
-    console.print(views.status_panel(status, where))
+    out().print(f"[green]created[/] {where}")
+    out().print(views.status_panel(status, where))
 
 
 @app.command()
@@ -87,7 +94,7 @@ def status(campaign: CampaignArg) -> None:
     """
     with guard():
         st = commands.campaign_status(campaign)
-    console.print(views.status_panel(st, campaign))
+    out().print(views.status_panel(st, campaign))
 
 
 @app.command()
@@ -112,10 +119,10 @@ def history(
             campaign, round_index=round_index, surface=surface, adsorbate=adsorbate
         )
     if not rows:
-        console.print("no acquisitions match" if (round_index, surface, adsorbate) != (None,) * 3
+        out().print("no acquisitions match" if (round_index, surface, adsorbate) != (None,) * 3
                       else "no acquisitions yet")  # fmt: skip
         return
-    console.print(views.history_table(rows))
+    out().print(views.history_table(rows))
 
 
 class ExportFormat(StrEnum):
@@ -129,7 +136,7 @@ def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or asedb.")] = (
         ExportFormat.csv
     ),
-    out: Annotated[
+    out_path: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output directory (csv) or file (asedb)."),
     ] = None,
@@ -139,29 +146,31 @@ def export(
     Example: [bold]alloop export fg.alloop --format asedb --out best.db[/]
     """
     with guard():
-        paths = commands.export_campaign(campaign, fmt.value, out)
+        paths = commands.export_campaign(campaign, fmt.value, out_path)
     for p in paths:
-        console.print(f"[green]wrote[/] {p}")
+        out().print(f"[green]wrote[/] {p}")
 
 
 def main() -> None:
     """Console-script entry point: usage errors also end as one red line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        # outside standalone mode click returns a command's exit code instead of exiting
+        code = app(standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[bold red]aborted[/]")
+        err().print("[bold red]aborted[/]")
         sys.exit(130)
     except typer.TyperException as exc:  # click's usage errors, vendored by Typer
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            console.print(ctx.get_help())
+            out().print(ctx.get_help())
             sys.exit(0)
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -336,7 +336,7 @@ class CampaignStore:
             )
             if pair_key is not None:
                 q = q.where(m.PairRow.key == pair_key)
-            return [convert.label(lab, pk, jk) for lab, pk, jk in s.execute(q).tuples()]
+            return [convert.label(lab, pk, jk) for lab, pk, jk in s.execute(q)]
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(
@@ -370,7 +370,7 @@ class CampaignStore:
                 round_index = latest
             q = q.where(m.RoundRow.index == round_index).order_by(m.CheckpointRow.member)
             out = []
-            for row, idx in s.execute(q).tuples():
+            for row, idx in s.execute(q):
                 if hashlib.sha256(row.blob).hexdigest() != row.sha256:
                     raise StoreError(f"checkpoint round {idx} member {row.member} is corrupt")
                 out.append(
@@ -496,9 +496,7 @@ def _round_row(s: Session, index: int) -> m.RoundRow:
 
 def _pair_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
     found = dict(
-        s.execute(select(m.PairRow.key, m.PairRow.id).where(m.PairRow.key.in_(set(keys))))
-        .tuples()
-        .all()
+        s.execute(select(m.PairRow.key, m.PairRow.id).where(m.PairRow.key.in_(set(keys)))).all()
     )
     missing = [k for k in keys if k not in found]
     if missing:
@@ -520,7 +518,7 @@ def _pair_records(s: Session, key: str | None) -> list[r.PairRecord]:
     )
     if key is not None:
         q = q.where(m.PairRow.key == key)
-    return [r.PairRecord(*row) for row in s.execute(q).tuples()]
+    return [r.PairRecord(*row) for row in s.execute(q)]
 
 
 def _acquisition_records(
@@ -554,7 +552,7 @@ def _acquisition_records(
             acquisition=a.acquisition,
             reason=a.reason,
         )
-        for a, idx, pk, sk, ak in s.execute(q).tuples().all()
+        for a, idx, pk, sk, ak in s.execute(q).all()
     ]
 
 

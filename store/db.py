@@ -90,6 +90,9 @@ def preflight_sqlite(path: Path) -> None:
         header = fh.read(len(SQLITE_MAGIC))
     if header != SQLITE_MAGIC:
         raise NotACampaignError(f"{path} is not an alloop campaign (not an SQLite database)")
+    # Opening a WAL-mode file, even read-only, makes -wal/-shm sidecars; remove those we made
+    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    preexisting = {p for p in sidecars if p.exists()}
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -106,6 +109,10 @@ def preflight_sqlite(path: Path) -> None:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise NotACampaignError(f"{path} is not a readable alloop campaign ({exc})") from exc
+    finally:
+        for sidecar in sidecars:
+            if sidecar not in preexisting:
+                sidecar.unlink(missing_ok=True)
     check_revision(row[0] if row else None, str(path))
 
 

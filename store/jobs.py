@@ -35,9 +35,7 @@ def propose(session: Session, round_id: int | None, specs: Sequence[NewJob]) -> 
     pair_ids = dict(
         session.execute(
             select(PairRow.key, PairRow.id).where(PairRow.key.in_({s.pair_key for s in specs}))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     out: list[JobRow] = []
     for spec in specs:

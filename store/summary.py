@@ -20,13 +20,9 @@ def campaign_status(s: Session, n_best: int) -> CampaignStatus:
             select(m.LabelRow.fidelity, m.LabelRow.status, func.count()).group_by(
                 m.LabelRow.fidelity, m.LabelRow.status
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     }
-    jobs = dict(
-        s.execute(select(m.JobRow.state, func.count()).group_by(m.JobRow.state)).tuples().all()
-    )
+    jobs = dict(s.execute(select(m.JobRow.state, func.count()).group_by(m.JobRow.state)).all())
     n_labelled = (
         s.scalar(
             select(func.count(func.distinct(m.LabelRow.pair_id))).where(
@@ -36,17 +32,13 @@ def campaign_status(s: Session, n_best: int) -> CampaignStatus:
         or 0
     )
     last = s.scalar(select(m.RoundRow).order_by(m.RoundRow.index.desc()).limit(1))
-    best_rows = (
-        s.execute(
-            select(m.PairRow.key, m.LabelRow.gmae_ev, m.LabelRow.fidelity)
-            .join(m.PairRow, m.LabelRow.pair_id == m.PairRow.id)
-            .where(m.LabelRow.status == LabelStatus.OK.value)
-            .order_by(m.LabelRow.gmae_ev.asc())
-            .limit(n_best)
-        )
-        .tuples()
-        .all()
-    )
+    best_rows = s.execute(
+        select(m.PairRow.key, m.LabelRow.gmae_ev, m.LabelRow.fidelity)
+        .join(m.PairRow, m.LabelRow.pair_id == m.PairRow.id)
+        .where(m.LabelRow.status == LabelStatus.OK.value)
+        .order_by(m.LabelRow.gmae_ev.asc())
+        .limit(n_best)
+    ).all()
     return CampaignStatus(
         name=camp.name,
         seed=camp.seed,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from alloop.store import CampaignStore, JobState
 from alloop.store.errors import (
     CampaignExistsError,

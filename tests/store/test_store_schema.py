@@ -7,11 +7,10 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-
-from alloop.store import CampaignStore
-from alloop.store import db
+from alloop.store import CampaignStore, db
 from alloop.store.errors import NotACampaignError, SchemaTooNewError
 from alloop.store.models import Base
+
 from tests.conftest import file_digest
 
 
@@ -50,7 +49,9 @@ def test_newer_schema_refused_and_file_untouched(make_store, tmp_path):
     conn.close()
     before = file_digest(path)
     for write in (False, True):
-        with pytest.raises(SchemaTooNewError, match="written by a newer alloop.*9999_from_the_future"):
+        with pytest.raises(
+            SchemaTooNewError, match="written by a newer alloop.*9999_from_the_future"
+        ):
             CampaignStore.open(path, write=write)
     assert file_digest(path) == before
 

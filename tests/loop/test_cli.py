@@ -1,0 +1,105 @@
+"""CLI commands through Typer's CliRunner, and once through the installed `alloop` script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alloop.loop.cli import app
+from alloop.store import CampaignStore
+from alloop.store.records import NewAcquisition, NewLabel
+from typer.testing import CliRunner
+
+runner = CliRunner()
+WIDE = {"COLUMNS": "200"}
+
+
+def write_fg_config(path: Path, fg_root: Path, name: str = "cli") -> Path:
+    path.write_text(
+        f"campaign: {{name: {name}, seed: 2}}\n"
+        f"pool:\n  fg: {{root: {fg_root}, metals: [Pt, Au], max_molecules: 4}}\n"
+        "oracle: {kind: replay}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def campaign(tmp_path, fg_root) -> Path:
+    cfg = write_fg_config(tmp_path / "c.yaml", fg_root)
+    result = runner.invoke(app, ["init", str(cfg), "--campaign", str(tmp_path / "c.alloop")])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "c.alloop"
+
+
+def test_init_then_status(campaign):
+    result = runner.invoke(app, ["status", str(campaign)])
+    assert result.exit_code == 0, result.output
+    assert "2 surfaces × 4 adsorbates = 8 pairs" in result.output
+    with CampaignStore.open(campaign) as store:
+        assert store.campaign().config["oracle"]["kind"] == "replay"
+        assert {s.key for s in store.surfaces()} == {"Pt", "Au"}
+        assert all(a.smiles for a in store.adsorbates())
+
+
+def test_history_filters(campaign):
+    with CampaignStore.open(campaign, write=True) as store:
+        pairs = [p.key for p in store.pairs()]
+        store.begin_round(0, "closed")
+        store.record_acquisitions(
+            0,
+            [NewAcquisition(k, i, 1.0 - i, -0.5, 0.1, "lcb", "r") for i, k in enumerate(pairs[:3])],
+        )
+        store.begin_round(1, "closed")
+        store.record_acquisitions(1, [NewAcquisition(pairs[5], 0, 0.3, -1.0, 0.2, "ei", "r")])
+        store.add_label(pairs[0], NewLabel(-0.75, "ok", "replay"))
+    out = runner.invoke(app, ["history", str(campaign)], env=WIDE).output
+    assert out.count("lcb") == 3 and "ei" in out and "-0.750" in out and "pending" in out
+    out = runner.invoke(app, ["history", str(campaign), "--round", "1"], env=WIDE).output
+    assert "lcb" not in out and "ei" in out
+    surface = pairs[0].split("|")[0]
+    out = runner.invoke(app, ["history", str(campaign), "-s", surface], env=WIDE).output
+    assert out.count(surface) >= 1
+    result = runner.invoke(app, ["history", str(campaign), "-a", "nope/0"])
+    assert result.exit_code == 1 and "no adsorbate 'nope/0'" in result.output
+
+
+def test_export_formats(campaign, tmp_path):
+    out_dir = tmp_path / "csv"
+    result = runner.invoke(app, ["export", str(campaign), "--format", "csv", "--out", str(out_dir)])
+    assert result.exit_code == 0, result.output
+    assert (out_dir / "labels.csv").read_text().startswith("pair,surface,adsorbate,gmae_ev")
+    db_path = tmp_path / "best.db"
+    result = runner.invoke(app, ["export", str(campaign), "-f", "asedb", "-o", str(db_path)])
+    assert result.exit_code == 0 and db_path.exists()
+
+
+@pytest.mark.parametrize("command", ["init", "status", "history", "export"])
+def test_every_command_has_help_with_an_example(command):
+    result = runner.invoke(app, [command, "--help"], env=WIDE)
+    assert result.exit_code == 0
+    assert "Example: alloop " + command in result.output
+
+
+def test_installed_console_script(tmp_path, fg_root):
+    alloop = Path(sys.executable).parent / "alloop"
+    assert alloop.exists(), "the alloop console script is not installed in this environment"
+    cfg = write_fg_config(tmp_path / "c.yaml", fg_root, name="sub")
+    done = subprocess.run(
+        [str(alloop), "init", str(cfg)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "sub.alloop").exists()
+    done = subprocess.run(
+        [str(alloop), "status", "sub.alloop"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "8 pairs" in done.stdout
+    done = subprocess.run(
+        [str(alloop), "status", "missing.alloop"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: no campaign file at missing.alloop"
+    done = subprocess.run([str(alloop), "stauts"], capture_output=True, text=True)
+    assert done.returncode == 1 and "No such command 'stauts'" in done.stderr
+    assert "Traceback" not in done.stderr
