@@ -69,7 +69,7 @@ class CampaignStore:
         tgt = db.resolve_target(target)
         if tgt.path is None:
             engine = db.make_engine(tgt)
-            lock = PgAdvisoryLock(engine, name)
+            lock = PgAdvisoryLock(engine)
             lock.acquire()
             with engine.begin() as conn:
                 if db.current_revision_on(conn) is not None:
@@ -111,7 +111,7 @@ class CampaignStore:
             found = db.current_revision(engine)
             db.check_revision(found, tgt.display)
             if write:
-                lock = FileLock(tgt.path) if tgt.path is not None else PgAdvisoryLock(engine, "")
+                lock = FileLock(tgt.path) if tgt.path is not None else PgAdvisoryLock(engine)
                 lock.acquire()
                 if found != db.head_revision():
                     with engine.begin() as conn:

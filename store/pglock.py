@@ -18,9 +18,10 @@ _LOCK_NAMESPACE = 0x616C6C6F  # "allo"
 
 
 class PgAdvisoryLock:
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._key = zlib.crc32(f"alloop:{engine.url.database}:{name}".encode())
+        # one campaign per database: the lock is keyed by the database's name
+        self._key = zlib.crc32(f"alloop:{engine.url.database}".encode()) & 0x7FFFFFFF
         self._conn: Connection | None = None
 
     def acquire(self) -> None:
