@@ -8,7 +8,6 @@ paths made absolute) is stored in the campaign; a later run may change only the 
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,9 +37,8 @@ class SurfaceSpec(Section):
 
     bulk: str | None = None
     miller: tuple[int, int, int] = (1, 1, 1)
-    layers: Annotated[int, Field(ge=2, le=12)] = 4
-    size: tuple[PositiveInt, PositiveInt] = (3, 3)
-    vacuum_ang: Annotated[float, Field(ge=5.0, le=40.0)] = 10.0
+    min_ab_ang: Annotated[float, Field(ge=4.0, le=40.0)] = 8.0
+    shift_index: NonNegInt = 0
     file: Path | None = None
     key: str | None = None
 
@@ -355,16 +353,11 @@ def _check_smiles(smiles: str) -> None:
         raise ValueError(f"invalid SMILES {smiles!r}")
 
 
-@functools.cache
 def fairchem_adsorbate_names() -> frozenset[str]:
-    """Names in fairchem-data-oc's adsorbate database (`*O`, `*OH`, ...), shipped in its wheel."""
-    import pickle
+    """Names in fairchem-data-oc's adsorbate database (`*O`, `*OH`, ...)."""
+    from alloop.oracles.adsorbates import database_names
 
-    import fairchem.data.oc.databases.pkls as pkls
-
-    with open(Path(pkls.__file__).parent / "adsorbates.pkl", "rb") as fh:
-        entries = pickle.load(fh)  # package data of an installed dependency, not user input
-    return frozenset(str(entry[1]) for entry in entries.values())
+    return frozenset(database_names())
 
 
 def acquisition_names() -> list[str]:

@@ -78,22 +78,26 @@ def _fg_pool(spec: FGPoolSpec) -> Pool:
 
 def _surface(index: int, spec: SurfaceSpec) -> NewSurface:
     from alloop.oracles.errors import OracleError
-    from alloop.oracles.slabs import read_slab, slab_from_bulk
+    from alloop.oracles.slabs import slab_from_bulk, slab_from_file
+    from ase.build import bulk as ase_bulk
 
     where = f"pool.surfaces.{index}"
     try:
         if spec.bulk is not None:
+            try:
+                crystal = ase_bulk(spec.bulk)
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise ConfigError(
+                    f"{where}.bulk: ASE knows no reference crystal for {spec.bulk!r} ({exc}); "
+                    "give the slab as a structure file instead"
+                ) from None
             atoms = slab_from_bulk(
-                spec.bulk,
-                spec.miller,
-                layers=spec.layers,
-                size=spec.size,
-                vacuum_ang=spec.vacuum_ang,
+                crystal, spec.miller, min_ab_ang=spec.min_ab_ang, shift_index=spec.shift_index
             )
-            source = f"bulk:{spec.bulk}"
+            source = f"bulk:{spec.bulk}:{crystal.cell.get_bravais_lattice().name}"
         else:
             assert spec.file is not None
-            atoms = read_slab(spec.file)
+            atoms = slab_from_file(spec.file)
             source = f"file:{spec.file}"
     except OracleError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
@@ -106,14 +110,15 @@ def _adsorbate(index: int, spec: AdsorbateSpec) -> NewAdsorbate:
     from alloop.oracles.errors import OracleError
 
     where = f"pool.adsorbates.{index}"
+    binding = tuple(spec.binding_atoms or ())
     try:
         if spec.name is not None:
-            made = ads.adsorbate_from_name(spec.name)
+            made = ads.adsorbate_from_database(spec.name)
         elif spec.smiles is not None:
-            made = ads.adsorbate_from_smiles(spec.smiles, binding_atoms=spec.binding_atoms)
+            made = ads.adsorbate_from_smiles(spec.smiles, binding_atoms=binding)
         else:
             assert spec.file is not None
-            made = ads.adsorbate_from_file(spec.file, binding_atoms=spec.binding_atoms)
+            made = ads.adsorbate_from_file(spec.file, binding_atoms=binding)
     except OracleError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     return NewAdsorbate(
