@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from alloop.loop.errors import LoopError
 from botorch.acquisition.analytic import (
     AnalyticAcquisitionFunction,
     LogExpectedImprovement,
@@ -38,27 +39,9 @@ from botorch.acquisition.analytic import (
 from botorch.models.ensemble import EnsembleModel
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.utils.probability.utils import log_prob_normal_in
-from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 
-from alloop.loop.errors import LoopError
-
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "ACQUISITIONS",
-    "AcquisitionContext",
-    "AcquisitionError",
-    "AcquisitionFn",
-    "AcquisitionRegistry",
-    "AcquisitionSpec",
-    "LogProbabilityInWindow",
-    "PoolEnsembleModel",
-    "get_acquisition",
-    "pool_members",
-    "register_acquisition",
-    "score_pool",
-]
 
 ThompsonDraw = Literal["member", "gaussian"]
 _THOMPSON_DRAWS: tuple[str, ...] = ("member", "gaussian")
@@ -165,6 +148,8 @@ class PoolEnsembleModel(EnsembleModel):
         weights: ``K`` member weights (normalised by BoTorch); ``None`` for uniform.
     """
 
+    members: Tensor
+
     def __init__(self, members: Tensor, weights: Tensor | None = None) -> None:
         super().__init__(weights=weights)
         self.register_buffer("members", members)
@@ -212,13 +197,16 @@ class LogProbabilityInWindow(AnalyticAcquisitionFunction):
 
     def __init__(self, model: EnsembleModel, lo: float, hi: float) -> None:
         super().__init__(model=model)
-        self.register_buffer("lo", torch.as_tensor(lo, dtype=torch.float64))
-        self.register_buffer("hi", torch.as_tensor(hi, dtype=torch.float64))
+        self.lo = lo
+        self.hi = hi
 
-    @t_batch_mode_transform(expected_q=1)
     def forward(self, X: Tensor) -> Tensor:
-        """``b x 1 x 1`` candidates -> ``b`` log-probabilities."""
+        """``b x 1 x d`` candidates (t-batches of one point) -> ``b`` log-probabilities."""
+        if X.ndim != 3 or X.shape[-2] != 1:
+            raise AcquisitionError(f"expected b x 1 x d candidates, got shape {tuple(X.shape)}")
         mean, sigma = self._mean_and_sigma(X)
+        if sigma is None:  # only None when compute_sigma=False
+            raise AcquisitionError("posterior gave no standard deviation")
         return log_prob_normal_in((self.lo - mean) / sigma, (self.hi - mean) / sigma).view(
             X.shape[:-2]
         )
@@ -238,6 +226,8 @@ class AcquisitionSpec:
         needs_spread: Needs K >= 2 members (σ or member draws carry the information).
         conditionable: Rescoring it on a fantasised (kriging-believer) posterior is meaningful.
         description: One line for ``alloop`` help and the dashboard.
+        reason: Template for a pick's reason; ``{score}`` is the score, ``{neg}`` its negation
+            (for scores that negate a GMAE, so the reason shows the energy itself).
     """
 
     name: str
@@ -246,6 +236,11 @@ class AcquisitionSpec:
     needs_spread: bool
     conditionable: bool
     description: str
+    reason: str = "{name}={score:.4g}"
+
+    def describe(self, score: float) -> str:
+        """A pick's reason for ``score``, e.g. ``"lcb=-1.240 eV"``."""
+        return self.reason.format(name=self.name, score=score, neg=-score)
 
     def __call__(self, posterior: EnsemblePosterior, context: AcquisitionContext) -> Tensor:
         """Score the pool.
@@ -261,14 +256,15 @@ class AcquisitionSpec:
         if self.needs_spread and model.ensemble_size < 2:
             raise AcquisitionError(
                 f"acquisition {self.name!r} needs an ensemble of >= 2 members, got "
-                f"{model.ensemble_size}; valid without spread: greedy, random"
+                f"{model.ensemble_size}; use one that needs no spread (greedy, random)"
             )
         with torch.no_grad():
             scores = self.fn(model, context)
         expected = (context.q, model.pool_size) if self.per_slot else (model.pool_size,)
         if tuple(scores.shape) != expected:
             raise AcquisitionError(
-                f"acquisition {self.name!r} returned shape {tuple(scores.shape)}, expected {expected}"
+                f"acquisition {self.name!r} returned shape {tuple(scores.shape)}, "
+                f"expected {expected}"
             )
         if torch.isnan(scores).any():
             raise AcquisitionError(f"acquisition {self.name!r} produced NaN scores")
@@ -289,6 +285,7 @@ class AcquisitionRegistry:
         per_slot: bool = False,
         needs_spread: bool = True,
         conditionable: bool = True,
+        reason: str = "{name}={score:.4g}",
     ) -> Callable[[AcquisitionFn], AcquisitionFn]:
         """Decorator registering ``fn`` under ``name``; a second registration of a name raises."""
         if not name or not name.isidentifier():
@@ -302,7 +299,7 @@ class AcquisitionRegistry:
             if name in self._specs:
                 raise AcquisitionError(f"acquisition {name!r} is already registered")
             self._specs[name] = AcquisitionSpec(
-                name, fn, per_slot, needs_spread, conditionable, description
+                name, fn, per_slot, needs_spread, conditionable, description, reason
             )
             return fn
 
@@ -337,30 +334,36 @@ register_acquisition = ACQUISITIONS.register
 get_acquisition = ACQUISITIONS.get
 
 
-def score_pool(
-    name: str, posterior: EnsemblePosterior, context: AcquisitionContext
-) -> Tensor:
+def score_pool(name: str, posterior: EnsemblePosterior, context: AcquisitionContext) -> Tensor:
     """Score the pool with the registered acquisition ``name`` (``N`` or ``q x N``)."""
     return get_acquisition(name)(posterior, context)
 
 
-@register_acquisition("uncertainty", description="pure exploration: largest ensemble σ")
+@register_acquisition(
+    "uncertainty", description="pure exploration: largest ensemble σ", reason="sigma={score:.3f} eV"
+)
 def _uncertainty(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     return PosteriorStandardDeviation(model)(model.candidates)
 
 
-@register_acquisition("lcb", description="optimistic for minimisation: lowest μ − beta·σ")
+@register_acquisition(
+    "lcb", description="optimistic for minimisation: lowest μ − beta·σ", reason="lcb={neg:.3f} eV"
+)
 def _lcb(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     # maximize=False gives −μ + √β·σ = −(μ − beta·σ): the lowest lower bound scores highest.
     return UpperConfidenceBound(model, beta=context.beta**2, maximize=False)(model.candidates)
 
 
-@register_acquisition("ucb", description="highest μ + beta·σ (seeks weak binding)")
+@register_acquisition(
+    "ucb", description="highest μ + beta·σ (seeks weak binding)", reason="ucb={score:.3f} eV"
+)
 def _ucb(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     return UpperConfidenceBound(model, beta=context.beta**2, maximize=True)(model.candidates)
 
 
-@register_acquisition("ei", description="log expected improvement below the best label")
+@register_acquisition(
+    "ei", description="log expected improvement below the best label", reason="log_ei={score:.3g}"
+)
 def _ei(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     if context.best_label_ev is None:
         raise AcquisitionError(
@@ -371,7 +374,11 @@ def _ei(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     return acqf(model.candidates)
 
 
-@register_acquisition("target_window", description="log P(GMAE in target window), Gaussian")
+@register_acquisition(
+    "target_window",
+    description="log P(GMAE in target window), Gaussian",
+    reason="log_p_window={score:.3g}",
+)
 def _target_window(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     if context.target_window_ev is None:
         raise AcquisitionError(
@@ -381,7 +388,9 @@ def _target_window(model: PoolEnsembleModel, context: AcquisitionContext) -> Ten
     return LogProbabilityInWindow(model, lo, hi)(model.candidates)
 
 
-@register_acquisition("greedy", description="exploitation: lowest μ", needs_spread=False)
+@register_acquisition(
+    "greedy", description="exploitation: lowest μ", needs_spread=False, reason="greedy"
+)
 def _greedy(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     return PosteriorMean(model, maximize=False)(model.candidates)
 
@@ -399,6 +408,7 @@ def _random(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     description="Thompson sampling: slot j takes the argmin of one member / Gaussian draw",
     per_slot=True,
     conditionable=False,
+    reason="thompson draw={neg:.3f} eV",
 )
 def _thompson(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     gen = context.require_generator("thompson")

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
 from alloop.loop import commands, views
 from alloop.loop.errors import LoopError
 from alloop.store.errors import StoreError
-from rich.console import Console
 
 
 def out() -> Console:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from alloop.loop.errors import ConfigError
 from ase.data import chemical_symbols
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alloop.loop.errors import ConfigError
 
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -150,12 +151,15 @@ class PoolSection(Section):
 
 
 class SurrogateSection(Section):
+    """AdsMT ensemble settings (see `alloop.surrogate`); the rest keep the surrogate's defaults."""
+
     ensemble_size: Annotated[int, Field(ge=1, le=64)] = 5
-    max_epochs: PositiveInt = 200
-    patience: PositiveInt = 20
-    learning_rate: PositiveFloat = 1e-3
-    batch_size: PositiveInt = 64
     hidden_dim: PositiveInt = 128
+    num_graph_layers: PositiveInt = 3
+    max_epochs: PositiveInt = 300
+    early_stop_patience: PositiveInt = 30
+    learning_rate: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 128
     cutoff_ang: PositiveFloat = 6.0
     max_neighbors: PositiveInt = 50
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
@@ -202,7 +206,7 @@ class OracleSection(Section):
     tolerance_ev: PositiveFloat = 0.05
     time_limit_s: PositiveFloat | None = None
     committee: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "emt"] | None = None
-    reference: Literal["gas_phase", "atomic"] = "gas_phase"
+    reference: Literal["gas_phase_molecule", "atomic"] = "gas_phase_molecule"
 
     @model_validator(mode="after")
     def _checkpoint(self) -> OracleSection:

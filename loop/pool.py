@@ -77,9 +77,10 @@ def _fg_pool(spec: FGPoolSpec) -> Pool:
 
 
 def _surface(index: int, spec: SurfaceSpec) -> NewSurface:
+    from ase.build import bulk as ase_bulk
+
     from alloop.oracles.errors import OracleError
     from alloop.oracles.slabs import slab_from_bulk, slab_from_file
-    from ase.build import bulk as ase_bulk
 
     where = f"pool.surfaces.{index}"
     try:

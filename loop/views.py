@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alloop.loop.commands import HistoryRow
-from alloop.store.records import CampaignStatus
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
+
+from alloop.loop.commands import HistoryRow
+from alloop.store.records import CampaignStatus
 
 
 def _ev(x: float | None, digits: int = 3) -> str:

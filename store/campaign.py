@@ -16,6 +16,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
 from alloop.store import convert, db, jobs
 from alloop.store import models as m
 from alloop.store import records as r
@@ -30,9 +34,6 @@ from alloop.store.errors import (
 from alloop.store.lock import FileLock
 from alloop.store.pglock import PgAdvisoryLock
 from alloop.store.structures import atoms_from_json, atoms_to_json, content_hash, text_hash
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, sessionmaker
 
 
 def alloop_version() -> str:
@@ -268,6 +269,38 @@ class CampaignStore:
             except IntegrityError as exc:
                 raise StoreError(
                     f"round {round_index}: acquisitions repeat a pair or a rank ({exc.orig})"
+                ) from exc
+
+    def record_batch(
+        self,
+        round_index: int,
+        acquisitions: Sequence[r.NewAcquisition],
+        job_specs: Sequence[r.NewJob],
+        state: str,
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> None:
+        """A round's batch in one transaction: acquisitions, their PROPOSED jobs, the new round
+        state and events. A crash leaves either all of it or none."""
+        with self._tx() as s:
+            rnd = _round_row(s, round_index)
+            ids = _pair_ids(s, [a.pair_key for a in acquisitions])
+            s.add_all(
+                m.AcquisitionRow(
+                    round_id=rnd.id, pair_id=ids[a.pair_key], rank=a.rank, score=a.score,
+                    mu_ev=a.mu_ev, sigma_ev=a.sigma_ev, acquisition=a.acquisition,
+                    reason=a.reason,
+                )
+                for a in acquisitions
+            )  # fmt: skip
+            jobs.propose(s, rnd.id, job_specs)
+            rnd.state = state
+            for kind, payload in (("round_state", {"state": state}),) + tuple(events):
+                s.add(m.EventRow(kind=kind, round_index=round_index, payload=payload))
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                raise StoreError(
+                    f"round {round_index}: the batch repeats a pair or a rank ({exc.orig})"
                 ) from exc
 
     def acquisitions(

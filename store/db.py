@@ -12,18 +12,19 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-import alloop.store.migrations as _migrations
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+import alloop.store.migrations as _migrations
 from alloop.store.errors import (
     CampaignNotFoundError,
     NotACampaignError,
     SchemaTooNewError,
     StoreError,
 )
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 _REQUIRED_TABLES = frozenset({"alembic_version", "campaign", "pair", "label", "job"})

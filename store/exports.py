@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import ase.db
+
 from alloop.store.campaign import CampaignStore
 from alloop.store.errors import StoreError
 from alloop.store.structures import atoms_from_json

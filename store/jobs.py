@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from alloop.store.enums import JOB_TRANSITIONS, Fidelity, JobState, LabelStatus
 from alloop.store.errors import DuplicateResultError, JobStateError, StoreError, UnknownRecordError
 from alloop.store.models import JobRow, LabelRow, PairRow
 from alloop.store.records import NewJob, NewLabel
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 
 def get_job(session: Session, key: str) -> JobRow:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from alloop.store.enums import Fidelity, JobState, LabelStatus, sql_in
-from alloop.store.types import UTCDateTime, utcnow
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -25,6 +23,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from alloop.store.enums import Fidelity, JobState, LabelStatus, sql_in
+from alloop.store.types import UTCDateTime, utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",

@@ -11,8 +11,9 @@ import os
 import socket
 import zlib
 
-from alloop.store.errors import CampaignLockedError
 from sqlalchemy import Connection, Engine, text
+
+from alloop.store.errors import CampaignLockedError
 
 _LOCK_NAMESPACE = 0x616C6C6F  # "allo"
 

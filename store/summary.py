@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from alloop.store import convert
 from alloop.store import models as m
 from alloop.store.enums import LabelStatus
 from alloop.store.records import CampaignStatus
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 
 def campaign_status(s: Session, n_best: int) -> CampaignStatus:

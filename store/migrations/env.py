@@ -8,6 +8,7 @@ and transaction.
 from __future__ import annotations
 
 from alembic import context
+
 from alloop.store.models import Base
 
 config = context.config

@@ -191,6 +191,20 @@ def test_weighted_ensemble_uses_weights() -> None:
     torch.testing.assert_close(scores, torch.tensor([-1.5, -0.5], dtype=torch.float64))
 
 
+@pytest.mark.parametrize(
+    ("name", "score", "reason"),
+    [
+        ("lcb", 1.24, "lcb=-1.240 eV"),
+        ("greedy", 0.5, "greedy"),
+        ("uncertainty", 0.25, "sigma=0.250 eV"),
+        ("thompson", 0.7, "thompson draw=-0.700 eV"),
+        ("random", 0.123456, "random=0.1235"),
+    ],
+)
+def test_reason_templates(name: str, score: float, reason: str) -> None:
+    assert get_acquisition(name).describe(score) == reason
+
+
 def test_registry_refuses_duplicate_names() -> None:
     before = ACQUISITIONS.names()
     with pytest.raises(AcquisitionError, match="'lcb' is already registered"):

@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from alloop.loop.cli import app
 from typer.testing import CliRunner
 
+from alloop.loop.cli import app
 from tests.conftest import FG_ROOT, file_digest
 
 runner = CliRunner()

@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from alloop.loop.cli import app
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewLabel
-from typer.testing import CliRunner
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from alloop.loop.config import (
     AlloopConfig,
     check_config_change,
