@@ -42,10 +42,11 @@ app = typer.Typer(
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
+    from alloop.loop.acquisition import AcquisitionError
     from alloop.oracles.errors import OracleError
     from alloop.surrogate.errors import SurrogateError
 
-    return (LoopError, StoreError, OracleError, SurrogateError, OSError)
+    return (LoopError, StoreError, OracleError, SurrogateError, AcquisitionError, OSError)
 
 
 def fail(message: str) -> typer.Exit:
@@ -124,6 +125,52 @@ def history(
                       else "no acquisitions yet")  # fmt: skip
         return
     out().print(views.history_table(rows))
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for scripts).")]
+
+
+def _drive(store: object, cfg: object, quiet: bool) -> None:
+    from alloop.loop.engine import CampaignEngine
+    from alloop.loop.progress import ProgressReporter
+
+    with ProgressReporter(out(), quiet=quiet) as reporter:
+        engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
+        decision = engine.run()
+    if not quiet:
+        out().print(views.status_panel(store.status(), store.target.display))  # type: ignore[attr-defined]
+        out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML campaign config.", show_default=False)],
+    campaign: Annotated[
+        str | None,
+        typer.Option("--campaign", "-c", help="Campaign file (default: NAME.alloop)."),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Start a campaign from a config, or continue it if the file exists, until a stop rule.
+
+    Example: [bold]alloop run configs/fg-replay.yaml --campaign fg.alloop[/]
+    """
+    with guard():
+        store, cfg = commands.open_for_run(config, campaign)
+        with store:
+            _drive(store, cfg, quiet)
+
+
+@app.command()
+def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
+    """Continue a campaign with its stored config (e.g. after a crash or a kill).
+
+    Example: [bold]alloop resume fg.alloop[/]
+    """
+    with guard():
+        store, cfg = commands.open_for_resume(campaign)
+        with store:
+            _drive(store, cfg, quiet)
 
 
 class ExportFormat(StrEnum):

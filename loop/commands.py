@@ -87,3 +87,48 @@ def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:
             export_asedb(store, path)
             return [path]
     raise StoreError(f"unknown export format {fmt!r}; valid: csv, asedb")
+
+
+def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore, AlloopConfig]:
+    """Create the campaign of `config_path`, or reopen it (locked) when it exists.
+
+    Reopening refuses a config that differs from the stored one outside the fields that may
+    change (budget, executor); allowed changes are stored before the run continues.
+    """
+    from alloop.loop.config import check_config_change
+
+    cfg = load_config(config_path)
+    target = campaign or str(default_campaign_path(cfg))
+    if "://" in target or Path(target).exists():
+        store = CampaignStore.open(target, write=True)
+        try:
+            changed = check_config_change(store.campaign().config, cfg.resolved())
+            if changed:
+                store.update_config(cfg.resolved())
+        except BaseException:
+            store.close()
+            raise
+        return store, cfg
+    pool = build_pool(cfg.pool)
+    store = CampaignStore.create(
+        target,
+        name=cfg.campaign.name,
+        config=cfg.resolved(),
+        seed=cfg.campaign.seed,
+        surfaces=pool.surfaces,
+        adsorbates=pool.adsorbates,
+    )
+    return store, cfg
+
+
+def open_for_resume(campaign: str) -> tuple[CampaignStore, AlloopConfig]:
+    """Reopen a campaign (locked) with the config stored in it."""
+    from alloop.loop.config import parse_config
+
+    store = CampaignStore.open(campaign, write=True)
+    try:
+        cfg = parse_config(store.campaign().config, f"{campaign} (stored config)")
+    except BaseException:
+        store.close()
+        raise
+    return store, cfg

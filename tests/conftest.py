@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from ase.build import fcc111, molecule
+
 from alloop.store import CampaignStore
 from alloop.store.records import NewAdsorbate, NewSurface
-from ase.build import fcc111, molecule
 
 REPO = Path(__file__).resolve().parents[1]
 FG_ROOT = REPO.parent / "shared" / "data" / "fg"

@@ -7,11 +7,12 @@ import json
 
 import ase.db
 import pytest
+from ase.build import add_adsorbate, fcc111
+
 from alloop.store.errors import StoreError
 from alloop.store.exports import export_asedb, export_csv
 from alloop.store.records import NewAcquisition, NewLabel
 from alloop.store.structures import atoms_to_json
-from ase.build import add_adsorbate, fcc111
 
 
 def _filled(make_store):

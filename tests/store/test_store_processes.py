@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+
 from alloop.store import CampaignStore, JobState
 from alloop.store.errors import CampaignLockedError, DuplicateResultError
 from alloop.store.records import NewJob, NewLabel

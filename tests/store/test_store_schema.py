@@ -7,10 +7,10 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
 from alloop.store import CampaignStore, db
 from alloop.store.errors import NotACampaignError, SchemaTooNewError
 from alloop.store.models import Base
-
 from tests.conftest import file_digest
 
 

@@ -11,6 +11,17 @@ _DEFAULT_FG = Path(__file__).resolve().parents[3] / "shared" / "data" / "fg"
 _DEFAULT_OCD = Path(__file__).resolve().parents[3] / "shared" / "data" / "ocd_examples"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():  # noqa: ANN202
+    """Tiny models on a shared 2-core machine: extra OpenMP threads only spin (8 s vs 0.2 s)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def fg_root() -> Path:
     """The FG data directory (``ALLOOP_FG_ROOT`` overrides the sibling ``shared/data/fg``)."""

@@ -1,0 +1,73 @@
+"""Progress output for `alloop run`: the engine's events drawn with Rich.
+
+On a terminal, oracle jobs get a live progress bar; otherwise (a pipe, a log file) each event is
+one plain line. `quiet` prints nothing. The engine never prints: it calls this observer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class ProgressReporter:
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> ProgressReporter:
+        if self.live:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=self.console, transient=True,
+            )  # fmt: skip
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, kind: str, info: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        line = _describe(kind, info)
+        if kind in ("labelling", "labelled") and self._progress is not None:
+            total = info.get("total", 0)
+            if kind == "labelling":
+                self._task = self._progress.add_task(f"round {info['index']}: oracle", total=total)
+            elif self._task is not None:
+                self._progress.update(self._task, completed=info.get("done", 0))
+            return
+        if line:
+            self.console.print(line, highlight=False)
+
+
+def _describe(kind: str, info: dict[str, Any]) -> str | None:
+    index = info.get("index")
+    if kind == "round":
+        return f"[bold]round {index}[/]"
+    if kind == "training":
+        return f"  training the ensemble on {info['n_labels']} labels"
+    if kind == "acquired":
+        return f"  acquired {info['n']} pairs"
+    if kind == "labelling":
+        return f"  labelling {info['total']} pairs"
+    if kind == "labelled":
+        return f"  {info['done']}/{info['total']} {info['pair']}: {info['status']}"
+    if kind == "closed":
+        best = info.get("best_gmae_ev")
+        mae = info.get("batch_mae_ev")
+        text = f"  closed: {info['n_labels']} labels, best GMAE "
+        text += "—" if best is None else f"{best:+.3f} eV"
+        if mae is not None:
+            text += f", batch MAE {mae:.3f} eV"
+        return text
+    if kind == "stopped":
+        return None
+    return None

@@ -1,0 +1,139 @@
+"""Adaptive placement search: relax placements until the minimum stops improving.
+
+Each placement from a :class:`~alloop.oracles.placement.PlacementPlan` is relaxed, checked for
+anomalies and recorded. A placement is *valid* when its relaxation converged, raised nothing
+and shows no anomaly; only valid placements can become the minimum. The search stops when
+
+* ``patience`` consecutive relaxations found no valid energy lower than the best by more than
+  ``tolerance_ev`` (while no valid minimum exists the bar is ``2 * patience`` relaxations), or
+* ``cap`` relaxations were made, or
+* the pair's deadline passed (``stop_reason="time_limit"``).
+
+A calculator error, NaN or non-convergence in one placement is recorded on that placement and
+the search goes on; the pair fails only if no placement is usable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from alloop.oracles.anomalies import AnomalySettings, detect_anomalies
+from alloop.oracles.errors import (
+    CalculatorFailure,
+    NonFiniteEnergyError,
+    OracleTimeoutError,
+)
+from alloop.oracles.placement import Placement
+from alloop.oracles.relax import relax
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Stopping rule and relaxation settings of one search (units in the names)."""
+
+    cap: int
+    patience: int
+    tolerance_ev: float
+    fmax_ev_per_ang: float
+    max_steps: int
+    optimizer: str = "bfgs"
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+
+
+@dataclass
+class SearchOutcome:
+    """Per-placement records (JSON-ready dicts), the best valid one, and why the search stopped."""
+
+    records: list[dict[str, Any]]
+    best_index: int | None
+    best_atoms: Atoms | None
+    best_e_ads_ev: float | None
+    stop_reason: str
+    force_calls: int
+
+    @property
+    def anomaly_flags(self) -> list[str]:
+        """Union of flags over placements, sorted."""
+        return sorted({f for r in self.records for f in r["anomaly_flags"]})
+
+
+def run_search(
+    placements: Iterable[Placement],
+    calculator: Calculator,
+    reference_energy_ev: float,
+    relaxed_slab: Atoms,
+    intact_adsorbate: Atoms,
+    settings: SearchSettings,
+    deadline_s: float | None = None,
+) -> SearchOutcome:
+    """Relax placements in order under the stopping rule; E_ads = E_total - reference_energy_ev."""
+    records: list[dict[str, Any]] = []
+    best: tuple[float, int, Atoms] | None = None
+    since_improvement = 0
+    force_calls = 0
+    stop_reason = "cap"
+    for placement in placements:
+        if len(records) >= settings.cap:
+            break
+        record = placement.describe()
+        start = time.perf_counter()
+        try:
+            result = relax(placement.atoms, calculator, settings.fmax_ev_per_ang,
+                           settings.max_steps, deadline_s, settings.optimizer)
+        except OracleTimeoutError as exc:
+            record.update(_failed_record(exc, start))
+            records.append(record)
+            stop_reason = "time_limit"
+            break
+        except (CalculatorFailure, NonFiniteEnergyError) as exc:
+            record.update(_failed_record(exc, start))
+            force_calls += 1
+        else:
+            force_calls += result.force_calls
+            flags = detect_anomalies(placement.atoms, result.atoms, relaxed_slab,
+                                     intact_adsorbate, settings.anomaly)
+            if not result.converged:
+                flags.append("not_converged")
+            e_ads = result.energy_ev - reference_energy_ev
+            record.update({
+                "e_total_ev": result.energy_ev, "e_ads_ev": e_ads, "converged": result.converged,
+                "n_steps": result.n_steps, "force_calls": result.force_calls,
+                "fmax_final_ev_per_ang": result.fmax_final_ev_per_ang,
+                "wall_s": result.wall_s, "anomaly_flags": flags, "error": None,
+            })
+            if not flags and (best is None or e_ads < best[0]):
+                improved = best is None or e_ads < best[0] - settings.tolerance_ev
+                best = (e_ads, placement.index, result.atoms)
+                if improved:
+                    since_improvement = -1
+        records.append(record)
+        since_improvement += 1
+        bar = settings.patience if best is not None else 2 * settings.patience
+        if since_improvement >= bar:
+            stop_reason = "patience"
+            break
+    logger.debug("search stopped (%s) after %d placements", stop_reason, len(records))
+    return SearchOutcome(
+        records,
+        best[1] if best else None,
+        best[2] if best else None,
+        best[0] if best else None,
+        stop_reason,
+        force_calls,
+    )
+
+
+def _failed_record(exc: Exception, start: float) -> dict[str, Any]:
+    kind = getattr(exc, "kind", type(exc).__name__)
+    return {"e_total_ev": None, "e_ads_ev": None, "converged": False, "n_steps": None,
+            "force_calls": None, "wall_s": time.perf_counter() - start,
+            "anomaly_flags": [f"error:{kind}"], "error": f"{kind}: {exc}"}

@@ -1,0 +1,402 @@
+"""AdsMTEnsemble: K AdsMT members trained as a deep ensemble, with a BoTorch posterior.
+
+Steps of :meth:`AdsMTEnsemble.fit`:
+
+1. featurise the distinct slabs (by content) and SMILES of train and val (cached);
+2. fit the descriptor and target standardisers on the training split (a warm start keeps the
+   checkpoint's, so its weights stay meaningful);
+3. train each member with its own seed (``seed * 1009 + k``): L1, AdamW, plateau schedule,
+   best-validation weights, early stopping;
+4. choose the scalar that calibrates the ensemble spread on the validation split.
+
+Inference encodes each distinct slab once per member (and caches the encoding until the next
+fit), each distinct adsorbate once, and then scores pairs in chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+from ase import Atoms
+from botorch.posteriors.ensemble import EnsemblePosterior
+from torch import Tensor
+
+from alloop.surrogate.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
+from alloop.surrogate.errors import CheckpointError, SurrogateError, TrainingError
+from alloop.surrogate.featurizer import Featurizer
+from alloop.surrogate.inference import (
+    cat_encodings,
+    collate_slabs,
+    encode_slabs_chunked,
+    predict_member,
+    split_encoding,
+)
+from alloop.surrogate.metrics import miscalibration_area
+from alloop.surrogate.model import AdsMT, SlabEncoding
+from alloop.surrogate.normalizers import Standardizer
+from alloop.surrogate.training import PairIndex, train_member
+from alloop.surrogate.types import EnsembleConfig, FitReport, Prediction, SurrogateSample
+
+__all__ = ["AdsMTEnsemble"]
+
+logger = logging.getLogger(__name__)
+
+_SCALE_GRID = np.exp(np.linspace(np.log(0.1), np.log(20.0), 241))
+
+
+def _resolve_device(name: str | None) -> torch.device:
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class AdsMTEnsemble:
+    """Deep ensemble of AdsMT models predicting GMAE (eV) with uncertainty and site scores.
+
+    Args:
+        config: featuriser, model, training and inference settings.
+        seed: base seed; member k uses ``seed * 1009 + k``.
+        featurizer: share a featuriser (and its caches) with the caller; must use
+            ``config.featurizer``.
+    """
+
+    def __init__(
+        self, config: EnsembleConfig | None = None, seed: int = 0,
+        featurizer: Featurizer | None = None,
+    ) -> None:
+        self.config = config or EnsembleConfig()
+        self.seed = int(seed)
+        if featurizer is not None and featurizer.config != self.config.featurizer:
+            raise SurrogateError(
+                f"featurizer config {featurizer.config} differs from {self.config.featurizer}"
+            )
+        self.featurizer = featurizer or Featurizer(self.config.featurizer)
+        self.device = _resolve_device(self.config.device)
+        self.dtype = torch.float64 if self.config.dtype == "float64" else torch.float32
+        dim = self.featurizer.descriptor_dim
+        self.desc_norm = Standardizer(dim, clip=self.config.descriptor_clip)
+        self.y_norm = Standardizer(1)
+        self.std_scale = 1.0
+        self.members: list[AdsMT] = []
+        self._enc_cache: list[dict[str, SlabEncoding]] = []
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.members else "unfitted"
+        return (
+            f"AdsMTEnsemble(K={self.config.num_members}, {state}, device={self.device}, "
+            f"std_scale={self.std_scale:.3g}, {self.featurizer!r})"
+        )
+
+    # ----------------------------------------------------------------- construction helpers
+    def _new_member(self, seed: int) -> AdsMT:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AdsMT(
+                self.config.model, self.featurizer.descriptor_dim, self.config.featurizer.cutoff_ang
+            )
+        return model.to(device=self.device, dtype=self.dtype)
+
+    def _member_seed(self, k: int) -> int:
+        return self.seed * 1009 + k
+
+    def _index(
+        self, slabs: Sequence[Atoms], smiles: Sequence[str]
+    ) -> tuple[list[str], list[int], list[str], list[int]]:
+        """Deduplicate slabs (by content) and SMILES; return unique keys and per-item indices."""
+        slab_keys: dict[str, int] = {}
+        slab_idx = [slab_keys.setdefault(self.featurizer.slab_key(a), len(slab_keys)) for a in slabs]
+        smi_keys: dict[str, int] = {}
+        ads_idx = [smi_keys.setdefault(s, len(smi_keys)) for s in smiles]
+        return list(slab_keys), slab_idx, list(smi_keys), ads_idx
+
+    # ------------------------------------------------------------------------------- fit
+    def fit(
+        self,
+        train: Sequence[SurrogateSample],
+        val: Sequence[SurrogateSample],
+        warm_start: bytes | None = None,
+    ) -> FitReport:
+        """Train all members on ``train``, early-stopping and calibrating on ``val``.
+
+        Args:
+            warm_start: bytes of an earlier checkpoint (same featuriser and model config):
+                members start from its weights and keep its normalisers.
+
+        Raises:
+            TrainingError: empty split. CheckpointError: incompatible warm start.
+        """
+        if not train or not val:
+            raise TrainingError(f"fit needs non-empty train and val, got {len(train)}, {len(val)}")
+        start = time.perf_counter()
+        samples = list(train) + list(val)
+        by_key = {self.featurizer.slab_key(s.slab): s.slab for s in samples}
+        keys, slab_idx, smiles, ads_idx = self._index([s.slab for s in samples],
+                                                      [s.smiles for s in samples])
+        graphs = [self.featurizer.slab_graph(by_key[k]) for k in keys]
+        raw = self.featurizer.descriptors(smiles)
+        y = torch.tensor([s.gmae_ev for s in samples], dtype=torch.float64)
+        n_tr = len(train)
+        ckpt = self._check_warm_start(warm_start) if warm_start is not None else None
+        if ckpt is None:
+            self.desc_norm.fit(raw[torch.tensor(ads_idx[:n_tr])])
+            self.y_norm.fit(y[:n_tr])
+        else:
+            self._load_normalisers(ckpt)
+        desc = self.desc_norm(raw).to(device=self.device, dtype=self.dtype)
+        y_std = self.y_norm(y.unsqueeze(-1)).squeeze(-1).to(self.device)
+        s_t = torch.tensor(slab_idx, device=self.device)
+        a_t = torch.tensor(ads_idx, device=self.device)
+        tr = PairIndex(s_t[:n_tr], a_t[:n_tr], y_std[:n_tr])
+        va = PairIndex(s_t[n_tr:], a_t[n_tr:], y_std[n_tr:])
+        self.members, self._enc_cache, reports = [], [], []
+        for k in range(self.config.num_members):
+            model = self._new_member(self._member_seed(k))
+            if ckpt is not None:
+                model.load_state_dict(ckpt.members[k % len(ckpt.members)])
+            reports.append(
+                train_member(model, graphs, desc, tr, va, self.config.train,
+                             self._member_seed(k), self.device)
+            )
+            self.members.append(model)
+        self._enc_cache = [{} for _ in self.members]
+        self.std_scale = 1.0
+        pred = self.predict_samples(val)
+        y_val = np.array([s.gmae_ev for s in val])
+        if self.config.calibrate_std and len(self.members) > 1:
+            self.std_scale = self._fit_std_scale(pred.mean_ev.numpy(), pred.std_ev.numpy(), y_val)
+        return FitReport(
+            members=tuple(reports), n_train=n_tr, n_val=len(val),
+            val_mae_ev=float(np.mean(np.abs(pred.mean_ev.numpy() - y_val))),
+            std_scale=self.std_scale, wall_s=time.perf_counter() - start,
+            device=str(self.device), warm_started=ckpt is not None,
+        )
+
+    @staticmethod
+    def _fit_std_scale(mean: np.ndarray, std: np.ndarray, y: np.ndarray) -> float:
+        if not np.any(std > 0):
+            return 1.0
+        areas = [miscalibration_area(mean, s * std, y) for s in _SCALE_GRID]
+        return float(_SCALE_GRID[int(np.argmin(areas))])
+
+    def _check_warm_start(self, data: bytes) -> CheckpointState:
+        ckpt = load_checkpoint(data)
+        if ckpt.featurizer_version != self.config.featurizer.version:
+            raise CheckpointError(
+                f"warm start from featuriser {ckpt.featurizer_version!r}, this ensemble uses "
+                f"{self.config.featurizer.version!r}"
+            )
+        if ckpt.config.model != self.config.model:
+            raise CheckpointError(
+                f"warm start model config {ckpt.config.model} differs from {self.config.model}"
+            )
+        return ckpt
+
+    def _load_normalisers(self, ckpt: CheckpointState) -> None:
+        self.desc_norm.mean.copy_(ckpt.desc_mean)
+        self.desc_norm.std.copy_(ckpt.desc_std)
+        self.y_norm.mean.copy_(ckpt.y_mean)
+        self.y_norm.std.copy_(ckpt.y_std)
+
+    # ------------------------------------------------------------------------- predict
+    def _encode(self, k: int, keys: list[str], slabs_by_key: dict[str, Atoms]) -> SlabEncoding:
+        """Member k's encoding of the slabs ``keys``; each slab encoded once until next fit."""
+        cache = self._enc_cache[k]
+        missing = [key for key in keys if key not in cache]
+        if missing:
+            graphs = [self.featurizer.slab_graph(slabs_by_key[key]) for key in missing]
+            enc = encode_slabs_chunked(
+                self.members[k], graphs, self.device, self.config.chunk_slabs
+            )
+            cache.update(zip(missing, split_encoding(enc), strict=True))
+        return cat_encodings([cache[key] for key in keys])
+
+    def _member_uncached(
+        self, k: int, graphs: list, desc: Tensor, s_idx: Tensor, a_idx: Tensor,
+        with_sites: bool, with_emb: bool,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Naive path for comparison: every pair re-encodes its own slab (no reuse)."""
+        model, chunk = self.members[k], self.config.chunk_pairs
+        ads = model.encode_adsorbates(desc)
+        preds, sites, embs = [], [], []
+        n_max = max(g.num_nodes for g in graphs)
+        for i in range(0, len(s_idx), chunk):
+            sl = s_idx[i : i + chunk]
+            enc = model.encode_slabs(collate_slabs([graphs[int(j)] for j in sl], self.device))
+            out = model.forward_pairs(enc, ads, torch.arange(len(sl), device=self.device),
+                                      a_idx[i : i + chunk])
+            preds.append(out.prediction)
+            if with_sites:
+                w = out.site_weights
+                sites.append(torch.nn.functional.pad(w, (0, n_max - w.shape[1])))
+            if with_emb:
+                embs.append(out.embedding)
+        return (torch.cat(preds), torch.cat(sites) if with_sites else None,
+                torch.cat(embs) if with_emb else None)
+
+    def clear_caches(self, features: bool = True) -> None:
+        """Forget cached slab encodings (and, with ``features``, graphs and descriptors)."""
+        self._enc_cache = [{} for _ in self.members]
+        if features:
+            self.featurizer.clear()
+
+    def _require_fitted(self) -> None:
+        if not self.members:
+            raise SurrogateError("the ensemble is not fitted: call fit() or from_bytes() first")
+
+    @torch.no_grad()
+    def predict(
+        self,
+        slabs: Sequence[Atoms],
+        smiles: Sequence[str],
+        pair_index: Tensor | None = None,
+        *,
+        with_site_scores: bool = False,
+        with_embeddings: bool = False,
+        reuse_slab_encodings: bool = True,
+    ) -> Prediction:
+        """Predict GMAE for pairs of ``slabs`` and ``smiles``.
+
+        Args:
+            slabs: `S` clean slabs (duplicates by content are encoded once).
+            smiles: `A` adsorbate SMILES.
+            pair_index: `P x 2` long, column 0 indexes ``slabs``, column 1 ``smiles``; None
+                scores the full grid, slab-major (`P = S * A`, pair ``s * A + a``).
+            with_site_scores / with_embeddings: also return those (memory `P x N_max`,
+                `P x 2H`).
+            reuse_slab_encodings: False re-encodes the slab for every pair (the naive path,
+                only for measuring what the cache saves).
+        """
+        self._require_fitted()
+        pair_index = self._check_pairs(len(slabs), len(smiles), pair_index)
+        keys, slab_pos, smi_keys, smi_pos = self._index(slabs, smiles)
+        first = dict(zip(reversed(slab_pos), reversed(range(len(slabs))), strict=True))
+        slabs_by_key = {k: slabs[first[i]] for i, k in enumerate(keys)}
+        s_idx = torch.tensor(slab_pos, dtype=torch.long)[pair_index[:, 0]].to(self.device)
+        a_idx = torch.tensor(smi_pos, dtype=torch.long)[pair_index[:, 1]].to(self.device)
+        desc = self.desc_norm(self.featurizer.descriptors(smi_keys))
+        desc = desc.to(device=self.device, dtype=self.dtype)
+        member_std, site_sum, emb_sum = [], None, None
+        for k, model in enumerate(self.members):
+            model.eval()
+            if reuse_slab_encodings:
+                out = predict_member(model, self._encode(k, keys, slabs_by_key), desc, s_idx,
+                                     a_idx, self.config.chunk_pairs, with_site_scores,
+                                     with_embeddings)
+                pred, sites, emb = out
+            else:
+                graphs = [self.featurizer.slab_graph(slabs_by_key[key]) for key in keys]
+                pred, sites, emb = self._member_uncached(
+                    k, graphs, desc, s_idx, a_idx, with_site_scores, with_embeddings
+                )
+            member_std.append(pred.double().cpu())
+            if sites is not None:
+                site_sum = sites.double().cpu() if site_sum is None else site_sum + sites.cpu()
+            if emb is not None:
+                emb_sum = emb.double().cpu() if emb_sum is None else emb_sum + emb.cpu()
+        member_ev = self.y_norm.inverse(torch.stack(member_std).unsqueeze(-1)).squeeze(-1)
+        n_k = len(self.members)
+        std = member_ev.std(dim=0) if n_k > 1 else torch.zeros(member_ev.shape[1])
+        n_atoms = torch.tensor([len(slabs_by_key[key]) for key in keys])[s_idx.cpu()]
+        return Prediction(
+            mean_ev=member_ev.mean(dim=0), std_ev=std * self.std_scale, member_ev=member_ev,
+            n_atoms=n_atoms,
+            site_scores=None if site_sum is None else (site_sum / n_k).float(),
+            embeddings=None if emb_sum is None else (emb_sum / n_k).float(),
+        )
+
+    @staticmethod
+    def _check_pairs(n_slabs: int, n_smiles: int, pair_index: Tensor | None) -> Tensor:
+        if n_slabs == 0 or n_smiles == 0:
+            raise SurrogateError(f"need at least one slab and one SMILES, got {n_slabs}, {n_smiles}")
+        if pair_index is None:
+            s = torch.arange(n_slabs).repeat_interleave(n_smiles)
+            return torch.stack([s, torch.arange(n_smiles).repeat(n_slabs)], dim=1)
+        pair_index = torch.as_tensor(pair_index).cpu()
+        if pair_index.dim() != 2 or pair_index.shape[1] != 2 or pair_index.is_floating_point():
+            raise SurrogateError(
+                f"pair_index must be an integer P x 2 tensor, got {tuple(pair_index.shape)} "
+                f"{pair_index.dtype}"
+            )
+        for col, n, what in ((0, n_slabs, "slab"), (1, n_smiles, "SMILES")):
+            bad = (pair_index[:, col] < 0) | (pair_index[:, col] >= n)
+            if bad.any():
+                raise SurrogateError(
+                    f"pair_index column {col} has {what} index {int(pair_index[bad, col][0])} "
+                    f"outside [0, {n})"
+                )
+        return pair_index.long()
+
+    def predict_samples(self, samples: Sequence[SurrogateSample], **kwargs: bool) -> Prediction:
+        """Predict the pairs of ``samples`` (their ``gmae_ev`` is ignored), in order."""
+        idx = torch.arange(len(samples))
+        return self.predict([s.slab for s in samples], [s.smiles for s in samples],
+                            torch.stack([idx, idx], dim=1), **kwargs)
+
+    def posterior(
+        self, slabs: Sequence[Atoms], smiles: Sequence[str], pair_index: Tensor | None = None
+    ) -> EnsemblePosterior:
+        """BoTorch ``EnsemblePosterior`` over `P` pairs: values `P x K x 1 x 1` (eV).
+
+        The member spread around the mean is multiplied by the calibration scale, so the
+        posterior's mean equals ``predict().mean_ev`` and its std ``predict().std_ev``.
+        """
+        pred = self.predict(slabs, smiles, pair_index)
+        mean = pred.mean_ev.unsqueeze(0)
+        values = mean + self.std_scale * (pred.member_ev - mean)  # K x P
+        return EnsemblePosterior(values.T.reshape(-1, values.shape[0], 1, 1))
+
+    def site_scores(
+        self, slabs: Sequence[Atoms], smiles: Sequence[str], pair_index: Tensor | None = None
+    ) -> list[Tensor]:
+        """Per-pair cross-attention over slab atoms: `P` tensors of `n_atoms` (each sums to 1)."""
+        pred = self.predict(slabs, smiles, pair_index, with_site_scores=True)
+        assert pred.site_scores is not None  # requested above
+        return [pred.site_scores[p, : int(n)] for p, n in enumerate(pred.n_atoms)]
+
+    # ---------------------------------------------------------------------- checkpoints
+    def to_bytes(self) -> bytes:
+        """Checkpoint: weights, config, normalisers, calibration, featuriser version."""
+        self._require_fitted()
+        return save_checkpoint(
+            CheckpointState(
+                config=self.config, seed=self.seed,
+                featurizer_version=self.config.featurizer.version,
+                descriptor_dim=self.featurizer.descriptor_dim, std_scale=self.std_scale,
+                desc_mean=self.desc_norm.mean, desc_std=self.desc_norm.std,
+                y_mean=self.y_norm.mean, y_std=self.y_norm.std,
+                members=tuple(m.state_dict() for m in self.members),
+            )
+        )
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, device: str | None = None, featurizer: Featurizer | None = None,
+        dtype: str | None = None,
+    ) -> AdsMTEnsemble:
+        """Load a checkpoint (``torch.load(weights_only=True)``).
+
+        ``device`` (None = CUDA when available) and ``dtype`` (``"float32"``/``"float64"``,
+        None = as saved) override the saved settings.
+
+        Raises:
+            CheckpointError: unreadable, or written by an incompatible featuriser.
+        """
+        ckpt = load_checkpoint(data)
+        config = ckpt.config
+        # The saving machine's device may not exist here: choose afresh.
+        config = replace(config, device=device, dtype=dtype or config.dtype)
+        ens = cls(config, seed=ckpt.seed, featurizer=featurizer)
+        ens._load_normalisers(ckpt)
+        ens.std_scale = ckpt.std_scale
+        for k, state in enumerate(ckpt.members):
+            model = ens._new_member(ens._member_seed(k))
+            model.load_state_dict(state)
+            model.eval()
+            ens.members.append(model)
+        ens._enc_cache = [{} for _ in ens.members]
+        return ens

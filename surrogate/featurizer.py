@@ -1,0 +1,124 @@
+"""Featuriser with per-key caches: slab graphs by slab content, descriptors by SMILES.
+
+The loop scores the same pool every round; a :class:`Featurizer` kept alive across rounds (the
+ensemble owns one) builds each slab graph and each descriptor vector once. Slab graphs are keyed
+by a content hash of the structure, so a relaxed slab that kept its surface key is never served
+a stale graph.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+from torch_geometric.data import Data
+
+from alloop.surrogate.descriptors import adsorbate_descriptors, descriptor_spec_hash
+from alloop.surrogate.errors import FeaturisationError
+from alloop.surrogate.slab_graph import build_slab_graph, slab_content_hash
+
+__all__ = ["FEATURIZER_VERSION", "Featurizer", "FeaturizerConfig"]
+
+logger = logging.getLogger(__name__)
+
+# Bump when the meaning of a feature changes; checkpoints from another version are refused.
+FEATURIZER_VERSION = "adsmt-feat-1"
+
+
+@dataclass(frozen=True)
+class FeaturizerConfig:
+    """How slabs and adsorbates become model input.
+
+    Attributes:
+        cutoff_ang: neighbour cutoff in Å (AdsMT: 6).
+        max_neighbors: nearest neighbours kept per atom (AdsMT: 50).
+        top_layer_tol_ang: atoms within this height (Å) of the top are top-layer tokens.
+        stereo_features: append E/Z double-bond counts to the 208 descriptors.
+    """
+
+    cutoff_ang: float = 6.0
+    max_neighbors: int = 50
+    top_layer_tol_ang: float = 1.0
+    stereo_features: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.cutoff_ang > 0:
+            raise FeaturisationError(f"cutoff_ang must be > 0, got {self.cutoff_ang}")
+        if self.max_neighbors < 1:
+            raise FeaturisationError(f"max_neighbors must be >= 1, got {self.max_neighbors}")
+        if self.top_layer_tol_ang < 0:
+            raise FeaturisationError(
+                f"top_layer_tol_ang must be >= 0, got {self.top_layer_tol_ang}"
+            )
+
+    @property
+    def version(self) -> str:
+        """Identity of the features: version tag, graph parameters and descriptor hash."""
+        return (
+            f"{FEATURIZER_VERSION};cutoff_ang={self.cutoff_ang:g};"
+            f"max_neighbors={self.max_neighbors};top_layer_tol_ang={self.top_layer_tol_ang:g};"
+            f"descriptors={descriptor_spec_hash(self.stereo_features)}"
+        )
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        return asdict(self)
+
+
+class Featurizer:
+    """Builds and caches slab graphs and raw adsorbate descriptor vectors."""
+
+    def __init__(self, config: FeaturizerConfig | None = None) -> None:
+        self.config = config or FeaturizerConfig()
+        self._graphs: dict[str, Data] = {}
+        self._descriptors: dict[str, np.ndarray] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"Featurizer({self.config.version}, cached_slabs={len(self._graphs)}, "
+            f"cached_adsorbates={len(self._descriptors)})"
+        )
+
+    def slab_key(self, atoms: Atoms) -> str:
+        """Cache key of a slab (content hash)."""
+        return slab_content_hash(atoms)
+
+    def slab_graph(self, atoms: Atoms) -> Data:
+        """Graph of one slab, built once per distinct structure."""
+        key = slab_content_hash(atoms)
+        graph = self._graphs.get(key)
+        if graph is None:
+            cfg = self.config
+            graph = build_slab_graph(
+                atoms, cfg.cutoff_ang, cfg.max_neighbors, cfg.top_layer_tol_ang
+            )
+            self._graphs[key] = graph
+        return graph
+
+    def slab_graphs(self, slabs: Sequence[Atoms]) -> list[Data]:
+        return [self.slab_graph(a) for a in slabs]
+
+    def descriptors(self, smiles: Sequence[str]) -> torch.Tensor:
+        """Raw descriptor matrix, `A x D` float64, one row per SMILES (cached by SMILES)."""
+        rows = []
+        for smi in smiles:
+            row = self._descriptors.get(smi)
+            if row is None:
+                row = adsorbate_descriptors(smi, stereo=self.config.stereo_features)
+                self._descriptors[smi] = row
+            rows.append(row)
+        if not rows:
+            return torch.zeros(0, self.descriptor_dim, dtype=torch.float64)
+        return torch.as_tensor(np.stack(rows), dtype=torch.float64)
+
+    @property
+    def descriptor_dim(self) -> int:
+        return 210 if self.config.stereo_features else 208
+
+    def clear(self) -> None:
+        """Drop every cached feature."""
+        self._graphs.clear()
+        self._descriptors.clear()

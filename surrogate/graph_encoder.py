@@ -1,0 +1,73 @@
+"""AdsGT: the slab graph encoder of AdsMT (element embedding + stacked AdsGT layers)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+
+from alloop.surrogate.errors import FeaturisationError
+from alloop.surrogate.layer_adsgt import AdsGTLayer
+from alloop.surrogate.layer_gaussian import GaussianSmearing
+
+__all__ = ["AdsGTEncoder"]
+
+
+class AdsGTEncoder(nn.Module):
+    """Slab graph → per-atom features.
+
+    Element embedding, Gaussian-expanded distances (computed once, shared by the layers), then
+    ``num_layers`` :class:`AdsGTLayer`. Uses only interatomic
+    distances, so it is invariant to rotations, translations and atom permutations.
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_layers: int,
+        num_heads: int,
+        num_distance_basis: int,
+        cutoff_ang: float,
+        max_atomic_number: int = 100,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.hidden_dim, self.num_layers, self.cutoff_ang = hidden_dim, num_layers, cutoff_ang
+        self.max_atomic_number = max_atomic_number
+        self.embedding = nn.Embedding(max_atomic_number + 1, hidden_dim)
+        self.distance_basis = GaussianSmearing(0.0, cutoff_ang, num_distance_basis)
+        self.layers = nn.ModuleList(
+            AdsGTLayer(hidden_dim, num_heads, num_distance_basis, dropout)
+            for _ in range(num_layers)
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.embedding.weight, std=1.0)
+        self.distance_basis.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+
+    def forward(self, batch: Batch) -> Tensor:
+        """``Batch`` of slab graphs (fields of :func:`build_slab_graph`) → `n x H` features."""
+        z = batch.z
+        if int(z.max()) > self.max_atomic_number:
+            raise FeaturisationError(
+                f"atomic number {int(z.max())} > max_atomic_number={self.max_atomic_number}"
+            )
+        dist = batch.edge_dist_ang.to(self.embedding.weight.dtype)
+        envelope = 0.5 * (torch.cos(math.pi * dist / self.cutoff_ang) + 1.0)
+        envelope = envelope * (dist < self.cutoff_ang)
+        basis = self.distance_basis(dist)
+        h = self.embedding(z)
+        for layer in self.layers:
+            h = layer(h, batch.edge_index, basis, envelope)
+        return h
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(hidden_dim={self.hidden_dim}, num_layers={self.num_layers}, "
+            f"cutoff_ang={self.cutoff_ang:g})"
+        )

@@ -1,0 +1,120 @@
+"""Batched two-stage inference of one AdsMT member: slabs once, then pairs in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch_geometric.data import Batch, Data
+
+from alloop.surrogate.model import AdsMT, SlabEncoding
+
+__all__ = [
+    "MemberOutput", "cat_encodings", "collate_slabs", "encode_slabs_chunked", "pad_cat",
+    "predict_member", "split_encoding",
+]
+
+
+class MemberOutput(NamedTuple):
+    prediction: Tensor  # P, standardised
+    site_weights: Tensor | None  # P x N_max
+    embedding: Tensor | None  # P x 2H
+
+
+def collate_slabs(graphs: Sequence[Data], device: torch.device) -> Batch:
+    """PyG ``Batch`` of slab graphs on ``device``."""
+    return Batch.from_data_list(list(graphs)).to(device)
+
+
+def pad_cat(parts: list[Tensor], dim: int) -> Tensor:
+    """Concatenate along dim 0 after zero-padding dimension ``dim`` to the largest size."""
+    size = max(p.shape[dim] for p in parts)
+    padded = []
+    for p in parts:
+        pad = [0, 0] * (p.dim() - dim - 1) + [0, size - p.shape[dim]]
+        padded.append(F.pad(p, pad))
+    return torch.cat(padded, dim=0)
+
+
+def encode_slabs_chunked(
+    model: AdsMT, graphs: Sequence[Data], device: torch.device, chunk_slabs: int = 64
+) -> SlabEncoding:
+    """Encode `S` slabs, ``chunk_slabs`` graphs at a time, padded to a common atom count."""
+    pieces = [
+        model.encode_slabs(collate_slabs(graphs[i : i + chunk_slabs], device))
+        for i in range(0, len(graphs), chunk_slabs)
+    ]
+    return cat_encodings(pieces)
+
+
+def cat_encodings(parts: Sequence[SlabEncoding]) -> SlabEncoding:
+    """Stack encodings of disjoint slab sets, padding atoms and top atoms (False-masked)."""
+    if len(parts) == 1:
+        return parts[0]
+    return SlabEncoding(
+        pooled=torch.cat([p.pooled for p in parts]),
+        keys=pad_cat([p.keys for p in parts], dim=2),
+        values=pad_cat([p.values for p in parts], dim=2),
+        mask=pad_cat([p.mask for p in parts], dim=1),
+        top_tokens=pad_cat([p.top_tokens for p in parts], dim=1),
+        top_mask=pad_cat([p.top_mask for p in parts], dim=1),
+    )
+
+
+def split_encoding(enc: SlabEncoding) -> list[SlabEncoding]:
+    """One unpadded single-slab encoding per slab of ``enc`` (for caching by slab)."""
+    out = []
+    for i in range(enc.pooled.shape[0]):
+        n, t = int(enc.mask[i].sum()), int(enc.top_mask[i].sum())
+        out.append(
+            SlabEncoding(
+                enc.pooled[i : i + 1],
+                enc.keys[i : i + 1, :, :n],
+                enc.values[i : i + 1, :, :n],
+                enc.mask[i : i + 1, :n],
+                enc.top_tokens[i : i + 1, :t],
+                enc.top_mask[i : i + 1, :t],
+            )
+        )
+    return out
+
+
+@torch.no_grad()
+def predict_member(
+    model: AdsMT,
+    slabs: SlabEncoding,
+    descriptors: Tensor,
+    slab_idx: Tensor,
+    ads_idx: Tensor,
+    chunk_pairs: int = 4096,
+    with_sites: bool = False,
+    with_embedding: bool = False,
+) -> MemberOutput:
+    """Predict `P` pairs in eval mode from encoded slabs.
+
+    Args:
+        slabs: encoding of every slab ``slab_idx`` points into.
+        descriptors: `A x D` standardised descriptors, in the model's dtype and device.
+        slab_idx, ads_idx: `P` long indices.
+        chunk_pairs: pairs per chunk (bounds the `chunk x heads x N x d` gathers).
+    """
+    ads = model.encode_adsorbates(descriptors)
+    preds, sites, embs = [], [], []
+    for i in range(0, len(slab_idx), chunk_pairs):
+        out = model.forward_pairs(
+            slabs, ads, slab_idx[i : i + chunk_pairs], ads_idx[i : i + chunk_pairs]
+        )
+        preds.append(out.prediction)
+        if with_sites:
+            sites.append(out.site_weights)
+        if with_embedding:
+            embs.append(out.embedding)
+    empty = torch.zeros(0, dtype=descriptors.dtype, device=descriptors.device)
+    return MemberOutput(
+        torch.cat(preds) if preds else empty,
+        torch.cat(sites) if sites else None,
+        torch.cat(embs) if embs else None,
+    )

@@ -1,0 +1,190 @@
+"""AdsMT: slab graph encoder + adsorbate encoder + cross-modal encoder → GMAE.
+
+Two stages so that inference never redoes work: :meth:`AdsMT.encode_slabs` depends on the slab
+only (run once per distinct slab), :meth:`AdsMT.encode_adsorbates` on the descriptor vector only
+(once per distinct adsorbate), and :meth:`AdsMT.forward_pairs` combines them per pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch
+from torch_geometric.utils import scatter, to_dense_batch
+
+from alloop.surrogate.errors import SurrogateError
+from alloop.surrogate.graph_encoder import AdsGTEncoder
+from alloop.surrogate.layer_cross_attention import CrossModalAttention
+from alloop.surrogate.layer_gaussian import GaussianSmearing
+from alloop.surrogate.layer_self_attention import TokenSelfAttentionLayer
+
+__all__ = ["AdsMT", "AdsMTConfig", "PairOutput", "SlabEncoding"]
+
+
+@dataclass(frozen=True)
+class AdsMTConfig:
+    """Model hyperparameters (the featuriser's cutoff and descriptor width come separately)."""
+
+    hidden_dim: int = 128
+    num_graph_layers: int = 3
+    num_graph_heads: int = 4
+    num_distance_basis: int = 50
+    num_depth_basis: int = 16
+    ads_hidden_dim: int = 256
+    num_cross_heads: int = 4
+    num_self_layers: int = 1
+    num_self_heads: int = 4
+    head_hidden_dim: int = 128
+    dropout: float = 0.1
+    max_atomic_number: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_dim", "num_graph_layers", "num_graph_heads", "ads_hidden_dim",
+                     "num_cross_heads", "num_self_heads", "head_hidden_dim"):
+            if getattr(self, name) < 1:
+                raise SurrogateError(f"AdsMTConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_graph_heads", "num_cross_heads", "num_self_heads"):
+            if self.hidden_dim % getattr(self, name):
+                raise SurrogateError(
+                    f"AdsMTConfig.hidden_dim={self.hidden_dim} not divisible by "
+                    f"{name}={getattr(self, name)}"
+                )
+        if not 0.0 <= self.dropout < 1.0:
+            raise SurrogateError(f"AdsMTConfig.dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, int | float]:
+        return asdict(self)
+
+
+class SlabEncoding(NamedTuple):
+    """Everything the pair stage needs from `S` slabs (padded to `N` atoms, `T` top atoms)."""
+
+    pooled: Tensor  # S x H, mean of atom features
+    keys: Tensor  # S x heads x N x d, cross-attention keys
+    values: Tensor  # S x heads x N x d
+    mask: Tensor  # S x N bool, real atoms
+    top_tokens: Tensor  # S x T x H, top-layer atom tokens
+    top_mask: Tensor  # S x T bool
+
+
+class PairOutput(NamedTuple):
+    prediction: Tensor  # P, standardised GMAE
+    site_weights: Tensor  # P x N, cross-attention per slab atom (rows sum to 1)
+    embedding: Tensor  # P x 2H, the representation the head reads
+
+
+class AdsMT(nn.Module):
+    """The AdsMT model (no adsorption-site input).
+
+    Args:
+        config: hyperparameters.
+        descriptor_dim: width `D` of the standardised adsorbate vector.
+        cutoff_ang: the featuriser's neighbour cutoff (Å), for the distance basis.
+    """
+
+    def __init__(self, config: AdsMTConfig, descriptor_dim: int, cutoff_ang: float) -> None:
+        super().__init__()
+        c, h = config, config.hidden_dim
+        self.config, self.descriptor_dim, self.cutoff_ang = config, descriptor_dim, cutoff_ang
+        self.graph_encoder = AdsGTEncoder(
+            h, c.num_graph_layers, c.num_graph_heads, c.num_distance_basis, cutoff_ang,
+            c.max_atomic_number, c.dropout,
+        )
+        self.depth_basis = GaussianSmearing(0.0, 1.0, c.num_depth_basis)
+        self.depth_proj = nn.Linear(c.num_depth_basis, h)
+        self.ads_encoder = nn.Sequential(
+            nn.Linear(descriptor_dim, c.ads_hidden_dim), nn.SiLU(), nn.Dropout(c.dropout),
+            nn.Linear(c.ads_hidden_dim, h), nn.LayerNorm(h),
+        )
+        self.cross = CrossModalAttention(2 * h, h, c.num_cross_heads)
+        self.graph_token_norm = nn.LayerNorm(h)
+        self.token_type = nn.Parameter(torch.empty(3, h))  # adsorbate, graph, top atom
+        self.self_layers = nn.ModuleList(
+            TokenSelfAttentionLayer(h, c.num_self_heads, c.dropout)
+            for _ in range(c.num_self_layers)
+        )
+        self.final_norm = nn.LayerNorm(h)
+        self.head = nn.Sequential(
+            nn.Linear(2 * h, c.head_hidden_dim), nn.SiLU(), nn.Dropout(c.dropout),
+            nn.Linear(c.head_hidden_dim, 1),
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.graph_encoder.reset_parameters()
+        self.depth_basis.reset_parameters()
+        for module in (self.depth_proj, self.ads_encoder[0], self.ads_encoder[3],
+                       self.head[0], self.head[3]):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+        self.ads_encoder[4].reset_parameters()
+        self.cross.reset_parameters()
+        self.graph_token_norm.reset_parameters()
+        nn.init.normal_(self.token_type, std=0.1)
+        for layer in self.self_layers:
+            layer.reset_parameters()
+        self.final_norm.reset_parameters()
+
+    def encode_slabs(self, batch: Batch) -> SlabEncoding:
+        """Encode `S` slab graphs (a PyG ``Batch``) once for every pair that uses them."""
+        h = self.graph_encoder(batch)
+        dtype = h.dtype
+        pooled = scatter(h, batch.batch, dim=0, dim_size=batch.num_graphs, reduce="mean")
+        tokens = h + self.depth_proj(self.depth_basis(batch.depth.to(dtype)))
+        dense, mask = to_dense_batch(tokens, batch.batch, batch_size=batch.num_graphs)
+        keys, values = self.cross.project_keys_values(dense)
+        top = batch.top_mask
+        top_tokens, top_mask = to_dense_batch(
+            tokens[top] + self.token_type[2], batch.batch[top], batch_size=batch.num_graphs
+        )
+        return SlabEncoding(pooled, keys, values, mask, top_tokens, top_mask)
+
+    def encode_adsorbates(self, descriptors: Tensor) -> Tensor:
+        """`A x D` standardised descriptors → `A x H` adsorbate embeddings."""
+        return self.ads_encoder(descriptors)
+
+    def forward_pairs(
+        self, slabs: SlabEncoding, adsorbates: Tensor, slab_idx: Tensor, ads_idx: Tensor
+    ) -> PairOutput:
+        """Predict `P` pairs given encoded slabs and adsorbates and `P` index pairs."""
+        ads = adsorbates[ads_idx]
+        pooled = slabs.pooled[slab_idx]
+        cross_out, weights = self.cross(
+            torch.cat([ads, pooled], dim=-1),
+            slabs.keys[slab_idx], slabs.values[slab_idx], slabs.mask[slab_idx],
+        )
+        graph_token = self.graph_token_norm(pooled + cross_out)
+        tokens = torch.cat(
+            [
+                (ads + self.token_type[0]).unsqueeze(1),
+                (graph_token + self.token_type[1]).unsqueeze(1),
+                slabs.top_tokens[slab_idx],
+            ],
+            dim=1,
+        )
+        ones = torch.ones(len(slab_idx), 2, dtype=torch.bool, device=tokens.device)
+        mask = torch.cat([ones, slabs.top_mask[slab_idx]], dim=1)
+        for layer in self.self_layers:
+            tokens = layer(tokens, mask)
+        embedding = self.final_norm(tokens[:, :2]).reshape(len(slab_idx), -1)
+        return PairOutput(self.head(embedding).squeeze(-1), weights, embedding)
+
+    def forward(
+        self, batch: Batch, descriptors: Tensor, slab_idx: Tensor, ads_idx: Tensor
+    ) -> PairOutput:
+        """Both stages at once (training): slabs in ``batch``, `A x D` descriptors."""
+        return self.forward_pairs(
+            self.encode_slabs(batch), self.encode_adsorbates(descriptors), slab_idx, ads_idx
+        )
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.parameters())
+        return (
+            f"{type(self).__name__}(hidden_dim={self.config.hidden_dim}, "
+            f"graph_layers={self.config.num_graph_layers}, "
+            f"self_layers={self.config.num_self_layers}, descriptor_dim={self.descriptor_dim}, "
+            f"cutoff_ang={self.cutoff_ang:g}, parameters={n})"
+        )

@@ -1,0 +1,170 @@
+"""Training of one AdsMT member: L1 on standardised targets, AdamW, plateau schedule,
+best-validation checkpoint and early stopping, with explicit seeds."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from alloop.surrogate.errors import TrainingError
+from alloop.surrogate.inference import collate_slabs, encode_slabs_chunked, predict_member
+from alloop.surrogate.model import AdsMT
+
+__all__ = ["MemberReport", "PairIndex", "TrainConfig", "train_member"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of every member.
+
+    ``encode_all_slabs_below``: when the training set has at most this many distinct slabs, each
+    step encodes all of them in one pre-collated batch (cheap for the 14 FG slabs); above it,
+    only the slabs of the mini-batch are collated and encoded.
+    """
+
+    max_epochs: int = 300
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    lr_factor: float = 0.5
+    lr_patience: int = 10
+    min_lr: float = 1e-5
+    early_stop_patience: int = 30
+    grad_clip: float = 5.0
+    encode_all_slabs_below: int = 64
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1 or self.batch_size < 1:
+            raise TrainingError(
+                f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, "
+                f"{self.batch_size}"
+            )
+        if not self.lr > 0:
+            raise TrainingError(f"lr must be > 0, got {self.lr}")
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PairIndex:
+    """`P` pairs as indices into a slab list and a descriptor matrix, with optional targets."""
+
+    slab_idx: Tensor  # P long
+    ads_idx: Tensor  # P long
+    y: Tensor | None = None  # P standardised targets
+
+    def __len__(self) -> int:
+        return int(self.slab_idx.shape[0])
+
+
+@dataclass(frozen=True)
+class MemberReport:
+    seed: int
+    best_epoch: int
+    epochs_run: int
+    best_val_l1_std: float
+    train_seconds: float
+    seconds_per_epoch: float
+
+
+def _val_l1(
+    model: AdsMT, graphs: Sequence[Data], desc: Tensor, val: PairIndex, y: Tensor,
+    device: torch.device,
+) -> float:
+    model.eval()
+    with torch.no_grad():
+        enc = encode_slabs_chunked(model, graphs, device)
+        pred = predict_member(model, enc, desc, val.slab_idx, val.ads_idx).prediction
+    return float((pred - y.to(pred.dtype)).abs().mean())
+
+
+def train_member(
+    model: AdsMT,
+    graphs: Sequence[Data],
+    descriptors: Tensor,
+    train: PairIndex,
+    val: PairIndex,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+) -> MemberReport:
+    """Train ``model`` in place and leave it holding its best-validation weights.
+
+    Args:
+        graphs: slab graphs that ``slab_idx`` points into.
+        descriptors: `A x D` standardised descriptors on ``device`` in the model's dtype.
+        train, val: pairs with standardised targets on ``device``.
+        seed: drives shuffling (a ``torch.Generator``) and dropout (a forked RNG state that
+            does not leak into the caller's global state).
+
+    Raises:
+        TrainingError: empty split, missing targets, or a non-finite loss.
+    """
+    if len(train) == 0 or len(val) == 0 or train.y is None or val.y is None:
+        raise TrainingError(
+            f"need non-empty train and val splits with targets, got {len(train)} train, "
+            f"{len(val)} val pairs"
+        )
+    dtype = next(model.parameters()).dtype
+    y_train = train.y.to(dtype)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
+    )
+    encode_all = len(graphs) <= config.encode_all_slabs_below
+    full_batch = collate_slabs(graphs, device) if encode_all else None
+    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    start, epoch = time.perf_counter(), 0
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.manual_seed(seed)
+        for epoch in range(1, config.max_epochs + 1):
+            model.train()
+            order = torch.randperm(len(train), generator=gen).to(device)
+            for i in range(0, len(train), config.batch_size):
+                idx = order[i : i + config.batch_size]
+                s_idx, a_idx = train.slab_idx[idx], train.ads_idx[idx]
+                if full_batch is not None:
+                    batch = full_batch
+                else:
+                    uniq, s_idx = torch.unique(s_idx, return_inverse=True)
+                    batch = collate_slabs([graphs[int(u)] for u in uniq], device)
+                local = torch.arange(len(idx), device=device)
+                out = model(batch, descriptors[a_idx], s_idx, local)
+                loss = (out.prediction - y_train[idx]).abs().mean()
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"non-finite training loss {float(loss)} at epoch {epoch}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                opt.step()
+            val_l1 = _val_l1(model, graphs, descriptors, val, val.y, device)
+            sched.step(val_l1)
+            logger.debug("seed=%d epoch %d: val L1 %.4f (std units), lr %.2g", seed, epoch,
+                         val_l1, opt.param_groups[0]["lr"])
+            if val_l1 < best[0]:
+                best = (val_l1, epoch, copy.deepcopy(model.state_dict()))
+            elif epoch - best[1] >= config.early_stop_patience:
+                break
+    model.load_state_dict(best[2])
+    model.eval()
+    wall_s = time.perf_counter() - start
+    logger.info(
+        "member seed=%d: best val L1 %.4f (std units) at epoch %d of %d, %.1f s",
+        seed, best[0], best[1], epoch, wall_s,
+    )
+    return MemberReport(seed, best[1], epoch, best[0], wall_s, wall_s / max(epoch, 1))

@@ -1,0 +1,138 @@
+"""Frozen dataclasses that cross the package boundary: samples in, reports and predictions out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ase import Atoms
+from torch import Tensor
+
+from alloop.surrogate.errors import SurrogateError
+from alloop.surrogate.featurizer import FeaturizerConfig
+from alloop.surrogate.model import AdsMTConfig
+from alloop.surrogate.training import MemberReport, TrainConfig
+
+__all__ = ["EnsembleConfig", "FitReport", "Prediction", "SurrogateSample"]
+
+
+@dataclass(frozen=True)
+class SurrogateSample:
+    """One labelled pair: a clean slab, an adsorbate SMILES and its GMAE (eV).
+
+    ``surface_key`` is for people and logs; caches key slabs by content, not by this name.
+    """
+
+    surface_key: str
+    slab: Atoms
+    smiles: str
+    gmae_ev: float
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.gmae_ev):
+            raise SurrogateError(
+                f"sample {self.surface_key}/{self.smiles} has non-finite gmae_ev={self.gmae_ev}"
+            )
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """Everything that defines an ensemble: featuriser, model, training, and inference knobs.
+
+    Attributes:
+        num_members: ensemble size K (AdsMT-style deep ensemble, default 5).
+        descriptor_clip: bound on standardised descriptor values (None = no clipping).
+        calibrate_std: rescale the ensemble spread on the validation split so that Gaussian
+            intervals are calibrated (one scalar, chosen to minimise miscalibration area).
+        device: ``"cuda"``, ``"cpu"`` or None (CUDA when available, else CPU).
+        dtype: ``"float32"`` or ``"float64"``.
+        chunk_pairs / chunk_slabs: inference chunk sizes (memory bound, not results).
+    """
+
+    num_members: int = 5
+    featurizer: FeaturizerConfig = field(default_factory=FeaturizerConfig)
+    model: AdsMTConfig = field(default_factory=AdsMTConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    descriptor_clip: float | None = 10.0
+    calibrate_std: bool = True
+    device: str | None = None
+    dtype: str = "float32"
+    chunk_pairs: int = 4096
+    chunk_slabs: int = 64
+
+    def __post_init__(self) -> None:
+        if self.num_members < 1:
+            raise SurrogateError(f"num_members must be >= 1, got {self.num_members}")
+        if self.dtype not in ("float32", "float64"):
+            raise SurrogateError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if self.device not in (None, "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise SurrogateError(f"device must be None, 'cpu' or 'cuda[:n]', got {self.device!r}")
+        if self.chunk_pairs < 1 or self.chunk_slabs < 1:
+            raise SurrogateError(
+                f"chunk sizes must be >= 1, got chunk_pairs={self.chunk_pairs}, "
+                f"chunk_slabs={self.chunk_slabs}"
+            )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "num_members": self.num_members,
+            "featurizer": self.featurizer.to_dict(),
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "descriptor_clip": self.descriptor_clip,
+            "calibrate_std": self.calibrate_std,
+            "device": self.device,
+            "dtype": self.dtype,
+            "chunk_pairs": self.chunk_pairs,
+            "chunk_slabs": self.chunk_slabs,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> EnsembleConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are errors."""
+        data = dict(data)
+        try:
+            feat = FeaturizerConfig(**data.pop("featurizer", {}))  # type: ignore[arg-type]
+            model = AdsMTConfig(**data.pop("model", {}))  # type: ignore[arg-type]
+            train = TrainConfig(**data.pop("train", {}))  # type: ignore[arg-type]
+            return cls(featurizer=feat, model=model, train=train, **data)  # type: ignore[arg-type]
+        except TypeError as exc:
+            raise SurrogateError(f"bad ensemble config: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What :meth:`AdsMTEnsemble.fit` did."""
+
+    members: tuple[MemberReport, ...]
+    n_train: int
+    n_val: int
+    val_mae_ev: float
+    std_scale: float
+    wall_s: float
+    device: str
+    warm_started: bool
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Ensemble prediction for `P` pairs (`K` members).
+
+    Attributes:
+        mean_ev: `P` predictive mean (eV).
+        std_ev: `P` predictive standard deviation (eV): the members' unbiased std times the
+            calibration scale (same as the BoTorch posterior's).
+        member_ev: `K x P` member predictions (eV), uncalibrated.
+        n_atoms: `P` atom count of each pair's slab.
+        site_scores: `P x N_max` cross-attention per slab atom (slab atom order, averaged over
+            heads and members; row p sums to 1 over its first ``n_atoms[p]`` entries, zero
+            padding after), or None when not requested.
+        embeddings: `P x 2H` member-averaged pair representations, or None.
+    """
+
+    mean_ev: Tensor
+    std_ev: Tensor
+    member_ev: Tensor
+    n_atoms: Tensor
+    site_scores: Tensor | None = None
+    embeddings: Tensor | None = None

@@ -1,0 +1,160 @@
+"""The closed loop end to end on the replay oracle, and crash safety under real SIGKILLs.
+
+A subprocess running a small replay campaign is killed with SIGKILL at seeded random moments,
+restarted with the same command each time, and its final database compared with that of an
+uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from alloop.loop.cli import app
+from alloop.store import CampaignStore
+from tests.conftest import FG_ROOT
+
+ALLOOP = str(Path(sys.executable).parent / "alloop")
+runner = CliRunner()
+
+
+def tiny_config(path: Path, name: str = "tiny", rounds: int = 3) -> Path:
+    path.write_text(
+        f"campaign: {{name: {name}, seed: 5}}\n"
+        f"pool:\n  fg: {{root: {FG_ROOT}, metals: [Pt, Au], max_molecules: 8}}\n"
+        "oracle: {kind: replay}\n"
+        "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
+        "            early_stop_patience: 2, batch_size: 16}\n"
+        "acquisition: {name: lcb, batch_size: 3, initial_batch_size: 4}\n"
+        f"budget: {{max_rounds: {rounds}}}\n"
+    )
+    return path
+
+
+def canonical_state(path: Path) -> dict[str, Any]:
+    """Everything a campaign decided, without timings, attempts or event timestamps."""
+
+    def r6(x: float | None) -> float | None:
+        return None if x is None else round(x, 6)
+
+    with CampaignStore.open(path) as store:
+        return {
+            "rounds": [
+                (r.index, r.state, {k: v for k, v in r.metrics.items() if k != "timing"})
+                for r in store.rounds()
+            ],
+            "acquisitions": [
+                (
+                    a.round_index,
+                    a.rank,
+                    a.pair_key,
+                    r6(a.score),
+                    r6(a.mu_ev),
+                    r6(a.sigma_ev),
+                    a.acquisition,
+                    a.reason,
+                )
+                for a in store.acquisitions()
+            ],  # fmt: skip
+            "labels": sorted(
+                (lab.pair_key, lab.job_key, lab.gmae_ev, lab.status, lab.fidelity)
+                for lab in store.labels()
+            ),
+            "jobs": sorted((j.key, j.state) for j in store.jobs()),
+            "checkpoints": [
+                (c.round_index, c.member)
+                for r in store.rounds()
+                for c in store.checkpoints(r.index)
+            ],  # fmt: skip
+        }
+
+
+@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
+def test_replay_campaign_end_to_end(tmp_path):
+    cfg = tiny_config(tmp_path / "tiny.yaml")
+    campaign = tmp_path / "tiny.alloop"
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert result.exit_code == 0, result.output
+    state = canonical_state(campaign)
+    assert [r[:2] for r in state["rounds"]] == [(0, "closed"), (1, "closed"), (2, "closed")]
+    # cold start of 4, then 3 per round; every acquired pair labelled exactly once
+    assert [sum(1 for a in state["acquisitions"] if a[0] == i) for i in range(3)] == [4, 3, 3]
+    assert len(state["labels"]) == 10 == len({lab[0] for lab in state["labels"]})
+    assert all(j[1] == "DONE" for j in state["jobs"])
+    assert state["checkpoints"] == [(1, 0), (2, 0)]
+    assert state["acquisitions"][4][6] == "lcb" and state["acquisitions"][4][4] is not None
+    # running again is a no-op once a stop rule holds
+    again = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert again.exit_code == 0 and canonical_state(campaign) == state
+    # a config whose frozen part differs is refused, naming the field
+    cfg.write_text(cfg.read_text().replace("batch_size: 3,", "batch_size: 5,"))
+    refused = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert refused.exit_code == 1
+    assert "acquisition.batch_size: differs from the campaign's stored config" in refused.output
+    # the budget may change: two more rounds
+    cfg.write_text(tiny_config(tmp_path / "t2.yaml", rounds=5).read_text())
+    more = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert more.exit_code == 0, more.output
+    assert len(canonical_state(campaign)["rounds"]) == 5
+
+
+@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path):
+    cfg = tiny_config(tmp_path / "tiny.yaml")
+    reference = tmp_path / "reference.alloop"
+    t0 = time.monotonic()
+    subprocess.run([ALLOOP, "run", str(cfg), "-c", str(reference), "-q"], check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+    duration = time.monotonic() - t0
+
+    killed = tmp_path / "killed.alloop"
+    rng = random.Random(20261124)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen([ALLOOP, "run", str(cfg), "-c", str(killed), "-q"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(rng.uniform(0.25, 0.8) * duration)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    final = subprocess.run([ALLOOP, "run", str(cfg), "-c", str(killed), "-q"],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert final.returncode == 0, final.stderr
+    assert kills >= 2, "the kill points fell after the runs ended: nothing was interrupted"
+    assert canonical_state(killed) == canonical_state(reference)
+
+
+def test_locked_campaign_refused_with_holder(tmp_path):
+    if not (FG_ROOT / "fg_gmae_derived.csv").exists():
+        pytest.skip("no FG data")
+    cfg = tiny_config(tmp_path / "tiny.yaml", rounds=1)
+    campaign = tmp_path / "tiny.alloop"
+    assert runner.invoke(app, ["init", str(cfg), "-c", str(campaign)]).exit_code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from alloop.store import CampaignStore;"
+         "s = CampaignStore.open(sys.argv[1], write=True); print('locked', flush=True);"
+         "sys.stdin.readline()", str(campaign)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        before = campaign.read_bytes()
+        result = runner.invoke(app, ["resume", str(campaign), "-q"], env={"COLUMNS": "300"})
+        assert result.exit_code == 1
+        lines = [ln for ln in result.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and f"locked by PID {holder.pid}" in lines[0]
+        assert campaign.read_bytes() == before
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,0 +1,100 @@
+"""A real 2-worker Dask LocalCluster on localhost labelling real EMT pairs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from ase.build import fcc111
+
+from alloop.oracles.adsorbates import adsorbate_from_database
+from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster
+from alloop.oracles.errors import OracleConfigError
+from alloop.oracles.executors import InProcessExecutor
+from alloop.oracles.mlip_oracle import MLIPOracle
+from alloop.oracles.settings import MLIPOracleSettings
+from alloop.oracles.slabs import prepare_slab
+from alloop.oracles.types import OraclePair
+from tests.oracles.helpers import CrashingOracle, SleepingOracle
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.fixture(scope="module")
+def executor() -> Iterator[DaskExecutor]:
+    with DaskExecutor(n_workers=2, job_timeout_s=8) as ex:
+        yield ex
+
+
+@pytest.fixture(scope="module")
+def pairs() -> list[OraclePair]:
+    slab = prepare_slab(fcc111("Cu", size=(2, 2, 3), vacuum=6.0), n_fixed_layers=1)
+    return [OraclePair(f"Cu:{n}", "Cu", n, slab, adsorbate_from_database(n))
+            for n in ("*O", "*OH", "*H", "*CO")]
+
+
+@pytest.fixture(scope="module")
+def oracle() -> MLIPOracle:
+    return MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2))
+
+
+def test_cluster_has_two_local_workers(executor: DaskExecutor) -> None:
+    info = executor.client.scheduler_info()
+    assert len(info["workers"]) == 2
+    assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
+
+
+def test_dask_matches_in_process(executor: DaskExecutor, oracle: MLIPOracle,
+                                 pairs: list[OraclePair]) -> None:
+    expected = InProcessExecutor().map(oracle, pairs)
+    results = executor.map(oracle, pairs)
+    assert [r.pair_key for r in results] == [p.key for p in pairs]
+    for a, b in zip(expected, results, strict=True):
+        assert b.status == a.status == "ok"
+        assert b.gmae_ev == pytest.approx(a.gmae_ev, abs=1e-8)
+        assert b.best_structure is not None
+
+
+def test_dask_worker_death_is_a_failed_result(executor: DaskExecutor, oracle: MLIPOracle,
+                                              pairs: list[OraclePair]) -> None:
+    results = executor.map(CrashingOracle(oracle, crash_key="Cu:*H"), pairs)
+    by_key = {r.pair_key: r for r in results}
+    assert by_key["Cu:*H"].provenance["failure_kind"] == "worker_died"
+    assert sum(r.status == "ok" for r in results) == 3
+    # the nanny restarted the worker: the cluster is whole again for the next batch
+    deadline = time.monotonic() + 60
+    while len(executor.client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(executor.client.scheduler_info()["workers"]) == 2
+
+
+def test_dask_job_over_time_limit_does_not_hang(executor: DaskExecutor, oracle: MLIPOracle,
+                                                pairs: list[OraclePair]) -> None:
+    start = time.monotonic()
+    results = executor.map(SleepingOracle(oracle, hang_key="Cu:*OH"), pairs)
+    assert time.monotonic() - start < 90
+    by_key = {r.pair_key: r for r in results}
+    assert by_key["Cu:*OH"].provenance["failure_kind"] == "time_limit"
+    assert sum(r.status == "ok" for r in results) == 3
+
+
+def test_jobqueue_example_config_builds_a_slurm_job_script(tmp_path: Path) -> None:
+    data = yaml.safe_load((CONFIGS / "dask-slurm.example.yaml").read_text())
+    data["jobs"] = 0  # build the cluster object and its job script; submit nothing
+    data["cluster"]["log_directory"] = str(tmp_path / "logs")
+    path = tmp_path / "slurm.yaml"
+    path.write_text(yaml.safe_dump(data))
+    cluster = jobqueue_cluster(path)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH -p compute" in script and "#SBATCH -t 04:00:00" in script
+    assert "export OMP_NUM_THREADS=1" in script and "--nthreads 1" in script
+    data["kind"] = "lsf"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(OracleConfigError, match="kind 'lsf' is not one of slurm, pbs"):
+        jobqueue_cluster(path)

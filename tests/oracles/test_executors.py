@@ -1,0 +1,66 @@
+"""In-process and local process-pool executors on real EMT labels."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from ase import Atoms
+
+from alloop.oracles.adsorbates import adsorbate_from_database
+from alloop.oracles.errors import OracleConfigError
+from alloop.oracles.executors import InProcessExecutor, LocalProcessExecutor
+from alloop.oracles.mlip_oracle import MLIPOracle
+from alloop.oracles.settings import MLIPOracleSettings
+from alloop.oracles.types import OraclePair
+from tests.oracles.helpers import CrashingOracle, SleepingOracle
+
+NAMES = ("*O", "*OH", "*H")
+
+
+@pytest.fixture()
+def pairs(cu_slab: Atoms) -> list[OraclePair]:
+    return [OraclePair(f"Cu:{n}", "Cu", n, cu_slab, adsorbate_from_database(n)) for n in NAMES]
+
+
+@pytest.fixture()
+def oracle() -> MLIPOracle:
+    return MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2))
+
+
+def test_process_pool_matches_in_process(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
+    local = InProcessExecutor().map(oracle, pairs)
+    pooled = LocalProcessExecutor(n_workers=2, job_timeout_s=120).map(oracle, pairs)
+    assert [r.pair_key for r in pooled] == [p.key for p in pairs]
+    for a, b in zip(local, pooled, strict=True):
+        assert a.status == b.status == "ok"
+        assert b.gmae_ev == pytest.approx(a.gmae_ev, abs=1e-8)
+
+
+def test_dead_worker_is_a_failed_result(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
+    crashing = CrashingOracle(oracle, crash_key="Cu:*OH")
+    results = LocalProcessExecutor(n_workers=2, job_timeout_s=120).map(crashing, pairs)
+    by_key = {r.pair_key: r for r in results}
+    assert by_key["Cu:*OH"].status == "failed"
+    assert by_key["Cu:*OH"].error is not None and by_key["Cu:*OH"].error.startswith("worker_died")
+    assert "exit code 13" in by_key["Cu:*OH"].error
+    # the pool replaced the worker and finished the other pairs
+    assert by_key["Cu:*O"].status == by_key["Cu:*H"].status == "ok"
+
+
+def test_job_over_time_limit_is_stopped(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
+    hanging = SleepingOracle(oracle, hang_key="Cu:*O")
+    start = time.monotonic()
+    results = LocalProcessExecutor(n_workers=2, job_timeout_s=6).map(hanging, pairs)
+    assert time.monotonic() - start < 60  # not the 600 s the job would hang
+    by_key = {r.pair_key: r for r in results}
+    assert by_key["Cu:*O"].provenance["failure_kind"] == "time_limit"
+    assert "job_timeout_s=6" in (by_key["Cu:*O"].error or "")
+    assert by_key["Cu:*OH"].status == by_key["Cu:*H"].status == "ok"
+
+
+def test_executor_settings_validated() -> None:
+    with pytest.raises(OracleConfigError, match="n_workers must be >= 1, got 0"):
+        LocalProcessExecutor(n_workers=0)
+    with pytest.raises(OracleConfigError, match="job_timeout_s must be > 0"):
+        LocalProcessExecutor(job_timeout_s=-1)
