@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow lint bench-surrogate bench-oracle-search bench-oracle-accuracy bench-al
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracle-search bench-oracle-accuracy bench-al
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,15 +20,23 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@mkdir -p runs
-	@if [ -e $(CAMPAIGN) ]; then echo "campaign $(CAMPAIGN) exists: showing it"; \
-	else $(BIN)/alloop init $(CONFIG) --campaign $(CAMPAIGN); fi
-	$(BIN)/alloop status $(CAMPAIGN)
+	$(BIN)/alloop run $(CONFIG) --campaign $(CAMPAIGN)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m "slow or dft"
+# GPAW (the `dft` extra) builds from source against Debian's libxc/OpenBLAS/FFTW
+DFT_STAMP := $(VENV)/.alloop-dft
+$(DFT_STAMP): $(STAMP) configs/gpaw-siteconfig.py
+	@dpkg -s libxc-dev libopenblas-dev libfftw3-dev >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq libxc-dev libopenblas-dev libfftw3-dev)
+	GPAW_CONFIG=$(CURDIR)/configs/gpaw-siteconfig.py CC=g++ $(BIN)/python -m pip install --quiet -e ".[dft]"
+	touch $(DFT_STAMP)
+
+dft-env: $(DFT_STAMP)
+
+test-slow: $(DFT_STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "slow or dft or mlip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check loop surrogate oracles store tests benchmarks
