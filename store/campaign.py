@@ -249,27 +249,7 @@ class CampaignStore:
     # ---------------------------------------------------------------- acquisitions
     def record_acquisitions(self, round_index: int, rows: Sequence[r.NewAcquisition]) -> None:
         with self._tx() as s:
-            rnd = _round_row(s, round_index)
-            ids = _pair_ids(s, [a.pair_key for a in rows])
-            for a in rows:
-                s.add(
-                    m.AcquisitionRow(
-                        round_id=rnd.id,
-                        pair_id=ids[a.pair_key],
-                        rank=a.rank,
-                        score=a.score,
-                        mu_ev=a.mu_ev,
-                        sigma_ev=a.sigma_ev,
-                        acquisition=a.acquisition,
-                        reason=a.reason,
-                    )
-                )
-            try:
-                s.flush()
-            except IntegrityError as exc:
-                raise StoreError(
-                    f"round {round_index}: acquisitions repeat a pair or a rank ({exc.orig})"
-                ) from exc
+            _add_acquisitions(s, _round_row(s, round_index), rows)
 
     def record_batch(
         self,
@@ -283,15 +263,7 @@ class CampaignStore:
         state and events. A crash leaves either all of it or none."""
         with self._tx() as s:
             rnd = _round_row(s, round_index)
-            ids = _pair_ids(s, [a.pair_key for a in acquisitions])
-            s.add_all(
-                m.AcquisitionRow(
-                    round_id=rnd.id, pair_id=ids[a.pair_key], rank=a.rank, score=a.score,
-                    mu_ev=a.mu_ev, sigma_ev=a.sigma_ev, acquisition=a.acquisition,
-                    reason=a.reason,
-                )
-                for a in acquisitions
-            )  # fmt: skip
+            _add_acquisitions(s, rnd, acquisitions)
             jobs.propose(s, rnd.id, job_specs)
             rnd.state = state
             for kind, payload in (("round_state", {"state": state}),) + tuple(events):
@@ -535,6 +507,24 @@ def _pair_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
     if missing:
         raise UnknownRecordError(f"unknown pair(s): {', '.join(missing[:5])}")
     return found
+
+
+def _add_acquisitions(s: Session, rnd: m.RoundRow, rows: Sequence[r.NewAcquisition]) -> None:
+    index = rnd.index  # read now: after a failed flush the row cannot be refreshed
+    ids = _pair_ids(s, [a.pair_key for a in rows])
+    s.add_all(
+        m.AcquisitionRow(
+            round_id=rnd.id, pair_id=ids[a.pair_key], rank=a.rank, score=a.score, mu_ev=a.mu_ev,
+            sigma_ev=a.sigma_ev, acquisition=a.acquisition, reason=a.reason,
+        )
+        for a in rows
+    )  # fmt: skip
+    try:
+        s.flush()
+    except IntegrityError as exc:
+        raise StoreError(
+            f"round {index}: acquisitions repeat a pair or a rank ({exc.orig})"
+        ) from exc
 
 
 def _pair_key(s: Session, pair_id: int) -> str:
