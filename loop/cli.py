@@ -173,6 +173,53 @@ def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
             _drive(store, cfg, quiet)
 
 
+@app.command()
+def dashboard(
+    campaign: CampaignArg,
+    refresh_s: Annotated[float, typer.Option("--refresh", help="Seconds between redraws.")] = 2.0,
+    once: Annotated[bool, typer.Option("--once", help="Draw one frame and exit.")] = False,
+) -> None:
+    """Live view of a campaign: rounds, current batch, labels, jobs, best pairs, escalations.
+
+    Works while `alloop run` drives the campaign in another process, and on finished ones.
+    Example: [bold]alloop dashboard fg.alloop --refresh 5[/]
+    """
+    import time
+
+    from rich.live import Live
+
+    from alloop.loop.dashboard import render, snapshot
+
+    with guard():
+        frame = render(snapshot(campaign))
+    console = out()
+    if once or not console.is_terminal:
+        console.print(frame, height=40)
+        return
+    with Live(frame, console=console, screen=True, refresh_per_second=4) as live:
+        try:
+            while True:
+                time.sleep(refresh_s)
+                with guard():
+                    live.update(render(snapshot(campaign)))
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def show(
+    campaign: CampaignArg,
+    pair: Annotated[str, typer.Argument(help="Pair key, e.g. 'Pt|group2/3611'.")],
+) -> None:
+    """Why a pair was chosen (round, rank, μ, σ, acquisition value, reason) and its labels.
+
+    Example: [bold]alloop show fg.alloop 'Pt|group2/3611'[/]
+    """
+    with guard():
+        acqs, labels = commands.pair_story(campaign, pair)
+    out().print(views.pair_panel(pair, acqs, labels))
+
+
 class ExportFormat(StrEnum):
     csv = "csv"
     asedb = "asedb"

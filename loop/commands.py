@@ -132,3 +132,11 @@ def open_for_resume(campaign: str) -> tuple[CampaignStore, AlloopConfig]:
         store.close()
         raise
     return store, cfg
+
+
+def pair_story(campaign: str, pair: str) -> tuple[list[AcquisitionRecord], list[LabelRecord]]:
+    """Every acquisition of `pair` and every label it has, oldest first."""
+    with CampaignStore.open(campaign) as store:
+        store.pair(pair)  # refuses an unknown key with a clear message
+        acqs = [a for a in store.acquisitions() if a.pair_key == pair]
+        return acqs, store.labels(pair)

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from alloop.loop.commands import HistoryRow
-from alloop.store.records import CampaignStatus
+from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 
 def _ev(x: float | None, digits: int = 3) -> str:
@@ -77,3 +77,33 @@ def history_table(rows: Sequence[HistoryRow]) -> Table:
             "" if lab is None else lab.fidelity, a.reason,
         )  # fmt: skip
     return table
+
+
+def pair_panel(
+    pair: str, acquisitions: Sequence[AcquisitionRecord], labels: Sequence[LabelRecord]
+) -> Panel:
+    acq = Table(title="acquisitions", show_edge=False)
+    for col in ("round", "rank", "acquisition", "score", "μ (eV)", "σ (eV)", "reason"):
+        acq.add_column(col)
+    for a in acquisitions:
+        acq.add_row(
+            str(a.round_index), str(a.rank), a.acquisition,
+            "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
+            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", a.reason,
+        )  # fmt: skip
+    labs = Table(title="labels", show_edge=False)
+    for col in ("GMAE (eV)", "status", "fidelity", "job"):
+        labs.add_column(col)
+    for lab in labels:
+        labs.add_row(_ev(lab.gmae_ev), lab.status, lab.fidelity, lab.job_key or "—")
+    parts: list[object] = [acq if acquisitions else "never acquired"]
+    parts.append(labs if labels else "no labels yet")
+    for lab in labels:  # scalar provenance; the full JSON is in `alloop export`
+        prov = Table.grid(padding=(0, 2))
+        prov.add_column(style="bold")
+        prov.add_column()
+        for key, value in lab.provenance.items():
+            if isinstance(value, str | int | float | bool) and key != "best_structure":
+                prov.add_row(key, str(value)[:80])
+        parts.append(Panel(prov, title=f"provenance of the {lab.fidelity} label", expand=False))
+    return Panel(Group(*parts), title=pair, expand=False)  # type: ignore[arg-type]

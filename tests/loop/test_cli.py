@@ -76,7 +76,9 @@ def test_export_formats(campaign, tmp_path):
     assert result.exit_code == 0 and db_path.exists()
 
 
-@pytest.mark.parametrize("command", ["init", "status", "history", "export"])
+@pytest.mark.parametrize(
+    "command", ["init", "status", "history", "export", "run", "resume", "dashboard", "show"]
+)
 def test_every_command_has_help_with_an_example(command):
     result = runner.invoke(app, [command, "--help"], env=WIDE)
     assert result.exit_code == 0
@@ -104,3 +106,24 @@ def test_installed_console_script(tmp_path, fg_root):
     done = subprocess.run([str(alloop), "stauts"], capture_output=True, text=True)
     assert done.returncode == 1 and "No such command 'stauts'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_show_and_dashboard_frame(campaign):
+    with CampaignStore.open(campaign, write=True) as store:
+        pairs = [p.key for p in store.pairs()]
+        store.begin_round(0, "closed")
+        store.record_acquisitions(0, [NewAcquisition(pairs[1], 0, 0.7, -0.4, 0.15, "lcb", "why")])
+        store.set_round_state(0, "closed", metrics={"n_labels": 1, "best_gmae_ev": -0.9})
+        store.add_label(pairs[1], NewLabel(-0.9, "ok", "replay", {"calculator": "table"}))
+    result = runner.invoke(app, ["show", str(campaign), pairs[1]], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "lcb" in result.output and "-0.400" in result.output and "-0.900" in result.output
+    assert "calculator" in result.output and "table" in result.output
+    never = runner.invoke(app, ["show", str(campaign), pairs[2]], env=WIDE)
+    assert "never acquired" in never.output and "no labels yet" in never.output
+    bad = runner.invoke(app, ["show", str(campaign), "Xx|nope"], env=WIDE)
+    assert bad.exit_code == 1 and "no pair 'Xx|nope'" in bad.output
+    frame = runner.invoke(app, ["dashboard", str(campaign), "--once"], env=WIDE)
+    assert frame.exit_code == 0, frame.output
+    for text in ("rounds", "current batch (round 0)", "strongest binding", "escalations", "-0.900"):
+        assert text in frame.output

@@ -1,0 +1,126 @@
+"""`alloop dashboard`: a Rich `Live` layout redrawn from the campaign file.
+
+`snapshot` reads everything the screen shows in one read-only pass (WAL lets it read while a
+run writes); `render` is a pure function from that snapshot to a `Layout`. The CLI loops
+snapshot → render under `Live` until interrupted, or prints one frame with `--once`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from rich.console import Group
+from rich.layout import Layout
+from rich.panel import Panel
+from rich.table import Table
+
+from alloop.store import CampaignStore
+from alloop.store.records import (
+    AcquisitionRecord,
+    CampaignStatus,
+    EventRecord,
+    LabelRecord,
+    RoundRecord,
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    where: str
+    status: CampaignStatus
+    rounds: tuple[RoundRecord, ...]
+    batch: tuple[AcquisitionRecord, ...]
+    labels: dict[str, LabelRecord]
+    escalations: tuple[EventRecord, ...]
+
+
+def snapshot(campaign: str) -> Snapshot:
+    with CampaignStore.open(campaign) as store:
+        rounds = tuple(store.rounds())
+        batch = tuple(store.acquisitions(round_index=rounds[-1].index)) if rounds else ()
+        labels = {lab.pair_key: lab for lab in store.labels()}
+        escalations = tuple(e for e in store.events() if e.kind == "escalated")
+        return Snapshot(campaign, store.status(), rounds, batch, labels, escalations)
+
+
+def _f(x: object, fmt: str = "+.3f") -> str:
+    return "—" if not isinstance(x, int | float) else format(x, fmt)
+
+
+def rounds_table(snap: Snapshot) -> Table:
+    t = Table(title="rounds", expand=True)
+    for col in ("#", "state", "wall s", "labels", "val MAE", "batch MAE", "95% cov.", "best eV"):
+        t.add_column(col, justify="left" if col == "state" else "right")
+    for r in snap.rounds[-12:]:
+        m = r.metrics
+        end = r.finished_at or r.updated_at
+        t.add_row(
+            str(r.index), r.state, f"{(end - r.started_at).total_seconds():.1f}",
+            _f(m.get("n_labels"), "d"), _f(m.get("val_mae_ev"), ".3f"),
+            _f(m.get("batch_mae_ev"), ".3f"), _f(m.get("batch_coverage_95"), ".0%"),
+            _f(m.get("best_gmae_ev")),
+        )  # fmt: skip
+    return t
+
+
+def batch_table(snap: Snapshot) -> Table:
+    index = snap.rounds[-1].index if snap.rounds else "—"
+    t = Table(title=f"current batch (round {index})", expand=True)
+    for col in ("rank", "pair", "μ eV", "σ eV", "score", "label eV"):
+        t.add_column(col, justify="left" if col == "pair" else "right")
+    for a in snap.batch[:15]:
+        lab = snap.labels.get(a.pair_key)
+        shown = (
+            "pending" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
+        )
+        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), _f(a.sigma_ev, ".3f"),
+                  _f(a.score, ".3g"), shown)  # fmt: skip
+    return t
+
+
+def counts_table(snap: Snapshot) -> Table:
+    t = Table(title="labels and jobs", expand=True)
+    t.add_column("what")
+    t.add_column("count", justify="right")
+    for (fid, st), n in sorted(snap.status.labels_by_fidelity_status.items()):
+        t.add_row(f"label {fid}/{st}", str(n))
+    for state, n in sorted(snap.status.jobs_by_state.items()):
+        t.add_row(f"job {state}", str(n))
+    return t
+
+
+def best_table(snap: Snapshot) -> Table:
+    t = Table(title="strongest binding so far", expand=True)
+    for col in ("pair", "GMAE eV", "fidelity"):
+        t.add_column(col)
+    for key, gmae, fid in snap.status.best:
+        t.add_row(key, _f(gmae), fid)
+    return t
+
+
+def escalations_table(snap: Snapshot) -> Table:
+    t = Table(title="escalations", expand=True)
+    for col in ("round", "pair", "reason"):
+        t.add_column(col)
+    reasons = Counter(str(e.payload.get("reason", "?")) for e in snap.escalations)
+    for e in snap.escalations[-8:]:
+        t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")))
+    if not snap.escalations:
+        t.add_row("—", "none yet", "")
+    t.caption = ", ".join(f"{k}: {n}" for k, n in reasons.items()) or None
+    return t
+
+
+def render(snap: Snapshot) -> Layout:
+    s = snap.status
+    head = (
+        f"[bold]{s.name}[/]  {snap.where}  ·  {s.n_pairs} pairs  ·  {s.n_labelled_pairs} labelled"
+        f"  ·  {s.n_rounds} rounds"
+    )
+    layout = Layout()
+    layout.split_column(Layout(Panel(head), size=3), Layout(name="body"))
+    layout["body"].split_row(Layout(name="left", ratio=3), Layout(name="right", ratio=2))
+    layout["left"].update(Group(rounds_table(snap), batch_table(snap)))
+    layout["right"].update(Group(counts_table(snap), best_table(snap), escalations_table(snap)))
+    return layout
