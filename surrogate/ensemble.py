@@ -31,12 +31,13 @@ from alloop.surrogate.errors import CheckpointError, SurrogateError, TrainingErr
 from alloop.surrogate.featurizer import Featurizer
 from alloop.surrogate.inference import (
     cat_encodings,
-    collate_slabs,
+    check_pair_index,
     encode_slabs_chunked,
     predict_member,
+    predict_member_uncached,
     split_encoding,
 )
-from alloop.surrogate.metrics import miscalibration_area
+from alloop.surrogate.metrics import fit_std_scale
 from alloop.surrogate.model import AdsMT, SlabEncoding
 from alloop.surrogate.normalizers import Standardizer
 from alloop.surrogate.training import PairIndex, train_member
@@ -45,8 +46,6 @@ from alloop.surrogate.types import EnsembleConfig, FitReport, Prediction, Surrog
 __all__ = ["AdsMTEnsemble"]
 
 logger = logging.getLogger(__name__)
-
-_SCALE_GRID = np.exp(np.linspace(np.log(0.1), np.log(20.0), 241))
 
 
 def _resolve_device(name: str | None) -> torch.device:
@@ -66,7 +65,9 @@ class AdsMTEnsemble:
     """
 
     def __init__(
-        self, config: EnsembleConfig | None = None, seed: int = 0,
+        self,
+        config: EnsembleConfig | None = None,
+        seed: int = 0,
         featurizer: Featurizer | None = None,
     ) -> None:
         self.config = config or EnsembleConfig()
@@ -101,6 +102,12 @@ class AdsMTEnsemble:
             )
         return model.to(device=self.device, dtype=self.dtype)
 
+    def _transform(self, raw: Tensor) -> Tensor:
+        """Optional ``sign(x) log1p(|x|)`` before standardising (tames heavy-tailed columns)."""
+        if self.config.descriptor_transform == "signed_log1p":
+            return torch.sign(raw) * torch.log1p(raw.abs())
+        return raw
+
     def _member_seed(self, k: int) -> int:
         return self.seed * 1009 + k
 
@@ -109,7 +116,9 @@ class AdsMTEnsemble:
     ) -> tuple[list[str], list[int], list[str], list[int]]:
         """Deduplicate slabs (by content) and SMILES; return unique keys and per-item indices."""
         slab_keys: dict[str, int] = {}
-        slab_idx = [slab_keys.setdefault(self.featurizer.slab_key(a), len(slab_keys)) for a in slabs]
+        slab_idx = [
+            slab_keys.setdefault(self.featurizer.slab_key(a), len(slab_keys)) for a in slabs
+        ]
         smi_keys: dict[str, int] = {}
         ads_idx = [smi_keys.setdefault(s, len(smi_keys)) for s in smiles]
         return list(slab_keys), slab_idx, list(smi_keys), ads_idx
@@ -135,10 +144,11 @@ class AdsMTEnsemble:
         start = time.perf_counter()
         samples = list(train) + list(val)
         by_key = {self.featurizer.slab_key(s.slab): s.slab for s in samples}
-        keys, slab_idx, smiles, ads_idx = self._index([s.slab for s in samples],
-                                                      [s.smiles for s in samples])
+        keys, slab_idx, smiles, ads_idx = self._index(
+            [s.slab for s in samples], [s.smiles for s in samples]
+        )
         graphs = [self.featurizer.slab_graph(by_key[k]) for k in keys]
-        raw = self.featurizer.descriptors(smiles)
+        raw = self._transform(self.featurizer.descriptors(smiles))
         y = torch.tensor([s.gmae_ev for s in samples], dtype=torch.float64)
         n_tr = len(train)
         ckpt = self._check_warm_start(warm_start) if warm_start is not None else None
@@ -159,8 +169,16 @@ class AdsMTEnsemble:
             if ckpt is not None:
                 model.load_state_dict(ckpt.members[k % len(ckpt.members)])
             reports.append(
-                train_member(model, graphs, desc, tr, va, self.config.train,
-                             self._member_seed(k), self.device)
+                train_member(
+                    model,
+                    graphs,
+                    desc,
+                    tr,
+                    va,
+                    self.config.train,
+                    self._member_seed(k),
+                    self.device,
+                )
             )
             self.members.append(model)
         self._enc_cache = [{} for _ in self.members]
@@ -168,20 +186,17 @@ class AdsMTEnsemble:
         pred = self.predict_samples(val)
         y_val = np.array([s.gmae_ev for s in val])
         if self.config.calibrate_std and len(self.members) > 1:
-            self.std_scale = self._fit_std_scale(pred.mean_ev.numpy(), pred.std_ev.numpy(), y_val)
+            self.std_scale = fit_std_scale(pred.mean_ev.numpy(), pred.std_ev.numpy(), y_val)
         return FitReport(
-            members=tuple(reports), n_train=n_tr, n_val=len(val),
+            members=tuple(reports),
+            n_train=n_tr,
+            n_val=len(val),
             val_mae_ev=float(np.mean(np.abs(pred.mean_ev.numpy() - y_val))),
-            std_scale=self.std_scale, wall_s=time.perf_counter() - start,
-            device=str(self.device), warm_started=ckpt is not None,
+            std_scale=self.std_scale,
+            wall_s=time.perf_counter() - start,
+            device=str(self.device),
+            warm_started=ckpt is not None,
         )
-
-    @staticmethod
-    def _fit_std_scale(mean: np.ndarray, std: np.ndarray, y: np.ndarray) -> float:
-        if not np.any(std > 0):
-            return 1.0
-        areas = [miscalibration_area(mean, s * std, y) for s in _SCALE_GRID]
-        return float(_SCALE_GRID[int(np.argmin(areas))])
 
     def _check_warm_start(self, data: bytes) -> CheckpointState:
         ckpt = load_checkpoint(data)
@@ -215,29 +230,6 @@ class AdsMTEnsemble:
             cache.update(zip(missing, split_encoding(enc), strict=True))
         return cat_encodings([cache[key] for key in keys])
 
-    def _member_uncached(
-        self, k: int, graphs: list, desc: Tensor, s_idx: Tensor, a_idx: Tensor,
-        with_sites: bool, with_emb: bool,
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """Naive path for comparison: every pair re-encodes its own slab (no reuse)."""
-        model, chunk = self.members[k], self.config.chunk_pairs
-        ads = model.encode_adsorbates(desc)
-        preds, sites, embs = [], [], []
-        n_max = max(g.num_nodes for g in graphs)
-        for i in range(0, len(s_idx), chunk):
-            sl = s_idx[i : i + chunk]
-            enc = model.encode_slabs(collate_slabs([graphs[int(j)] for j in sl], self.device))
-            out = model.forward_pairs(enc, ads, torch.arange(len(sl), device=self.device),
-                                      a_idx[i : i + chunk])
-            preds.append(out.prediction)
-            if with_sites:
-                w = out.site_weights
-                sites.append(torch.nn.functional.pad(w, (0, n_max - w.shape[1])))
-            if with_emb:
-                embs.append(out.embedding)
-        return (torch.cat(preds), torch.cat(sites) if with_sites else None,
-                torch.cat(embs) if with_emb else None)
-
     def clear_caches(self, features: bool = True) -> None:
         """Forget cached slab encodings (and, with ``features``, graphs and descriptors)."""
         self._enc_cache = [{} for _ in self.members]
@@ -248,7 +240,7 @@ class AdsMTEnsemble:
         if not self.members:
             raise SurrogateError("the ensemble is not fitted: call fit() or from_bytes() first")
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict(
         self,
         slabs: Sequence[Atoms],
@@ -272,26 +264,40 @@ class AdsMTEnsemble:
                 only for measuring what the cache saves).
         """
         self._require_fitted()
-        pair_index = self._check_pairs(len(slabs), len(smiles), pair_index)
+        pair_index = check_pair_index(len(slabs), len(smiles), pair_index)
         keys, slab_pos, smi_keys, smi_pos = self._index(slabs, smiles)
         first = dict(zip(reversed(slab_pos), reversed(range(len(slabs))), strict=True))
         slabs_by_key = {k: slabs[first[i]] for i, k in enumerate(keys)}
         s_idx = torch.tensor(slab_pos, dtype=torch.long)[pair_index[:, 0]].to(self.device)
         a_idx = torch.tensor(smi_pos, dtype=torch.long)[pair_index[:, 1]].to(self.device)
-        desc = self.desc_norm(self.featurizer.descriptors(smi_keys))
+        desc = self.desc_norm(self._transform(self.featurizer.descriptors(smi_keys)))
         desc = desc.to(device=self.device, dtype=self.dtype)
         member_std, site_sum, emb_sum = [], None, None
         for k, model in enumerate(self.members):
             model.eval()
             if reuse_slab_encodings:
-                out = predict_member(model, self._encode(k, keys, slabs_by_key), desc, s_idx,
-                                     a_idx, self.config.chunk_pairs, with_site_scores,
-                                     with_embeddings)
+                out = predict_member(
+                    model,
+                    self._encode(k, keys, slabs_by_key),
+                    desc,
+                    s_idx,
+                    a_idx,
+                    self.config.chunk_pairs,
+                    with_site_scores,
+                    with_embeddings,
+                )
                 pred, sites, emb = out
             else:
                 graphs = [self.featurizer.slab_graph(slabs_by_key[key]) for key in keys]
-                pred, sites, emb = self._member_uncached(
-                    k, graphs, desc, s_idx, a_idx, with_site_scores, with_embeddings
+                pred, sites, emb = predict_member_uncached(
+                    model,
+                    graphs,
+                    desc,
+                    s_idx,
+                    a_idx,
+                    self.config.chunk_pairs,
+                    with_site_scores,
+                    with_embeddings,
                 )
             member_std.append(pred.double().cpu())
             if sites is not None:
@@ -303,39 +309,23 @@ class AdsMTEnsemble:
         std = member_ev.std(dim=0) if n_k > 1 else torch.zeros(member_ev.shape[1])
         n_atoms = torch.tensor([len(slabs_by_key[key]) for key in keys])[s_idx.cpu()]
         return Prediction(
-            mean_ev=member_ev.mean(dim=0), std_ev=std * self.std_scale, member_ev=member_ev,
+            mean_ev=member_ev.mean(dim=0),
+            std_ev=std * self.std_scale,
+            member_ev=member_ev,
             n_atoms=n_atoms,
             site_scores=None if site_sum is None else (site_sum / n_k).float(),
             embeddings=None if emb_sum is None else (emb_sum / n_k).float(),
         )
 
-    @staticmethod
-    def _check_pairs(n_slabs: int, n_smiles: int, pair_index: Tensor | None) -> Tensor:
-        if n_slabs == 0 or n_smiles == 0:
-            raise SurrogateError(f"need at least one slab and one SMILES, got {n_slabs}, {n_smiles}")
-        if pair_index is None:
-            s = torch.arange(n_slabs).repeat_interleave(n_smiles)
-            return torch.stack([s, torch.arange(n_smiles).repeat(n_slabs)], dim=1)
-        pair_index = torch.as_tensor(pair_index).cpu()
-        if pair_index.dim() != 2 or pair_index.shape[1] != 2 or pair_index.is_floating_point():
-            raise SurrogateError(
-                f"pair_index must be an integer P x 2 tensor, got {tuple(pair_index.shape)} "
-                f"{pair_index.dtype}"
-            )
-        for col, n, what in ((0, n_slabs, "slab"), (1, n_smiles, "SMILES")):
-            bad = (pair_index[:, col] < 0) | (pair_index[:, col] >= n)
-            if bad.any():
-                raise SurrogateError(
-                    f"pair_index column {col} has {what} index {int(pair_index[bad, col][0])} "
-                    f"outside [0, {n})"
-                )
-        return pair_index.long()
-
     def predict_samples(self, samples: Sequence[SurrogateSample], **kwargs: bool) -> Prediction:
         """Predict the pairs of ``samples`` (their ``gmae_ev`` is ignored), in order."""
         idx = torch.arange(len(samples))
-        return self.predict([s.slab for s in samples], [s.smiles for s in samples],
-                            torch.stack([idx, idx], dim=1), **kwargs)
+        return self.predict(
+            [s.slab for s in samples],
+            [s.smiles for s in samples],
+            torch.stack([idx, idx], dim=1),
+            **kwargs,
+        )
 
     def posterior(
         self, slabs: Sequence[Atoms], smiles: Sequence[str], pair_index: Tensor | None = None
@@ -364,18 +354,25 @@ class AdsMTEnsemble:
         self._require_fitted()
         return save_checkpoint(
             CheckpointState(
-                config=self.config, seed=self.seed,
+                config=self.config,
+                seed=self.seed,
                 featurizer_version=self.config.featurizer.version,
-                descriptor_dim=self.featurizer.descriptor_dim, std_scale=self.std_scale,
-                desc_mean=self.desc_norm.mean, desc_std=self.desc_norm.std,
-                y_mean=self.y_norm.mean, y_std=self.y_norm.std,
+                descriptor_dim=self.featurizer.descriptor_dim,
+                std_scale=self.std_scale,
+                desc_mean=self.desc_norm.mean,
+                desc_std=self.desc_norm.std,
+                y_mean=self.y_norm.mean,
+                y_std=self.y_norm.std,
                 members=tuple(m.state_dict() for m in self.members),
             )
         )
 
     @classmethod
     def from_bytes(
-        cls, data: bytes, device: str | None = None, featurizer: Featurizer | None = None,
+        cls,
+        data: bytes,
+        device: str | None = None,
+        featurizer: Featurizer | None = None,
         dtype: str | None = None,
     ) -> AdsMTEnsemble:
         """Load a checkpoint (``torch.load(weights_only=True)``).

@@ -35,13 +35,16 @@ class FeaturizerConfig:
 
     Attributes:
         cutoff_ang: neighbour cutoff in Å (AdsMT: 6).
-        max_neighbors: nearest neighbours kept per atom (AdsMT: 50).
+        max_neighbors: nearest neighbours kept per atom (plus any tied with the last). AdsMT
+            used 50, which at 6 Å keeps all ~45 neighbours of a metal atom; the default 24
+            (three shells of an fcc metal) costs 1.1 instead of 1.6 s per FG epoch on one core,
+            and was no less accurate there (single member, one split: 0.084 vs 0.089 eV).
         top_layer_tol_ang: atoms within this height (Å) of the top are top-layer tokens.
         stereo_features: append E/Z double-bond counts to the 208 descriptors.
     """
 
     cutoff_ang: float = 6.0
-    max_neighbors: int = 50
+    max_neighbors: int = 24
     top_layer_tol_ang: float = 1.0
     stereo_features: bool = True
 

@@ -97,9 +97,12 @@ def _check_root(root: Path) -> Path:
 
 def _read_contcar(path: Path) -> Atoms:
     try:
-        return ase.io.read(path, format="vasp")
+        atoms = ase.io.read(path, format="vasp")
     except (OSError, ValueError, IndexError) as exc:
         raise DataError(f"cannot read CONTCAR {path}: {exc}") from exc
+    if not isinstance(atoms, Atoms):
+        raise DataError(f"CONTCAR {path} holds {len(atoms)} images, expected one structure")
+    return atoms
 
 
 def read_fg_slabs(root: Path) -> dict[str, Atoms]:
@@ -175,7 +178,9 @@ def read_fg_table(root: Path) -> list[FGRecord]:
         for line, row in enumerate(reader, start=2):
             metal, key = row["metal"], f"{row['family']}/{row['mol_code']}"
             if metal not in slabs:
-                raise DataError(f"{table}:{line}: metal {metal!r} has no slab; have {sorted(slabs)}")
+                raise DataError(
+                    f"{table}:{line}: metal {metal!r} has no slab; have {sorted(slabs)}"
+                )
             if key not in molecules:
                 raise DataError(f"{table}:{line}: molecule {key!r} has no gas-phase structure")
             mol = molecules[key]

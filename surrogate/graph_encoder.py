@@ -48,7 +48,7 @@ class AdsGTEncoder(nn.Module):
         nn.init.normal_(self.embedding.weight, std=1.0)
         self.distance_basis.reset_parameters()
         for layer in self.layers:
-            layer.reset_parameters()
+            layer.reset_parameters()  # type: ignore[operator]
 
     def forward(self, batch: Batch) -> Tensor:
         """``Batch`` of slab graphs (fields of :func:`build_slab_graph`) → `n x H` features."""

@@ -10,11 +10,19 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from alloop.surrogate.errors import SurrogateError
 from alloop.surrogate.model import AdsMT, SlabEncoding
 
 __all__ = [
-    "MemberOutput", "cat_encodings", "collate_slabs", "encode_slabs_chunked", "pad_cat",
-    "predict_member", "split_encoding",
+    "MemberOutput",
+    "cat_encodings",
+    "collate_slabs",
+    "encode_slabs_chunked",
+    "pad_cat",
+    "check_pair_index",
+    "predict_member",
+    "predict_member_uncached",
+    "split_encoding",
 ]
 
 
@@ -118,3 +126,68 @@ def predict_member(
         torch.cat(sites) if sites else None,
         torch.cat(embs) if embs else None,
     )
+
+
+@torch.no_grad()
+def predict_member_uncached(
+    model: AdsMT,
+    graphs: Sequence[Data],
+    descriptors: Tensor,
+    slab_idx: Tensor,
+    ads_idx: Tensor,
+    chunk_pairs: int,
+    with_sites: bool = False,
+    with_embedding: bool = False,
+) -> MemberOutput:
+    """The naive path, kept to measure what reuse saves: every pair re-encodes its own slab.
+
+    Same arguments and outputs as :func:`predict_member`, with ``graphs`` in place of encoded
+    slabs; site weights are padded to the largest slab of ``graphs``.
+    """
+    device = descriptors.device
+    ads = model.encode_adsorbates(descriptors)
+    preds, sites, embs = [], [], []
+    n_max = max(g.num_nodes for g in graphs)
+    for i in range(0, len(slab_idx), chunk_pairs):
+        sl = slab_idx[i : i + chunk_pairs]
+        enc = model.encode_slabs(collate_slabs([graphs[int(j)] for j in sl], device))
+        local = torch.arange(len(sl), device=device)
+        out = model.forward_pairs(enc, ads, local, ads_idx[i : i + chunk_pairs])
+        preds.append(out.prediction)
+        if with_sites:
+            w = out.site_weights
+            sites.append(F.pad(w, (0, n_max - w.shape[1])))
+        if with_embedding:
+            embs.append(out.embedding)
+    return MemberOutput(
+        torch.cat(preds),
+        torch.cat(sites) if with_sites else None,
+        torch.cat(embs) if with_embedding else None,
+    )
+
+
+def check_pair_index(n_slabs: int, n_smiles: int, pair_index: Tensor | None) -> Tensor:
+    """Validate a `P x 2` (slab, SMILES) index on CPU, or build the full slab-major grid.
+
+    Raises:
+        SurrogateError: no slab or SMILES, wrong shape/dtype, or an index out of range.
+    """
+    if n_slabs == 0 or n_smiles == 0:
+        raise SurrogateError(f"need at least one slab and one SMILES, got {n_slabs}, {n_smiles}")
+    if pair_index is None:
+        s = torch.arange(n_slabs).repeat_interleave(n_smiles)
+        return torch.stack([s, torch.arange(n_smiles).repeat(n_slabs)], dim=1)
+    pair_index = torch.as_tensor(pair_index).cpu()
+    if pair_index.dim() != 2 or pair_index.shape[1] != 2 or pair_index.is_floating_point():
+        raise SurrogateError(
+            f"pair_index must be an integer P x 2 tensor, got {tuple(pair_index.shape)} "
+            f"{pair_index.dtype}"
+        )
+    for col, n, what in ((0, n_slabs, "slab"), (1, n_smiles, "SMILES")):
+        bad = (pair_index[:, col] < 0) | (pair_index[:, col] >= n)
+        if bad.any():
+            raise SurrogateError(
+                f"pair_index column {col} has {what} index {int(pair_index[bad, col][0])} "
+                f"outside [0, {n})"
+            )
+    return pair_index.long()

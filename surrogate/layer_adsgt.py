@@ -53,9 +53,10 @@ class AdsGTLayer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for module in (self.node_proj, self.out_proj, self.ffn[0], self.ffn[2]):
-            nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
+        for module in (self.node_proj, self.out_proj, *self.ffn):
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
         nn.init.xavier_uniform_(self.edge_value.weight)
         nn.init.normal_(self.edge_bias.weight, std=0.1)
         self.norm1.reset_parameters()

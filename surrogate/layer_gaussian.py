@@ -17,6 +17,8 @@ class GaussianSmearing(nn.Module):
     learnable parameters; the centres are a buffer so they follow ``.to(dtype/device)``.
     """
 
+    centers: Tensor
+
     def __init__(self, start: float, stop: float, num_basis: int) -> None:
         super().__init__()
         if num_basis < 2 or not stop > start:

@@ -35,9 +35,10 @@ class TokenSelfAttentionLayer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for module in (self.qkv, self.out_proj, self.ffn[0], self.ffn[2]):
-            nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
+        for module in (self.qkv, self.out_proj, *self.ffn):
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
         self.norm1.reset_parameters()
         self.norm2.reset_parameters()
 
@@ -54,6 +55,4 @@ class TokenSelfAttentionLayer(nn.Module):
         return tokens + self.dropout(self.ffn(self.norm2(tokens)))
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(hidden_dim={self.hidden_dim}, num_heads={self.num_heads})"
-        )
+        return f"{type(self).__name__}(hidden_dim={self.hidden_dim}, num_heads={self.num_heads})"

@@ -36,8 +36,23 @@ logger = logging.getLogger(__name__)
 
 _ALLOWED_PREFIXES = ("torch", "torch_geometric", "numpy", "collections", "_codecs", "copyreg")
 _ALLOWED_BUILTINS = frozenset(
-    {"dict", "list", "tuple", "set", "frozenset", "slice", "int", "float", "str", "bytes",
-     "bytearray", "complex", "bool", "object", "getattr"}
+    {
+        "dict",
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "slice",
+        "int",
+        "float",
+        "str",
+        "bytes",
+        "bytearray",
+        "complex",
+        "bool",
+        "object",
+        "getattr",
+    }
 )
 _SIZE_BYTES = 1 << 30
 
@@ -107,9 +122,11 @@ def _record(key: str, data: Data) -> LmdbRecord:
     smiles = smiles[0] if isinstance(smiles, list | tuple) else smiles
     des = store.get("ads_des")
     sid = store.get("sid")
+    if sid is not None and not isinstance(sid, str):
+        sid = str(_array(sid).ravel()[0])
     return LmdbRecord(
         key=key,
-        sid=None if sid is None else str(_array(sid).ravel()[0] if not isinstance(sid, str) else sid),
+        sid=sid,
         slab=slab,
         smiles=str(smiles),
         gmae_ev=None if y is None else float(_array(y).ravel()[0]),
@@ -130,8 +147,15 @@ def iter_adsmt_lmdb(path: Path, limit: int | None = None) -> Iterator[LmdbRecord
     n = 0
     for file in files:
         try:
-            env = lmdb.open(str(file), subdir=False, readonly=True, lock=False,
-                            readahead=False, meminit=False, max_readers=1)
+            env = lmdb.open(
+                str(file),
+                subdir=False,
+                readonly=True,
+                lock=False,
+                readahead=False,
+                meminit=False,
+                max_readers=1,
+            )
         except lmdb.Error as exc:
             raise DataError(f"cannot open LMDB {file}: {exc}") from exc
         try:

@@ -10,6 +10,7 @@ from alloop.surrogate.errors import SurrogateError
 
 __all__ = [
     "confident_fraction_mae",
+    "fit_std_scale",
     "mae",
     "miscalibration_area",
     "spearman_std_error",
@@ -79,3 +80,18 @@ def confident_fraction_mae(
     k = max(1, int(round(fraction * len(s))))
     idx = np.argsort(s, kind="stable")[:k]
     return float(np.mean(np.abs(p[idx] - t[idx])))
+
+
+_SCALE_GRID = np.exp(np.linspace(np.log(0.1), np.log(20.0), 241))
+
+
+def fit_std_scale(mean_ev: np.ndarray, std_ev: np.ndarray, true_ev: np.ndarray) -> float:
+    """The factor s in [0.1, 20] (log grid) minimising miscalibration_area(mu, s sigma, y).
+
+    Returns 1 when every sigma is zero (nothing to scale).
+    """
+    m, s, t = _check(mean_ev, std_ev, true_ev)
+    if not np.any(s > 0):
+        return 1.0
+    areas = [miscalibration_area(m, k * s, t) for k in _SCALE_GRID]
+    return float(_SCALE_GRID[int(np.argmin(areas))])

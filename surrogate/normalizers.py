@@ -18,6 +18,9 @@ class Standardizer(nn.Module):
     unseen molecule can lie far outside the training range, e.g. ``Ipc``).
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, dim: int, clip: float | None = None, min_std: float = 1e-8) -> None:
         super().__init__()
         self.dim, self.clip, self.min_std = dim, clip, min_std

@@ -13,9 +13,9 @@ import logging
 import numpy as np
 from ase import Atoms
 from rdkit import Chem
-from rdkit.rdBase import BlockLogs
 from rdkit.Chem import rdDetermineBonds
 from rdkit.Geometry import Point3D
+from rdkit.rdBase import BlockLogs
 
 from alloop.surrogate.errors import FeaturisationError
 
@@ -122,6 +122,6 @@ def formula_from_smiles(smiles: str) -> str:
     counts: dict[str, int] = {}
     for atom in Chem.AddHs(mol).GetAtoms():
         counts[atom.GetSymbol()] = counts.get(atom.GetSymbol(), 0) + 1
-    order = [s for s in ("C", "H") if s in counts] if "C" in counts else []
+    order: list[str] = [s for s in ("C", "H") if s in counts] if "C" in counts else []
     order += sorted(s for s in counts if s not in order)
     return "".join(s + (str(counts[s]) if counts[s] > 1 else "") for s in order)

@@ -46,8 +46,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.max_epochs < 1 or self.batch_size < 1:
             raise TrainingError(
-                f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, "
-                f"{self.batch_size}"
+                f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, {self.batch_size}"
             )
         if not self.lr > 0:
             raise TrainingError(f"lr must be > 0, got {self.lr}")
@@ -79,7 +78,11 @@ class MemberReport:
 
 
 def _val_l1(
-    model: AdsMT, graphs: Sequence[Data], desc: Tensor, val: PairIndex, y: Tensor,
+    model: AdsMT,
+    graphs: Sequence[Data],
+    desc: Tensor,
+    val: PairIndex,
+    y: Tensor,
     device: torch.device,
 ) -> float:
     model.eval()
@@ -127,7 +130,9 @@ def train_member(
     full_batch = collate_slabs(graphs, device) if encode_all else None
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     start, epoch = time.perf_counter(), 0
-    devices = [device] if device.type == "cuda" else []
+    devices: list[int] = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         if device.type == "cuda":
@@ -154,8 +159,13 @@ def train_member(
                 opt.step()
             val_l1 = _val_l1(model, graphs, descriptors, val, val.y, device)
             sched.step(val_l1)
-            logger.debug("seed=%d epoch %d: val L1 %.4f (std units), lr %.2g", seed, epoch,
-                         val_l1, opt.param_groups[0]["lr"])
+            logger.debug(
+                "seed=%d epoch %d: val L1 %.4f (std units), lr %.2g",
+                seed,
+                epoch,
+                val_l1,
+                opt.param_groups[0]["lr"],
+            )
             if val_l1 < best[0]:
                 best = (val_l1, epoch, copy.deepcopy(model.state_dict()))
             elif epoch - best[1] >= config.early_stop_patience:
@@ -165,6 +175,10 @@ def train_member(
     wall_s = time.perf_counter() - start
     logger.info(
         "member seed=%d: best val L1 %.4f (std units) at epoch %d of %d, %.1f s",
-        seed, best[0], best[1], epoch, wall_s,
+        seed,
+        best[0],
+        best[1],
+        epoch,
+        wall_s,
     )
     return MemberReport(seed, best[1], epoch, best[0], wall_s, wall_s / max(epoch, 1))

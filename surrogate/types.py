@@ -41,6 +41,8 @@ class EnsembleConfig:
 
     Attributes:
         num_members: ensemble size K (AdsMT-style deep ensemble, default 5).
+        descriptor_transform: ``"none"`` or ``"signed_log1p"`` (``sign(x) log1p(|x|)`` of the
+            raw descriptors before standardising).
         descriptor_clip: bound on standardised descriptor values (None = no clipping).
         calibrate_std: rescale the ensemble spread on the validation split so that Gaussian
             intervals are calibrated (one scalar, chosen to minimise miscalibration area).
@@ -53,6 +55,7 @@ class EnsembleConfig:
     featurizer: FeaturizerConfig = field(default_factory=FeaturizerConfig)
     model: AdsMTConfig = field(default_factory=AdsMTConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    descriptor_transform: str = "none"
     descriptor_clip: float | None = 10.0
     calibrate_std: bool = True
     device: str | None = None
@@ -63,6 +66,11 @@ class EnsembleConfig:
     def __post_init__(self) -> None:
         if self.num_members < 1:
             raise SurrogateError(f"num_members must be >= 1, got {self.num_members}")
+        if self.descriptor_transform not in ("none", "signed_log1p"):
+            raise SurrogateError(
+                "descriptor_transform must be 'none' or 'signed_log1p', got "
+                f"{self.descriptor_transform!r}"
+            )
         if self.dtype not in ("float32", "float64"):
             raise SurrogateError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         if self.device not in (None, "cpu", "cuda") and not str(self.device).startswith("cuda:"):
@@ -79,6 +87,7 @@ class EnsembleConfig:
             "featurizer": self.featurizer.to_dict(),
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
+            "descriptor_transform": self.descriptor_transform,
             "descriptor_clip": self.descriptor_clip,
             "calibrate_std": self.calibrate_std,
             "device": self.device,

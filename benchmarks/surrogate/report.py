@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-_TARGETS = {"random_mae_ev": 0.085, "random_success": 0.75, "heldout_mae_ev": 0.12,
-            "miscalibration_area": 0.05, "pairs_per_s": 2000}
+_TARGETS = {
+    "random_mae_ev": 0.085,
+    "random_success": 0.75,
+    "heldout_mae_ev": 0.12,
+    "miscalibration_area": 0.05,
+    "pairs_per_s": 2000,
+}
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -19,11 +24,14 @@ def summarise(rows: list[dict]) -> dict:
                 if isinstance(v, int | float):
                     vals.setdefault(k, []).append(float(v))
         if vals:
-            out[who] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
-                        for k, v in vals.items()}
+            out[who] = {
+                k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+                for k, v in vals.items()
+            }
     if "model" in out and "trees" in out:
-        out["mae_ratio_model_over_trees"] = out["model"]["mae_ev"]["mean"] / out["trees"][
-            "mae_ev"]["mean"]
+        out["mae_ratio_model_over_trees"] = (
+            out["model"]["mae_ev"]["mean"] / out["trees"]["mae_ev"]["mean"]
+        )
     return out
 
 
@@ -38,10 +46,15 @@ def _fmt(stat: dict | None, pct: bool = False) -> str:
 def _split_table(name: str, summary: dict) -> list[str]:
     m, t = summary.get("model", {}), summary.get("trees", {})
     n = (m or t).get("mae_ev", {}).get("n", 0)
-    lines = [f"### {name} ({n} seeds)", "",
-             "| metric | AdsMT ensemble | boosted trees |", "| --- | --- | --- |"]
+    lines = [
+        f"### {name} ({n} seeds)",
+        "",
+        "| metric | AdsMT ensemble | boosted trees |",
+        "| --- | --- | --- |",
+    ]
     for key, label, pct in [
-        ("mae_ev", "test MAE (eV)", False), ("success", "success (|err| < 0.1 eV)", True),
+        ("mae_ev", "test MAE (eV)", False),
+        ("success", "success (|err| < 0.1 eV)", True),
         ("mae_ev_wo_anomalies", "MAE without the 2 anomalous pairs (eV)", False),
         ("success_wo_anomalies", "success without the 2 anomalous pairs", True),
         ("miscalibration_area", "miscalibration area", False),
@@ -57,28 +70,40 @@ def _split_table(name: str, summary: dict) -> list[str]:
 
 
 def write_markdown(results: dict, path: Path) -> None:
-    lines = ["# Surrogate benchmark — FG-GMAE stand-in", "",
-             f"Command: `{results['command']}`  ", f"Machine: {results['machine']}  ",
-             f"Wall time: {results.get('wall_s', 0):.0f} s", ""]
+    lines = [
+        "# Surrogate benchmark — FG-GMAE stand-in",
+        "",
+        f"Command: `{results['command']}`  ",
+        f"Machine: {results['machine']}  ",
+        f"Wall time: {results.get('wall_s', 0):.0f} s",
+        "",
+    ]
     if "random_split" in results:
         lines += _split_table("Random 80/10/10 pair split", results["random_split"]["summary"])
     if "heldout_molecules" in results:
-        lines += _split_table("Held-out molecules (80/10/10 of the 207 molecules)",
-                              results["heldout_molecules"]["summary"])
+        lines += _split_table(
+            "Held-out molecules (80/10/10 of the 207 molecules)",
+            results["heldout_molecules"]["summary"],
+        )
     if "speed" in results:
         sp = results["speed"]
-        lines += ["### Pool scoring throughput", "",
-                  f"{sp['members']} members, {sp['threads']} torch thread(s).", "",
-                  "| pool | pairs | featurise s | cached: pairs/s (score) | cached: pairs/s "
-                  "(incl. featurise) | re-score pairs/s | no cache: pairs/s (pairs timed) |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "### Pool scoring throughput",
+            "",
+            f"{sp['members']} members, {sp['threads']} torch thread(s).",
+            "",
+            "| pool | pairs | featurise s | cached: pairs/s (score) | cached: pairs/s "
+            "(incl. featurise) | re-score pairs/s | no cache: pairs/s (pairs timed) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for key, label in (("fg_pool", "FG 14 × 207"), ("synthetic_pool", "synthetic")):
             p = sp[key]
             lines.append(
                 f"| {label} ({p['surfaces']} × {p['adsorbates']}) | {p['pairs']} | "
                 f"{p['featurise_s']:.1f} | {p['cached_pairs_per_s']:.0f} | "
                 f"{p['cached_end_to_end_pairs_per_s']:.0f} | {p['rescore_pairs_per_s']:.0f} | "
-                f"{p['uncached_pairs_per_s']:.0f} ({p['uncached_pairs_timed']}) |")
+                f"{p['uncached_pairs_per_s']:.0f} ({p['uncached_pairs_timed']}) |"
+            )
         lines.append("")
     lines += ["### Targets", "", "| target | bar |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in _TARGETS.items()]

@@ -55,81 +55,130 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=5, help="random-split seeds 0..n-1")
     p.add_argument("--heldout-seeds", type=int, default=5, help="held-out-molecule seeds")
     p.add_argument("--members", type=int, default=5)
-    p.add_argument("--max-epochs", type=int, default=300)
+    p.add_argument("--max-epochs", type=int, default=60)
     p.add_argument("--patience", type=int, default=30, help="early-stopping patience (epochs)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--hidden-dim", type=int, default=64)
     p.add_argument("--graph-layers", type=int, default=2)
     p.add_argument("--self-layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--cutoff-ang", type=float, default=6.0)
-    p.add_argument("--max-neighbors", type=int, default=50)
+    p.add_argument("--max-neighbors", type=int, default=24)
     p.add_argument("--no-stereo", action="store_true", help="208 descriptors only")
+    p.add_argument("--descriptor-transform", default="none", choices=["none", "signed_log1p"])
+    p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--skip", nargs="*", default=[],
-                   choices=["random", "heldout", "trees", "model", "speed"])
+    p.add_argument(
+        "--skip", nargs="*", default=[], choices=["random", "heldout", "trees", "model", "speed"]
+    )
     p.add_argument("--synthetic-surfaces", type=int, default=500)
     p.add_argument("--synthetic-adsorbates", type=int, default=200)
-    p.add_argument("--uncached-pairs", type=int, default=1000,
-                   help="pairs scored on the naive no-cache path of the synthetic pool")
+    p.add_argument(
+        "--uncached-pairs",
+        type=int,
+        default=1000,
+        help="pairs scored on the naive no-cache path of the synthetic pool",
+    )
     return p.parse_args(argv)
 
 
 def ensemble_config(args: argparse.Namespace) -> EnsembleConfig:
     return EnsembleConfig(
         num_members=args.members,
-        featurizer=FeaturizerConfig(cutoff_ang=args.cutoff_ang, max_neighbors=args.max_neighbors,
-                                    stereo_features=not args.no_stereo),
-        model=AdsMTConfig(hidden_dim=args.hidden_dim, num_graph_layers=args.graph_layers,
-                          num_self_layers=args.self_layers, dropout=args.dropout,
-                          head_hidden_dim=2 * args.hidden_dim,
-                          ads_hidden_dim=4 * args.hidden_dim),
-        train=TrainConfig(max_epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr,
-                          early_stop_patience=args.patience),
+        featurizer=FeaturizerConfig(
+            cutoff_ang=args.cutoff_ang,
+            max_neighbors=args.max_neighbors,
+            stereo_features=not args.no_stereo,
+        ),
+        model=AdsMTConfig(
+            hidden_dim=args.hidden_dim,
+            num_graph_layers=args.graph_layers,
+            num_self_layers=args.self_layers,
+            dropout=args.dropout,
+            head_hidden_dim=2 * args.hidden_dim,
+            ads_hidden_dim=4 * args.hidden_dim,
+        ),
+        train=TrainConfig(
+            max_epochs=args.max_epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            early_stop_patience=args.patience,
+            weight_decay=args.weight_decay,
+        ),
+        descriptor_transform=args.descriptor_transform,
     )
 
 
-def pair_metrics(pred: np.ndarray, std: np.ndarray | None, y: np.ndarray,
-                 ok: np.ndarray) -> dict[str, float]:
-    out = {"mae_ev": mae(pred, y), "success": success_rate(pred, y),
-           "mae_ev_wo_anomalies": mae(pred[ok], y[ok]),
-           "success_wo_anomalies": success_rate(pred[ok], y[ok])}
+def pair_metrics(
+    pred: np.ndarray, std: np.ndarray | None, y: np.ndarray, ok: np.ndarray
+) -> dict[str, float]:
+    out = {
+        "mae_ev": mae(pred, y),
+        "success": success_rate(pred, y),
+        "mae_ev_wo_anomalies": mae(pred[ok], y[ok]),
+        "success_wo_anomalies": success_rate(pred[ok], y[ok]),
+    }
     if std is not None:
-        out |= {"miscalibration_area": miscalibration_area(pred, std, y),
-                "spearman_std_abs_error": spearman_std_error(std, pred, y),
-                "mae_ev_top10pct_confident": confident_fraction_mae(std, pred, y, 0.1)}
+        out |= {
+            "miscalibration_area": miscalibration_area(pred, std, y),
+            "spearman_std_abs_error": spearman_std_error(std, pred, y),
+            "mae_ev_top10pct_confident": confident_fraction_mae(std, pred, y, 0.1),
+        }
     return out
 
 
-def run_split(name: str, seed: int, idx: tuple, data: dict, args: argparse.Namespace,
-              results: dict) -> AdsMTEnsemble | None:
+def run_split(
+    name: str, seed: int, idx: tuple, data: dict, args: argparse.Namespace, results: dict
+) -> AdsMTEnsemble | None:
     tr, va, te = idx
     samples, y, ok = data["samples"], data["y"], data["ok"]
-    row: dict[str, object] = {"seed": seed, "n_train": len(tr), "n_val": len(va),
-                              "n_test": len(te)}
+    row: dict[str, object] = {"seed": seed, "n_train": len(tr), "n_val": len(va), "n_test": len(te)}
     ens = None
     if "model" not in args.skip:
         ens = AdsMTEnsemble(ensemble_config(args), seed=seed)
         rep = ens.fit([samples[i] for i in tr], [samples[i] for i in va])
         pred = ens.predict_samples([samples[i] for i in te])
         row["model"] = pair_metrics(pred.mean_ev.numpy(), pred.std_ev.numpy(), y[te], ok[te]) | {
-            "val_mae_ev": rep.val_mae_ev, "std_scale": rep.std_scale, "train_s": rep.wall_s,
+            "val_mae_ev": rep.val_mae_ev,
+            "std_scale": rep.std_scale,
+            "train_s": rep.wall_s,
             "s_per_epoch": float(np.mean([m.seconds_per_epoch for m in rep.members])),
             "epochs_run": [m.epochs_run for m in rep.members],
-            "best_epochs": [m.best_epoch for m in rep.members]}
+            "best_epochs": [m.best_epoch for m in rep.members],
+        }
     if "trees" not in args.skip:
         x = data["x_trees"]
         t0 = time.perf_counter()
         pred_t, n_iter = fit_predict_trees(x[tr], y[tr], x[va], y[va], x[te], seed)
         row["trees"] = pair_metrics(pred_t, None, y[te], ok[te]) | {
-            "n_iter": n_iter, "train_s": time.perf_counter() - t0}
+            "n_iter": n_iter,
+            "train_s": time.perf_counter() - t0,
+        }
     results.setdefault(name, {"per_seed": []})["per_seed"].append(row)
     results[name]["summary"] = summarise(results[name]["per_seed"])
-    print(f"[{name} seed {seed}] " + json.dumps(
-        {k: {m: round(v, 4) for m, v in row[k].items() if m in ("mae_ev", "success",
-             "miscalibration_area", "spearman_std_abs_error", "s_per_epoch")}
-         for k in ("model", "trees") if k in row}), flush=True)
+    print(
+        f"[{name} seed {seed}] "
+        + json.dumps(
+            {
+                k: {
+                    m: round(v, 4)
+                    for m, v in row[k].items()
+                    if m
+                    in (
+                        "mae_ev",
+                        "success",
+                        "miscalibration_area",
+                        "spearman_std_abs_error",
+                        "s_per_epoch",
+                    )
+                }
+                for k in ("model", "trees")
+                if k in row
+            }
+        ),
+        flush=True,
+    )
     return ens
 
 
@@ -145,15 +194,22 @@ def main(argv: list[str] | None = None) -> None:
     from alloop.surrogate.featurizer import Featurizer
 
     raw = Featurizer(cfg.featurizer).descriptors([r.smiles for r in records]).numpy()
-    data = {"samples": samples, "y": np.array([r.gmae_ev for r in records]),
-            "ok": np.array([(m, k) not in ANOMALIES for m, k in zip(metals, mol_keys)]),
-            "x_trees": tree_features(metals, raw)}
+    data = {
+        "samples": samples,
+        "y": np.array([r.gmae_ev for r in records]),
+        "ok": np.array([pair not in ANOMALIES for pair in zip(metals, mol_keys, strict=True)]),
+        "x_trees": tree_features(metals, raw),
+    }
     results: dict[str, object] = {
         "benchmark": "FG-GMAE stand-in (2,898 pairs, 14 metals x 207 molecules)",
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
-        "machine": {"platform": platform.platform(), "cpus": __import__("os").cpu_count(),
-                    "torch_threads": args.threads, "torch": torch.__version__,
-                    "cuda": torch.cuda.is_available()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+            "torch_threads": args.threads,
+            "torch": torch.__version__,
+            "cuda": torch.cuda.is_available(),
+        },
         "config": cfg.to_dict(),
     }
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
@@ -167,13 +223,18 @@ def main(argv: list[str] | None = None) -> None:
     last = None
     if "random" not in args.skip:
         for seed in range(args.seeds):
-            last = run_split("random_split", seed, random_split(len(samples), seed), data, args,
-                             results) or last
+            last = (
+                run_split(
+                    "random_split", seed, random_split(len(samples), seed), data, args, results
+                )
+                or last
+            )
             save()
     if "heldout" not in args.skip:
         for seed in range(args.heldout_seeds):
-            run_split("heldout_molecules", seed, molecule_split(mol_keys, seed), data, args,
-                      results)
+            run_split(
+                "heldout_molecules", seed, molecule_split(mol_keys, seed), data, args, results
+            )
             save()
     if "speed" not in args.skip:
         if last is None:

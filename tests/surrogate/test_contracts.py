@@ -15,10 +15,18 @@ from .conftest import TINY_SMILES, tiny_config, tiny_samples, tiny_slabs
 
 VARIANTS = {
     "tiny": {},
-    "deeper-no-stereo": {"model": {"num_graph_layers": 3, "num_self_layers": 2, "hidden_dim": 24,
-                                   "num_graph_heads": 3, "num_cross_heads": 3,
-                                   "num_self_heads": 3},
-                         "stereo": False},
+    "deeper-no-stereo-log": {
+        "model": {
+            "num_graph_layers": 3,
+            "num_self_layers": 2,
+            "hidden_dim": 24,
+            "num_graph_heads": 3,
+            "num_cross_heads": 3,
+            "num_self_heads": 3,
+        },
+        "stereo": False,
+        "descriptor_transform": "signed_log1p",
+    },
 }
 
 
@@ -29,6 +37,8 @@ def _build(variant: str) -> AdsMTEnsemble:
         cfg = replace(cfg, model=replace(cfg.model, **spec["model"]))
     if spec.get("stereo") is False:
         cfg = replace(cfg, featurizer=replace(cfg.featurizer, stereo_features=False))
+    if "descriptor_transform" in spec:
+        cfg = replace(cfg, descriptor_transform=spec["descriptor_transform"])
     samples = tiny_samples()
     ens = AdsMTEnsemble(cfg, seed=3)
     ens.fit(samples[::2], samples[1::2])
@@ -49,10 +59,12 @@ def test_batching_does_not_change_predictions(ensemble: AdsMTEnsemble) -> None:
     full = _grid(ensemble, slabs)
     one_by_one = [
         ensemble.predict([slabs[s]], [TINY_SMILES[a]]).mean_ev.item()
-        for s in range(len(slabs)) for a in range(len(TINY_SMILES))
+        for s in range(len(slabs))
+        for a in range(len(TINY_SMILES))
     ]
-    torch.testing.assert_close(full.mean_ev, torch.tensor(one_by_one, dtype=torch.float64),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        full.mean_ev, torch.tensor(one_by_one, dtype=torch.float64), atol=1e-5, rtol=0
+    )
     small = replace(ensemble.config, chunk_pairs=1, chunk_slabs=1)
     ensemble.config, old = small, ensemble.config
     try:
@@ -118,8 +130,9 @@ def test_site_scores_are_distributions(ensemble: AdsMTEnsemble) -> None:
     slabs = list(tiny_slabs().values())
     pred = _grid(ensemble, slabs)
     assert pred.site_scores is not None
-    torch.testing.assert_close(pred.site_scores.sum(dim=1), torch.ones(len(pred.mean_ev)),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        pred.site_scores.sum(dim=1), torch.ones(len(pred.mean_ev)), atol=1e-5, rtol=0
+    )
     assert (pred.site_scores >= 0).all()
 
 

@@ -21,7 +21,10 @@ def test_name_list_shape() -> None:
     assert len(set(ADSMT_DESCRIPTOR_NAMES)) == 208
     assert ADSMT_DESCRIPTOR_NAMES[40] == "Ipc"  # the data README: index 40 is Ipc(avg=True)
     assert ADSMT_DESCRIPTOR_NAMES[:4] == (
-        "MaxEStateIndex", "MinEStateIndex", "MaxAbsEStateIndex", "MinAbsEStateIndex"
+        "MaxEStateIndex",
+        "MinEStateIndex",
+        "MaxAbsEStateIndex",
+        "MinAbsEStateIndex",
     )
     assert ADSMT_DESCRIPTOR_NAMES[-1] == "fr_urea"
     assert descriptor_names(True)[-2:] == STEREO_FEATURE_NAMES

@@ -112,7 +112,9 @@ def test_warm_start_keeps_weights_and_normalisers(fitted_tiny_ensemble) -> None:
     assert report.warm_started
     torch.testing.assert_close(
         warm.predict(slabs, list(TINY_SMILES)).member_ev,
-        ens.predict(slabs, list(TINY_SMILES)).member_ev, atol=1e-5, rtol=0,
+        ens.predict(slabs, list(TINY_SMILES)).member_ev,
+        atol=1e-5,
+        rtol=0,
     )
     other_model = replace(frozen, model=replace(frozen.model, hidden_dim=32))
     with pytest.raises(CheckpointError, match="warm start model config"):
@@ -150,5 +152,7 @@ def test_error_paths(fitted_tiny_ensemble) -> None:  # noqa: ANN001
         EnsembleConfig(num_members=0)
     with pytest.raises(SurrogateError, match="dtype must be 'float32' or 'float64', got 'half'"):
         EnsembleConfig(dtype="half")
+    with pytest.raises(SurrogateError, match="descriptor_transform must be .* got 'log'"):
+        EnsembleConfig(descriptor_transform="log")
     with pytest.raises(SurrogateError, match="bad ensemble config"):
         EnsembleConfig.from_dict({"nonsense": 1})

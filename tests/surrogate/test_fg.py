@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from alloop.surrogate.errors import DataError, SurrogateError
 from alloop.surrogate.fg import read_fg_molecules, read_fg_slabs, read_fg_table
 
@@ -46,7 +47,8 @@ def test_table_complete_grid(fg_root: Path) -> None:
 
 def _mini_fg(src: Path, dst: Path, rows: list[str]) -> Path:
     (dst / "metal_surfaces" / "structures").mkdir(parents=True)
-    shutil.copy(src / "metal_surfaces/structures/pt-0000.contcar", dst / "metal_surfaces/structures")
+    slabs = dst / "metal_surfaces" / "structures"
+    shutil.copy(src / "metal_surfaces/structures/pt-0000.contcar", slabs)
     (dst / "gas_amides" / "structures").mkdir(parents=True)
     shutil.copy(src / "gas_amides/structures/13X1.contcar", dst / "gas_amides/structures")
     header = "metal,family,mol_code,e_ads_min_eV,structure_file,n_configs\n"

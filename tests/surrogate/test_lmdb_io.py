@@ -20,11 +20,16 @@ def _records(examples: Path, n: int = 3) -> list[Data]:
     for item in json.loads(examples.read_text())["items"][:n]:
         out.append(
             Data(
-                pos=torch.tensor(item["pos"]), atomic_numbers=torch.tensor(item["atomic_numbers"]),
-                cell=torch.tensor(item["cell"]), natoms=item["natoms"][0],
-                tags=torch.tensor(item["tags"]), fixed=torch.tensor(item["fixed"]),
-                y_relaxed=item["y_relaxed"][0], ads_smi=item["ads_smi"],
-                ads_des=torch.tensor(item["ads_des"]), sid=item["sid"][0],
+                pos=torch.tensor(item["pos"]),
+                atomic_numbers=torch.tensor(item["atomic_numbers"]),
+                cell=torch.tensor(item["cell"]),
+                natoms=item["natoms"][0],
+                tags=torch.tensor(item["tags"]),
+                fixed=torch.tensor(item["fixed"]),
+                y_relaxed=item["y_relaxed"][0],
+                ads_smi=item["ads_smi"],
+                ads_des=torch.tensor(item["ads_des"]),
+                sid=item["sid"][0],
             )
         )
     return out

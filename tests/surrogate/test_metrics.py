@@ -6,6 +6,7 @@ import pytest
 from alloop.surrogate.errors import SurrogateError
 from alloop.surrogate.metrics import (
     confident_fraction_mae,
+    fit_std_scale,
     mae,
     miscalibration_area,
     spearman_std_error,
@@ -28,6 +29,14 @@ def test_miscalibration_area() -> None:
     assert miscalibration_area(zeros, ones, y) < 0.01
     assert miscalibration_area(zeros, 5 * ones, y) > 0.3  # under-confident
     assert miscalibration_area(zeros, 0.2 * ones, y) > 0.3  # over-confident
+
+
+def test_fit_std_scale_recovers_the_missing_factor() -> None:
+    rng = np.random.default_rng(1)
+    y = 2.0 * rng.normal(size=5000)
+    zeros, ones = np.zeros_like(y), np.ones_like(y)
+    assert fit_std_scale(zeros, ones, y) == pytest.approx(2.0, rel=0.05)
+    assert fit_std_scale(zeros, np.zeros_like(y), y) == 1.0
 
 
 def test_uncertainty_ranking_metrics() -> None:

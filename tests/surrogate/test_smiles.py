@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alloop.surrogate.errors import FeaturisationError, SurrogateError
-from alloop.surrogate.smiles import formula_from_smiles, hill_formula, smiles_from_atoms
 from ase import Atoms
 from ase.build import molecule
 from rdkit import Chem
+
+from alloop.surrogate.errors import FeaturisationError, SurrogateError
+from alloop.surrogate.smiles import formula_from_smiles, hill_formula, smiles_from_atoms
 
 
 def _boxed(atoms: Atoms, box_ang: float = 12.0) -> Atoms:
@@ -37,11 +38,18 @@ def test_ez_stereo_from_3d() -> None:
     def butene(cis: bool) -> Atoms:
         sign = 1.0 if cis else -1.0
         pos = [
-            [0.0, 0.0, 0.0], [1.34, 0.0, 0.0],
-            [-0.75, 1.30, 0.0], [2.09, sign * 1.30, 0.0],
-            [-0.55, -0.95, 0.0], [1.89, -sign * 0.95, 0.0],
-            [-1.83, 1.10, 0.0], [-0.50, 1.88, 0.89], [-0.50, 1.88, -0.89],
-            [3.17, sign * 1.10, 0.0], [1.84, sign * 1.88, 0.89], [1.84, sign * 1.88, -0.89],
+            [0.0, 0.0, 0.0],
+            [1.34, 0.0, 0.0],
+            [-0.75, 1.30, 0.0],
+            [2.09, sign * 1.30, 0.0],
+            [-0.55, -0.95, 0.0],
+            [1.89, -sign * 0.95, 0.0],
+            [-1.83, 1.10, 0.0],
+            [-0.50, 1.88, 0.89],
+            [-0.50, 1.88, -0.89],
+            [3.17, sign * 1.10, 0.0],
+            [1.84, sign * 1.88, 0.89],
+            [1.84, sign * 1.88, -0.89],
         ]
         return _boxed(Atoms("C4H2H6", positions=pos))
 
