@@ -220,6 +220,27 @@ def show(
     out().print(views.pair_panel(pair, acqs, labels))
 
 
+@app.command()
+def report(
+    campaign: CampaignArg,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Directory for the PNGs (default NAME-report)."),
+    ] = None,
+) -> None:
+    """Write PNG plots: learning curve, parity, calibration, GMAE distribution.
+
+    Example: [bold]alloop report fg.alloop --out fg-report[/]
+    """
+    from alloop.loop.report import write_report
+
+    with guard():
+        target = out_dir or Path(f"{Path(campaign).stem}-report")
+        paths = write_report(campaign, target)
+    for p in paths:
+        out().print(f"[green]wrote[/] {p}")
+
+
 class ExportFormat(StrEnum):
     csv = "csv"
     asedb = "asedb"

@@ -77,7 +77,8 @@ def test_export_formats(campaign, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", ["init", "status", "history", "export", "run", "resume", "dashboard", "show"]
+    "command",
+    ["init", "status", "history", "export", "run", "resume", "dashboard", "show", "report"],
 )
 def test_every_command_has_help_with_an_example(command):
     result = runner.invoke(app, [command, "--help"], env=WIDE)

@@ -93,6 +93,12 @@ def test_replay_campaign_end_to_end(tmp_path):
     assert all(j[1] == "DONE" for j in state["jobs"])
     assert state["checkpoints"] == [(1, 0), (2, 0)]
     assert state["acquisitions"][4][6] == "lcb" and state["acquisitions"][4][4] is not None
+    # report: four real PNGs
+    report = runner.invoke(app, ["report", str(campaign), "-o", str(tmp_path / "rep")])
+    assert report.exit_code == 0, report.output
+    for name in ("learning_curve", "parity", "calibration", "distribution"):
+        png = (tmp_path / "rep" / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     # running again is a no-op once a stop rule holds
     again = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
     assert again.exit_code == 0 and canonical_state(campaign) == state

@@ -1,0 +1,126 @@
+"""`alloop report`: PNG plots of a campaign (matplotlib, Agg backend, no display needed).
+
+* learning curve: validation MAE (training split) and batch MAE (predictions against the labels
+  they then received) against the number of labels, per round;
+* parity: predicted μ at acquisition time against the label;
+* calibration: observed against expected coverage of central Gaussian intervals μ ± zσ;
+* GMAE distribution: labels of acquired pairs against the latest ensemble's μ over the pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import norm  # noqa: E402
+
+from alloop.store import CampaignStore  # noqa: E402
+from alloop.store.errors import StoreError  # noqa: E402
+
+
+def _pairs_with_predictions(store: CampaignStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(μ, σ, label) of acquired pairs that were predicted and labelled ok."""
+    labels = {lab.pair_key: lab for lab in store.labels() if lab.status == "ok"}
+    rows = [
+        (a.mu_ev, a.sigma_ev, labels[a.pair_key].gmae_ev)
+        for a in store.acquisitions()
+        if a.mu_ev is not None and a.sigma_ev is not None and a.pair_key in labels
+    ]
+    arr = np.array(rows, dtype=float).reshape(-1, 3)
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+def learning_curve(store: CampaignStore, path: Path) -> None:
+    rounds = [r for r in store.rounds() if r.state == "closed"]
+    n = [r.metrics.get("n_labels") for r in rounds]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for key, label in (("val_mae_ev", "validation MAE"), ("batch_mae_ev", "batch MAE")):
+        pts = [(x, r.metrics[key]) for x, r in zip(n, rounds, strict=True) if key in r.metrics]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+    ax.set_xlabel("labels")
+    ax.set_ylabel("MAE (eV)")
+    ax.set_title("learning curve")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def parity(mu: np.ndarray, y: np.ndarray, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(y, mu, s=12)
+    lo, hi = (min(y.min(), mu.min()) - 0.1, max(y.max(), mu.max()) + 0.1) if len(y) else (-1, 0)
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlabel("label GMAE (eV)")
+    ax.set_ylabel("predicted μ at acquisition (eV)")
+    mae = float(np.abs(mu - y).mean()) if len(y) else float("nan")
+    ax.set_title(f"parity (MAE {mae:.3f} eV, n={len(y)})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) -> None:
+    expected = np.linspace(0.05, 0.95, 19)
+    z = norm.ppf(0.5 + expected / 2)
+    err = np.abs(mu - y) / np.maximum(sigma, 1e-9)
+    observed = np.array([(err <= zi).mean() if len(y) else np.nan for zi in z])
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.plot(expected, observed, marker="o")
+    area = float(np.nanmean(np.abs(observed - expected))) if len(y) else float("nan")
+    ax.set_xlabel("expected coverage")
+    ax.set_ylabel("observed coverage")
+    ax.set_title(f"calibration (miscalibration {area:.3f})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def distribution(store: CampaignStore, path: Path) -> None:
+    acquired = [lab.gmae_ev for lab in store.labels() if lab.status == "ok"]
+    pool_mu: list[float] = []
+    cps = store.checkpoints()
+    if cps:
+        from alloop.loop.surrogate_bridge import PoolView
+        from alloop.surrogate.ensemble import AdsMTEnsemble
+
+        pool = PoolView.load(store)
+        slabs, smiles, index = pool.index_tensors(pool.pairs)
+        pool_mu = (
+            AdsMTEnsemble.from_bytes(cps[0].blob).predict(slabs, smiles, index).mean_ev.tolist()
+        )
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    bins = np.linspace(min(acquired + pool_mu, default=-1), max(acquired + pool_mu, default=0), 30)
+    if pool_mu:
+        ax.hist(pool_mu, bins=bins, alpha=0.5, density=True, label="pool (latest μ)")
+    ax.hist(acquired, bins=bins, alpha=0.6, density=True, label="acquired (labels)")
+    ax.set_xlabel("GMAE (eV)")
+    ax.set_ylabel("density")
+    ax.legend()
+    ax.set_title("GMAE distribution")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(campaign: str, out_dir: Path) -> list[Path]:
+    """Write the four PNGs into `out_dir` (created if its parent exists); returns their paths."""
+    if not out_dir.exists():
+        if not out_dir.parent.is_dir():
+            raise StoreError(f"cannot write into {out_dir}: parent directory missing")
+        out_dir.mkdir()
+    paths = [out_dir / f"{n}.png" for n in ("learning_curve", "parity", "calibration",
+                                              "distribution")]  # fmt: skip
+    with CampaignStore.open(campaign) as store:
+        mu, sigma, y = _pairs_with_predictions(store)
+        learning_curve(store, paths[0])
+        parity(mu, y, paths[1])
+        calibration(mu, sigma, y, paths[2])
+        distribution(store, paths[3])
+    return paths
