@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracle-search bench-oracle-accuracy bench-al
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,13 @@ test-slow: $(DFT_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check loop surrogate oracles store tests benchmarks
+
+# Benchmarks: not CI; each writes benchmarks/results/*.{json,md}
+bench-surrogate: $(STAMP)     ## AdsMT vs trees on the FG stand-in, ~41 min on one core
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/run.py
+
+bench-oracles-search: $(STAMP)     ## adaptive vs dense placement search (EMT, 50 pairs), ~11 min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_efficiency.py
+
+bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 models), ~40 min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/label_accuracy.py

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.io import read
 
 from alloop.oracles.errors import StructureError
+from alloop.oracles.slabs import read_single
 from alloop.oracles.types import AdsorbateSpec
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,9 @@ def adsorbate_from_smiles(
     ``binding_atoms`` may be given as SMILES atom indices.
     """
     atoms = embed_smiles(smiles, seed=seed)
-    return AdsorbateSpec(name=name or smiles, smiles=smiles, atoms=atoms, binding_atoms=binding_atoms)
+    return AdsorbateSpec(
+        name=name or smiles, smiles=smiles, atoms=atoms, binding_atoms=binding_atoms
+    )
 
 
 def adsorbate_from_file(
@@ -76,32 +78,30 @@ def adsorbate_from_file(
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"adsorbate file not found: {path}")
-    fmt = "vasp" if path.suffix.lower() == ".contcar" or path.name.upper().startswith(("POSCAR", "CONTCAR")) else None
-    try:
-        atoms = read(path, format=fmt)
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise StructureError(f"cannot read adsorbate file {path}: {exc}") from exc
+    atoms = read_single(path)
     atoms.set_constraint()
     atoms.pbc = False
     atoms.cell = None
-    return AdsorbateSpec(name=name or path.stem, smiles=None, atoms=atoms, binding_atoms=binding_atoms)
+    return AdsorbateSpec(
+        name=name or path.stem, smiles=None, atoms=atoms, binding_atoms=binding_atoms
+    )
 
 
 def embed_smiles(smiles: str, seed: int = 0) -> Atoms:
     """3D geometry of a closed-shell or radical SMILES (Å), hydrogens made explicit."""
     from rdkit import Chem
-    from rdkit.Chem import AllChem
+    from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise StructureError(f"RDKit cannot parse SMILES {smiles!r}")
     mol = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed)
-    if AllChem.EmbedMolecule(mol, params) != 0:
+    params = rdDistGeom.ETKDGv3()
+    params.randomSeed = int(seed)  # type: ignore[assignment]  # rdkit stubs call it EmbedParameters
+    if rdDistGeom.EmbedMolecule(mol, params) != 0:
         raise StructureError(f"RDKit could not embed SMILES {smiles!r} in 3D")
-    if mol.GetNumAtoms() > 1 and AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMolecule(mol)
+    if mol.GetNumAtoms() > 1 and rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+        rdForceFieldHelpers.MMFFOptimizeMolecule(mol)
     positions = mol.GetConformer().GetPositions()
     symbols = [atom.GetSymbol() for atom in mol.GetAtoms()]
     return Atoms(symbols=symbols, positions=positions)

@@ -1,17 +1,26 @@
 """Anomaly checks for one relaxed placement (AdsorbML's definitions).
 
-``desorbed``       no adsorbate atom is bonded to the slab (bond = 1.5 x sum of natural cutoffs)
-``dissociated``    the adsorbate's bond graph differs from the intact molecule's
-``reconstructed``  slab bonds broke or formed compared with the relaxed clean slab
-``intercalated``   an adsorbate atom is bonded to a subsurface (tag 0) atom, or sits below the
-                   mean height of the surface layer
+``desorbed``       no adsorbate atom is bonded to the slab (fairchem's test, 1.5 x cutoffs)
+``dissociated``    the adsorbate's bond graph differs from the initial placement's (fairchem) or
+                   from the intact molecule's (ours, strict bonds: d < 1.3 x (r_i + r_j))
+``reconstructed``  slab bonds broke or formed compared with the relaxed clean slab (fairchem)
+``intercalated``   an adsorbate atom is bonded to a subsurface (tag 0) atom (fairchem), or sits
+                   below the mean height of the surface layer (ours)
 
-The first three and the bonded half of the fourth are fairchem-data-oc's ``DetectTrajAnomaly``.
-Two things it does not cover are ours: (1) dissociation is judged against the *intact gas-phase
-molecule*, not only against the initial placement (a placement already built from a broken
-molecule would otherwise pass), and (2) intercalation also by height: a hydrogen that slips into
-a subsurface interstitial sits farther from the tag-0 atoms than the bond cutoff, so
-the bonded test alone misses it.
+fairchem-data-oc's ``DetectTrajAnomaly`` is used as it is. Where it does not fit we add our own:
+
+1. Dissociation against the *intact gas-phase molecule* with strict bonds. fairchem builds its
+   bond graphs with ASE's ``NeighborList`` defaults, whose 0.3 Å skin is added to *each* atom's
+   radius, so a bond counts as intact up to r_i + r_j + 0.6 Å: an O-H stretched to 1.57 Å (0.97 Å
+   at rest) still passes, and in the EMT search benchmark such half-broken OH were the dense
+   searches' "minima". Our bonds have no skin and RDKit's bond-perception factor (``covFactor``
+   1.3 of ``rdDetermineBonds``): d < 1.3 (r_i + r_j), i.e. O-H up to 1.26 Å, C-H 1.38, C-O 1.85,
+   N-O 1.78 Å. On the FG DFT minima this flags exactly the two documented broken molecules and
+   nothing else (see ``ReplayOracle``). Judging against the intact molecule also catches a
+   placement already built from a broken molecule, which an initial-vs-final comparison passes.
+2. Intercalation by height: a small atom (H) sinking into the surface layer is still beyond bond
+   distance of every tag-0 atom while it passes the surface plane, so the bonded test alone
+   misses it.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ class AnomalySettings:
     surface_change_cutoff_multiplier: float = 1.5
     #: an adsorbate atom this far (Å) below the surface layer's mean height is intercalated
     intercalation_depth_ang: float = 0.3
+    #: bond = distance < bond_multiplier x sum of covalent radii, for the intact-molecule test
+    bond_multiplier: float = 1.3
 
 
 def detect_anomalies(
@@ -68,7 +79,8 @@ def detect_anomalies(
     dissociated = detector.is_adsorbate_dissociated()
     if intact_adsorbate is not None and not dissociated:
         dissociated = not np.array_equal(
-            bond_matrix(intact_adsorbate), bond_matrix(final[tags == TAG_ADSORBATE])
+            bond_matrix(intact_adsorbate, cfg.bond_multiplier),
+            bond_matrix(final[tags == TAG_ADSORBATE], cfg.bond_multiplier),
         )
     if dissociated:
         flags.append("dissociated")
@@ -79,11 +91,26 @@ def detect_anomalies(
     return flags
 
 
-def bond_matrix(atoms: Atoms, multiplier: float = 1.0) -> np.ndarray:
-    """`n x n` 0/1 bond matrix from natural cutoffs (minimum image where periodic)."""
-    nl = NeighborList(natural_cutoffs(atoms, mult=multiplier), self_interaction=False, bothways=True)
+def bond_matrix(atoms: Atoms, multiplier: float = 1.3) -> np.ndarray:
+    """`n x n` 0/1 bond matrix: i-j bonded when closer than ``multiplier`` x (r_i + r_j), the
+    covalent radii, minimum image where periodic. No neighbour-list skin (see module doc)."""
+    nl = NeighborList(
+        natural_cutoffs(atoms, mult=multiplier), skin=0.0, self_interaction=False, bothways=True
+    )
     nl.update(atoms)
     return nl.get_connectivity_matrix(sparse=False)
+
+
+def bond_signature(atoms: Atoms) -> dict[tuple[str, str], int]:
+    """Bond counts per element pair: an atom-order-free fingerprint of a molecule's bond graph
+    (two structures of one molecule written in different atom orders compare equal)."""
+    matrix = np.triu(bond_matrix(atoms))
+    symbols = atoms.get_chemical_symbols()
+    counts: dict[tuple[str, str], int] = {}
+    for i, j in zip(*np.nonzero(matrix), strict=True):
+        key = (min(symbols[i], symbols[j]), max(symbols[i], symbols[j]))
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def below_surface(atoms: Atoms, depth_ang: float) -> bool:

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ase import Atoms
-from ase.io import read, write
+from ase.io import write
 
 from alloop.oracles.hashing import atoms_hash, dict_hash
 from alloop.oracles.relax import Relaxation
+from alloop.oracles.slabs import read_single
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +77,24 @@ class RelaxationCache:
             self._memory[key] = loaded
             return _as_hit(loaded)
         result = compute(atoms)
-        entry = CachedRelaxation(key, result.atoms, result.energy_ev, result.force_calls,
-                                 result.converged, result.wall_s, hit=False)
+        entry = CachedRelaxation(
+            key,
+            result.atoms,
+            result.energy_ev,
+            result.force_calls,
+            result.converged,
+            result.wall_s,
+            hit=False,
+        )
         self._memory[key] = entry
         self._store(entry, settings)
-        logger.info("cached %s %s: E=%.4f eV (%d force calls)", kind, key,
-                    entry.energy_ev, entry.force_calls)
+        logger.info(
+            "cached %s %s: E=%.4f eV (%d force calls)",
+            kind,
+            key,
+            entry.energy_ev,
+            entry.force_calls,
+        )
         return entry
 
     def _load(self, key: str) -> CachedRelaxation | None:
@@ -92,26 +105,49 @@ class RelaxationCache:
         if not (meta_path.is_file() and traj_path.is_file()):
             return None
         meta = json.loads(meta_path.read_text())
-        atoms = read(traj_path)
+        atoms = read_single(traj_path, "traj")
         atoms.calc = None
-        return CachedRelaxation(key, atoms, float(meta["energy_ev"]), int(meta["force_calls"]),
-                                bool(meta["converged"]), float(meta["wall_s"]), hit=True)
+        return CachedRelaxation(
+            key,
+            atoms,
+            float(meta["energy_ev"]),
+            int(meta["force_calls"]),
+            bool(meta["converged"]),
+            float(meta["wall_s"]),
+            hit=True,
+        )
 
     def _store(self, entry: CachedRelaxation, settings: dict[str, Any]) -> None:
         if self.directory is None:
             return
         # structure first, metadata last: a reader only trusts an entry whose json exists
-        _atomic_write(self.directory / f"{entry.key}.traj",
-                      lambda path: write(path, entry.atoms, format="traj"))
-        meta = {"energy_ev": entry.energy_ev, "force_calls": entry.force_calls,
-                "converged": entry.converged, "wall_s": entry.wall_s, "settings": settings}
-        _atomic_write(self.directory / f"{entry.key}.json",
-                      lambda path: Path(path).write_text(json.dumps(meta, default=str)))
+        _atomic_write(
+            self.directory / f"{entry.key}.traj",
+            lambda path: write(path, entry.atoms, format="traj"),
+        )
+        meta = {
+            "energy_ev": entry.energy_ev,
+            "force_calls": entry.force_calls,
+            "converged": entry.converged,
+            "wall_s": entry.wall_s,
+            "settings": settings,
+        }
+        _atomic_write(
+            self.directory / f"{entry.key}.json",
+            lambda path: Path(path).write_text(json.dumps(meta, default=str)),
+        )
 
 
 def _as_hit(entry: CachedRelaxation) -> CachedRelaxation:
-    return CachedRelaxation(entry.key, entry.atoms, entry.energy_ev, entry.force_calls,
-                            entry.converged, entry.wall_s, hit=True)
+    return CachedRelaxation(
+        entry.key,
+        entry.atoms,
+        entry.energy_ev,
+        entry.force_calls,
+        entry.converged,
+        entry.wall_s,
+        hit=True,
+    )
 
 
 def _atomic_write(target: Path, writer: Callable[[str], Any]) -> None:

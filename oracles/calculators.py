@@ -74,7 +74,7 @@ class CalculatorSpec:
 
 
 def build_calculator(spec: CalculatorSpec) -> Calculator:
-    """Construct the ASE calculator of ``spec``; raise :class:`CalculatorSetupError` if it cannot."""
+    """Construct the ASE calculator of ``spec``; :class:`CalculatorSetupError` if it cannot."""
     _set_torch_threads(spec)
     if spec.name == "emt":
         from ase.calculators.emt import EMT
@@ -114,10 +114,17 @@ def weights_path(spec: CalculatorSpec) -> Path | None:
     if spec.name == "chgnet":
         import chgnet
 
-        return Path(chgnet.__file__).parent / "pretrained" / "0.3.0" / "chgnet_0.3.0_e29f68s314m37.pth.tar"
+        return (
+            Path(chgnet.__file__).parent
+            / "pretrained"
+            / "0.3.0"
+            / "chgnet_0.3.0_e29f68s314m37.pth.tar"
+        )
     from sevenn import _const
 
-    return Path(_const.SEVENNET_MF_0 if spec.name == "sevennet-mf-0" else _const.SEVENNET_0_11Jul2024)
+    return Path(
+        _const.SEVENNET_MF_0 if spec.name == "sevennet-mf-0" else _const.SEVENNET_0_11Jul2024
+    )
 
 
 @lru_cache(maxsize=32)
@@ -199,8 +206,17 @@ def _build_fairchem(spec: CalculatorSpec) -> Calculator:
     try:
         unit = load_predict_unit(str(path), inference_settings="batch", device=spec.device)
         return FAIRChemCalculator(unit, task_name=spec.fairchem_task)
-    except (RuntimeError, ValueError, KeyError, OSError, AttributeError, TypeError, EOFError,
-            ImportError, pickle.UnpicklingError) as exc:
+    except (
+        RuntimeError,
+        ValueError,
+        KeyError,
+        OSError,
+        AttributeError,
+        TypeError,
+        EOFError,
+        ImportError,
+        pickle.UnpicklingError,
+    ) as exc:
         raise CalculatorSetupError(f"cannot load fairchem checkpoint {path}: {exc}") from exc
 
 

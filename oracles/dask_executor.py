@@ -12,6 +12,7 @@ not retried on the next worker; an external scheduler keeps its own setting).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -70,8 +71,12 @@ class DaskExecutor:
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._own_cluster = LocalCluster(
-                    n_workers=n_workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=None, memory_limit=memory_limit,
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    memory_limit=memory_limit,
                 )
             self.client = Client(self._own_cluster)
 
@@ -103,19 +108,21 @@ class DaskExecutor:
                 index = pending.pop(0)
                 future = self.client.submit(_label_task, scattered, pairs[index], pure=False)
                 running[future] = (index, time.monotonic())
-            try:
+            # nothing finishing within the poll interval is normal: check the deadlines below
+            with contextlib.suppress(TimeoutError):
                 wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                pass  # nothing finished in this poll interval; check the deadlines below
             for future in list(running):
                 index, submitted = running[future]
                 if future.done():
                     results[index] = self._collect(future, oracle, pairs[index])
                     del running[future]
-                elif (self.job_timeout_s is not None
-                      and time.monotonic() - submitted > self.job_timeout_s):
-                    results[index] = timeout_result(oracle, pairs[index], self.job_timeout_s,
-                                                    "a dask worker")
+                elif (
+                    self.job_timeout_s is not None
+                    and time.monotonic() - submitted > self.job_timeout_s
+                ):
+                    results[index] = timeout_result(
+                        oracle, pairs[index], self.job_timeout_s, "a dask worker"
+                    )
                     self._stop(future)
                     del running[future]
         return [r for r in results if r is not None]
@@ -129,15 +136,21 @@ class DaskExecutor:
         if isinstance(exc, KilledWorker):
             return died_result(oracle, pair, f"dask reported KilledWorker: {exc}")
         # label_guarded cannot raise, so this is an infrastructure error (e.g. unpicklable pair)
-        return failed_result(pair.key, oracle_fidelity(oracle), "unexpected_error",
-                             f"dask task error {type(exc).__name__}: {exc}")
+        return failed_result(
+            pair.key,
+            oracle_fidelity(oracle),
+            "unexpected_error",
+            f"dask task error {type(exc).__name__}: {exc}",
+        )
 
     def _stop(self, future: Any) -> None:
         """Cancel a runaway job and restart the worker computing it."""
         holders = [w for w, keys in self.client.processing().items() if future.key in keys]
         future.cancel()
         if holders:
-            logger.warning("restarting dask worker(s) %s to stop a job over its time limit", holders)
+            logger.warning(
+                "restarting dask worker(s) %s to stop a job over its time limit", holders
+            )
             try:
                 self.client.restart_workers(holders, timeout=60, raise_for_error=False)
             except (TimeoutError, OSError) as exc:

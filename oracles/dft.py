@@ -44,8 +44,12 @@ class DFTOracle:
     """DFT labels from MLIP minima (see module docstring). ``start_oracle``: the MLIP oracle
     whose minimum ``label(pair)`` escalates; ``escalate`` can be called without one."""
 
-    def __init__(self, settings: DFTOracleSettings, start_oracle: Oracle | None = None,
-                 cache: RelaxationCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: DFTOracleSettings,
+        start_oracle: Oracle | None = None,
+        cache: RelaxationCache | None = None,
+    ) -> None:
         self.settings = settings
         self.start_oracle = start_oracle
         self.cache = cache or RelaxationCache(settings.cache_dir)
@@ -57,10 +61,16 @@ class DFTOracle:
 
     def _base(self) -> dict[str, Any]:
         ident = dft_identity(self.settings)
-        return {"calculator": ident["calculator"], "weights_hash": None,
-                "reference_scheme": self.settings.reference_scheme, "placements": [],
-                "placements_tried": 0, "anomaly_flags": [], "force_calls": 0,
-                "dft_settings": self.settings.to_dict()}
+        return {
+            "calculator": ident["calculator"],
+            "weights_hash": None,
+            "reference_scheme": self.settings.reference_scheme,
+            "placements": [],
+            "placements_tried": 0,
+            "anomaly_flags": [],
+            "force_calls": 0,
+            "dft_settings": self.settings.to_dict(),
+        }
 
     def label(self, pair: OraclePair) -> OracleResult:
         """Label with the start oracle, then escalate its minimum; never raises for the pair."""
@@ -68,8 +78,7 @@ class DFTOracle:
 
     def escalate(self, pair: OraclePair, start: OracleResult) -> OracleResult:
         """DFT label of ``pair`` from the ``ok`` result ``start``; never raises for the pair."""
-        return guarded_label(lambda p: self._escalate(p, start), pair, self.fidelity,
-                             self._base())
+        return guarded_label(lambda p: self._escalate(p, start), pair, self.fidelity, self._base())
 
     def _label(self, pair: OraclePair) -> OracleResult:
         if self.start_oracle is None:
@@ -79,9 +88,14 @@ class DFTOracle:
             )
         start = self.start_oracle.label(pair)
         if start.status != "ok":
-            return failed_result(pair.key, self.fidelity, "no_valid_placement",
-                                 f"start label is {start.status!r} ({start.error}); nothing to "
-                                 "escalate", start=_summary(start), **self._base())
+            return failed_result(
+                pair.key,
+                self.fidelity,
+                "no_valid_placement",
+                f"start label is {start.status!r} ({start.error}); nothing to escalate",
+                start=_summary(start),
+                **self._base(),
+            )
         return self._escalate(pair, start)
 
     def _escalate(self, pair: OraclePair, start: OracleResult) -> OracleResult:
@@ -103,10 +117,9 @@ class DFTOracle:
             run = relax(start.best_structure, calc, s.fmax_ev_per_ang, steps, deadline, s.optimizer)
         flags = []
         if s.mode == "relax":
-            flags = detect_anomalies(start.best_structure, run.atoms, slab.atoms,
-                                     adsorbate if len(adsorbate) == int(
-                                         (start.best_structure.get_tags() == TAG_ADSORBATE).sum())
-                                     else None)
+            n_adsorbate = int((start.best_structure.get_tags() == TAG_ADSORBATE).sum())
+            intact = adsorbate if len(adsorbate) == n_adsorbate else None
+            flags = detect_anomalies(start.best_structure, run.atoms, slab.atoms, intact)
             if not run.converged:
                 flags.append("not_converged")
         e_ads = run.energy_ev - slab.energy_ev - e_ref
@@ -119,10 +132,19 @@ class DFTOracle:
             "reference": ref_info,
             "slab_cache_key": slab.key,
             "slab_cache_hit": slab.hit,
-            "placements": [{"index": 0, "source": "mlip_minimum", "e_total_ev": run.energy_ev,
-                            "e_ads_ev": e_ads, "converged": run.converged, "n_steps": run.n_steps,
-                            "force_calls": run.force_calls, "anomaly_flags": flags,
-                            "fmax_final_ev_per_ang": run.fmax_final_ev_per_ang}],
+            "placements": [
+                {
+                    "index": 0,
+                    "source": "mlip_minimum",
+                    "e_total_ev": run.energy_ev,
+                    "e_ads_ev": e_ads,
+                    "converged": run.converged,
+                    "n_steps": run.n_steps,
+                    "force_calls": run.force_calls,
+                    "anomaly_flags": flags,
+                    "fmax_final_ev_per_ang": run.fmax_final_ev_per_ang,
+                }
+            ],
             "placements_tried": 1,
             "anomaly_flags": flags,
             "force_calls": run.force_calls + ref_calls + (0 if slab.hit else slab.force_calls),
@@ -133,27 +155,48 @@ class DFTOracle:
         }
         status: Status = "anomalous" if any(f != "not_converged" for f in flags) else "ok"
         if status == "ok" and "not_converged" in flags:
-            return failed_result(pair.key, self.fidelity, "not_converged",
-                                 f"DFT relaxation not converged in {s.max_steps} steps",
-                                 **{k: v for k, v in provenance.items() if k != "error"})
-        return OracleResult(pair.key, e_ads if status == "ok" else None, status,
-                            self.fidelity, provenance, run.atoms)
+            return failed_result(
+                pair.key,
+                self.fidelity,
+                "not_converged",
+                f"DFT relaxation not converged in {s.max_steps} steps",
+                **{k: v for k, v in provenance.items() if k != "error"},
+            )
+        return OracleResult(
+            pair.key,
+            e_ads if status == "ok" else None,
+            status,
+            self.fidelity,
+            provenance,
+            run.atoms,
+        )
 
-    def _relaxed(self, kind: str, atoms: Atoms, periodic_slab: bool,
-                 deadline: float | None) -> CachedRelaxation:
+    def _relaxed(
+        self, kind: str, atoms: Atoms, periodic_slab: bool, deadline: float | None
+    ) -> CachedRelaxation:
         s = self.settings
         # the level of theory and the convergence criterion define a reference; the escalation
         # mode and the step limit do not (a reference that hits the limit raises instead)
         level = {k: v for k, v in dft_identity(s).items() if k != "mode"}
         settings = {"dft": level, "fmax_ev_per_ang": s.fmax_ev_per_ang, "optimizer": s.optimizer}
         return self.cache.get_or_compute(
-            f"dft{kind}", atoms, settings,
-            lambda a: relax(a, build_dft_calculator(s, periodic_slab, self._dir(kind)),
-                            s.fmax_ev_per_ang, s.max_steps, deadline, s.optimizer,
-                            require_converged=True),
+            f"dft{kind}",
+            atoms,
+            settings,
+            lambda a: relax(
+                a,
+                build_dft_calculator(s, periodic_slab, self._dir(kind)),
+                s.fmax_ev_per_ang,
+                s.max_steps,
+                deadline,
+                s.optimizer,
+                require_converged=True,
+            ),
         )
 
-    def _reference(self, adsorbate: Atoms, deadline: float | None) -> tuple[float, dict[str, Any], int]:
+    def _reference(
+        self, adsorbate: Atoms, deadline: float | None
+    ) -> tuple[float, dict[str, Any], int]:
         s = self.settings
         spent = 0
 
@@ -192,6 +235,12 @@ def _box(molecule: Atoms, edge_ang: float) -> Atoms:
 
 def _summary(result: OracleResult) -> dict[str, Any]:
     prov = result.provenance
-    return {"status": result.status, "fidelity": result.fidelity, "gmae_ev": result.gmae_ev,
-            "calculator": prov.get("calculator"), "weights_hash": prov.get("weights_hash"),
-            "reference_scheme": prov.get("reference_scheme"), "error": result.error}
+    return {
+        "status": result.status,
+        "fidelity": result.fidelity,
+        "gmae_ev": result.gmae_ev,
+        "calculator": prov.get("calculator"),
+        "weights_hash": prov.get("weights_hash"),
+        "reference_scheme": prov.get("reference_scheme"),
+        "error": result.error,
+    }

@@ -15,11 +15,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ase.calculators.calculator import Calculator
-
 from alloop.oracles.errors import CalculatorSetupError, OracleConfigError
 from alloop.oracles.referencing import REFERENCE_SCHEMES
-from alloop.oracles.relax import OPTIMIZERS
+from alloop.oracles.relax import OPTIMIZERS, EnergyForcesCalculator
 
 DFT_CODES: tuple[str, ...] = ("gpaw", "vasp", "espresso")
 DFT_MODES: tuple[str, ...] = ("single_point", "relax")
@@ -55,12 +53,17 @@ class DFTOracleSettings:
     code_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, valid in (("code", DFT_CODES), ("mode", DFT_MODES),
-                            ("optimizer", tuple(OPTIMIZERS)),
-                            ("reference_scheme", REFERENCE_SCHEMES)):
+        for name, valid in (
+            ("code", DFT_CODES),
+            ("mode", DFT_MODES),
+            ("optimizer", tuple(OPTIMIZERS)),
+            ("reference_scheme", REFERENCE_SCHEMES),
+        ):
             value = getattr(self, name)
             if value not in valid:
-                raise OracleConfigError(f"{name} {value!r} is not valid; choose one of {', '.join(valid)}")
+                raise OracleConfigError(
+                    f"{name} {value!r} is not valid; choose one of {', '.join(valid)}"
+                )
         for name in ("cutoff_ev", "smearing_ev", "gas_box_ang", "fmax_ev_per_ang"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -99,7 +102,9 @@ class DFTOracleSettings:
         return cls(**values)
 
 
-def build_dft_calculator(settings: DFTOracleSettings, periodic_slab: bool, directory: str) -> Calculator:
+def build_dft_calculator(
+    settings: DFTOracleSettings, periodic_slab: bool, directory: str
+) -> EnergyForcesCalculator:
     """The ASE calculator for a slab (``periodic_slab=True``: ``kpts``) or a molecule (Gamma)."""
     os.environ["OMP_NUM_THREADS"] = str(settings.omp_threads)
     kpts = settings.kpts if periodic_slab else (1, 1, 1)
@@ -111,16 +116,29 @@ def build_dft_calculator(settings: DFTOracleSettings, periodic_slab: bool, direc
                 "GPAW is not installed; see oracles/NOTES_FOR_LEAD.md for the CC=g++ pip build "
                 "and the gpaw-data setups"
             ) from exc
-        kwargs = {"mode": PW(settings.cutoff_ev), "xc": settings.xc, "kpts": kpts,
-                  "occupations": FermiDirac(settings.smearing_ev), "spinpol": settings.spinpol,
-                  "txt": None, **settings.code_kwargs}
+        kwargs = {
+            "mode": PW(settings.cutoff_ev),
+            "xc": settings.xc,
+            "kpts": kpts,
+            "occupations": FermiDirac(settings.smearing_ev),
+            "spinpol": settings.spinpol,
+            "txt": None,
+            **settings.code_kwargs,
+        }
         return GPAW(**kwargs)
     if settings.code == "vasp":
         from ase.calculators.vasp import Vasp
 
-        return Vasp(directory=directory, xc=settings.xc, encut=settings.cutoff_ev, kpts=kpts,
-                    ismear=-1, sigma=settings.smearing_ev, ispin=2 if settings.spinpol else 1,
-                    **settings.code_kwargs)
+        return Vasp(
+            directory=directory,
+            xc=settings.xc,
+            encut=settings.cutoff_ev,
+            kpts=kpts,
+            ismear=-1,
+            sigma=settings.smearing_ev,
+            ispin=2 if settings.spinpol else 1,
+            **settings.code_kwargs,
+        )
     from ase.calculators.espresso import Espresso, EspressoProfile
 
     extra = dict(settings.code_kwargs)
@@ -131,11 +149,23 @@ def build_dft_calculator(settings: DFTOracleSettings, periodic_slab: bool, direc
             "code 'espresso' needs code_kwargs with command (e.g. 'pw.x'), pseudo_dir and "
             "pseudopotentials ({element: file})"
         )
-    input_data = {"system": {"ecutwfc": settings.cutoff_ev / 13.605693, "occupations": "smearing",
-                             "smearing": "fd", "degauss": settings.smearing_ev / 13.605693,
-                             "nspin": 2 if settings.spinpol else 1, "input_dft": settings.xc}}
-    return Espresso(profile=EspressoProfile(command=command, pseudo_dir=pseudo_dir),
-                    directory=directory, kpts=kpts, input_data=input_data, **extra)
+    input_data = {
+        "system": {
+            "ecutwfc": settings.cutoff_ev / 13.605693,
+            "occupations": "smearing",
+            "smearing": "fd",
+            "degauss": settings.smearing_ev / 13.605693,
+            "nspin": 2 if settings.spinpol else 1,
+            "input_dft": settings.xc,
+        }
+    }
+    return Espresso(
+        profile=EspressoProfile(command=command, pseudo_dir=pseudo_dir),
+        directory=directory,
+        kpts=kpts,
+        input_data=input_data,
+        **extra,
+    )
 
 
 def dft_identity(settings: DFTOracleSettings) -> dict[str, Any]:
@@ -148,7 +178,14 @@ def dft_identity(settings: DFTOracleSettings) -> dict[str, Any]:
             version = gpaw.__version__
         except ImportError:
             version = None
-    return {"calculator": f"{settings.code}-{settings.xc.lower()}", "code": settings.code,
-            "code_version": version, "xc": settings.xc, "cutoff_ev": settings.cutoff_ev,
-            "kpts": list(settings.kpts), "smearing_ev": settings.smearing_ev,
-            "spinpol": settings.spinpol, "mode": settings.mode}
+    return {
+        "calculator": f"{settings.code}-{settings.xc.lower()}",
+        "code": settings.code,
+        "code_version": version,
+        "xc": settings.xc,
+        "cutoff_ev": settings.cutoff_ev,
+        "kpts": list(settings.kpts),
+        "smearing_ev": settings.smearing_ev,
+        "spinpol": settings.spinpol,
+        "mode": settings.mode,
+    }

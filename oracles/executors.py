@@ -33,11 +33,11 @@ EXECUTOR_KINDS: tuple[str, ...] = ("inprocess", "process", "dask")
 class Executor(Protocol):
     """Labels a batch of pairs with an oracle; one result per pair, in order."""
 
-    def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
-        ...  # pragma: no cover - protocol
+    def map(
+        self, oracle: Oracle, pairs: Sequence[OraclePair]
+    ) -> list[OracleResult]: ...  # pragma: no cover - protocol
 
-    def close(self) -> None:
-        ...  # pragma: no cover - protocol
+    def close(self) -> None: ...  # pragma: no cover - protocol
 
 
 def oracle_fidelity(oracle: Oracle) -> Any:
@@ -51,14 +51,22 @@ def label_guarded(oracle: Oracle, pair: OraclePair) -> OracleResult:
 
 
 def timeout_result(oracle: Oracle, pair: OraclePair, limit_s: float, where: str) -> OracleResult:
-    return failed_result(pair.key, oracle_fidelity(oracle), OracleTimeoutError.kind,
-                         f"job exceeded job_timeout_s={limit_s} on {where}; worker stopped",
-                         wall_s=limit_s)
+    return failed_result(
+        pair.key,
+        oracle_fidelity(oracle),
+        OracleTimeoutError.kind,
+        f"job exceeded job_timeout_s={limit_s} on {where}; worker stopped",
+        wall_s=limit_s,
+    )
 
 
 def died_result(oracle: Oracle, pair: OraclePair, detail: str) -> OracleResult:
-    return failed_result(pair.key, oracle_fidelity(oracle), WorkerDiedError.kind,
-                         f"worker died while labelling the pair ({detail})")
+    return failed_result(
+        pair.key,
+        oracle_fidelity(oracle),
+        WorkerDiedError.kind,
+        f"worker died while labelling the pair ({detail})",
+    )
 
 
 class InProcessExecutor:
@@ -99,18 +107,21 @@ class LocalProcessExecutor:
     ``job_timeout_s``: wall seconds one pair may take in a worker (``None``: no limit).
     """
 
-    def __init__(self, n_workers: int = 2, job_timeout_s: float | None = None,
-                 start_method: str = "spawn") -> None:
+    def __init__(
+        self, n_workers: int = 2, job_timeout_s: float | None = None, start_method: str = "spawn"
+    ) -> None:
         if n_workers < 1:
             raise OracleConfigError(f"n_workers must be >= 1, got {n_workers}")
         if job_timeout_s is not None and job_timeout_s <= 0:
             raise OracleConfigError(f"job_timeout_s must be > 0 or None, got {job_timeout_s}")
         self.n_workers = n_workers
         self.job_timeout_s = job_timeout_s
-        self._ctx = mp.get_context(start_method)
+        self._ctx: Any = mp.get_context(start_method)
 
     def __repr__(self) -> str:
-        return f"LocalProcessExecutor(n_workers={self.n_workers}, job_timeout_s={self.job_timeout_s})"
+        return (
+            f"LocalProcessExecutor(n_workers={self.n_workers}, job_timeout_s={self.job_timeout_s})"
+        )
 
     def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
         results: list[OracleResult | None] = [None] * len(pairs)
@@ -124,8 +135,9 @@ class LocalProcessExecutor:
                         slot.started = time.monotonic()
                         slot.conn.send((slot.job, pairs[slot.job]))
                 busy = [s for s in slots if s.job is not None]
-                ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy],
-                             timeout=0.2)
+                ready = wait(
+                    [s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=0.2
+                )
                 for i, slot in enumerate(slots):
                     if slot.job is None:
                         continue
@@ -137,9 +149,15 @@ class LocalProcessExecutor:
                 self._stop(slot)
         return [r for r in results if r is not None]
 
-    def _check(self, slot: _Slot, ready: list[Any], oracle: Oracle,
-               pairs: Sequence[OraclePair], results: list[OracleResult | None]) -> bool:
-        """Collect a finished job, or record a death/timeout; True if the worker must be replaced."""
+    def _check(
+        self,
+        slot: _Slot,
+        ready: list[Any],
+        oracle: Oracle,
+        pairs: Sequence[OraclePair],
+        results: list[OracleResult | None],
+    ) -> bool:
+        """Collect a finished job or record a death/timeout; True if the worker must be replaced."""
         job = slot.job
         if job is None:
             return False
@@ -159,8 +177,11 @@ class LocalProcessExecutor:
             results[job] = died_result(oracle, pairs[job], detail)
             return True
         if self.job_timeout_s is not None and time.monotonic() - slot.started > self.job_timeout_s:
-            logger.warning("pair %s over job_timeout_s=%s; terminating its worker",
-                           pairs[job].key, self.job_timeout_s)
+            logger.warning(
+                "pair %s over job_timeout_s=%s; terminating its worker",
+                pairs[job].key,
+                self.job_timeout_s,
+            )
             results[job] = timeout_result(oracle, pairs[job], self.job_timeout_s, "a local worker")
             self._stop(slot, kill=True)
             return True

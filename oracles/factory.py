@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alloop.oracles.dft import DFTOracle
 from alloop.oracles.dft_settings import DFTOracleSettings
@@ -56,7 +56,8 @@ class ExecutorSettings:
     def __post_init__(self) -> None:
         if self.kind not in EXECUTOR_KINDS:
             raise OracleConfigError(
-                f"executor kind {self.kind!r} is not valid; choose one of {', '.join(EXECUTOR_KINDS)}"
+                f"executor kind {self.kind!r} is not valid; choose one of "
+                f"{', '.join(EXECUTOR_KINDS)}"
             )
         if (self.address or self.jobqueue_config) and self.kind != "dask":
             raise OracleConfigError("address and jobqueue_config need kind='dask'")
@@ -64,7 +65,7 @@ class ExecutorSettings:
             raise OracleConfigError("give a Dask address or a jobqueue_config, not both")
 
 
-OracleSettings = MLIPOracleSettings | DFTOracleSettings | ReplayOracleSettings
+OracleSettings: TypeAlias = MLIPOracleSettings | DFTOracleSettings | ReplayOracleSettings
 
 
 def build_oracle(settings: OracleSettings, start: MLIPOracleSettings | None = None) -> Oracle:
@@ -89,7 +90,9 @@ def oracle_from_config(config: dict[str, Any]) -> Oracle:
     data = dict(config)
     kind = data.pop("kind", None)
     if kind not in ORACLE_KINDS:
-        raise OracleConfigError(f"oracle kind {kind!r} is not valid; choose one of {', '.join(ORACLE_KINDS)}")
+        raise OracleConfigError(
+            f"oracle kind {kind!r} is not valid; choose one of {', '.join(ORACLE_KINDS)}"
+        )
     start = data.pop("start", None)
     if start is not None and kind != "dft":
         raise OracleConfigError(f"'start' is only valid for kind 'dft', not {kind!r}")
@@ -97,8 +100,10 @@ def oracle_from_config(config: dict[str, Any]) -> Oracle:
         return build_oracle(MLIPOracleSettings.from_dict(data))
     if kind == "replay":
         return build_oracle(ReplayOracleSettings.from_dict(data))
-    return build_oracle(DFTOracleSettings.from_dict(data),
-                        MLIPOracleSettings.from_dict(start) if start is not None else None)
+    return build_oracle(
+        DFTOracleSettings.from_dict(data),
+        MLIPOracleSettings.from_dict(start) if start is not None else None,
+    )
 
 
 def build_executor(settings: ExecutorSettings) -> Any:
@@ -110,13 +115,19 @@ def build_executor(settings: ExecutorSettings) -> Any:
     from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster
 
     cluster = jobqueue_cluster(settings.jobqueue_config) if settings.jobqueue_config else None
-    return DaskExecutor(address=settings.address, cluster=cluster, n_workers=settings.n_workers,
-                        job_timeout_s=settings.job_timeout_s)
+    return DaskExecutor(
+        address=settings.address,
+        cluster=cluster,
+        n_workers=settings.n_workers,
+        job_timeout_s=settings.job_timeout_s,
+    )
 
 
 def executor_settings_from_dict(data: dict[str, Any]) -> ExecutorSettings:
     valid = {f.name for f in dataclasses.fields(ExecutorSettings)}
     unknown = sorted(set(data) - valid)
     if unknown:
-        raise OracleConfigError(f"unknown executor keys {unknown}; valid keys: {', '.join(sorted(valid))}")
+        raise OracleConfigError(
+            f"unknown executor keys {unknown}; valid keys: {', '.join(sorted(valid))}"
+        )
     return ExecutorSettings(**data)

@@ -31,11 +31,17 @@ def guarded_label(
         return compute(pair)
     except OracleError as exc:
         logger.warning("pair %s failed (%s): %s", pair.key, exc.kind, exc)
-        return failed_result(pair.key, fidelity, exc.kind, str(exc),
-                             wall_s=time.perf_counter() - start, **provenance)
+        return failed_result(
+            pair.key, fidelity, exc.kind, str(exc), wall_s=time.perf_counter() - start, **provenance
+        )
     except Exception as exc:  # noqa: BLE001 - the single guard: a bug must not stop the loop
         logger.exception("pair %s failed with an unexpected error", pair.key)
-        return failed_result(pair.key, fidelity, "unexpected_error",
-                             f"{type(exc).__name__}: {exc}",
-                             traceback=traceback.format_exc(limit=8),
-                             wall_s=time.perf_counter() - start, **provenance)
+        return failed_result(
+            pair.key,
+            fidelity,
+            "unexpected_error",
+            f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(limit=8),
+            wall_s=time.perf_counter() - start,
+            **provenance,
+        )

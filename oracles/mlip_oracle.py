@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from threadpoolctl import threadpool_limits
 
+from alloop.oracles.adsorbates import resolve_adsorbate
 from alloop.oracles.anomalies import ANOMALY_KINDS, detect_anomalies
 from alloop.oracles.cache import RelaxationCache
 from alloop.oracles.errors import OracleError
 from alloop.oracles.guard import guarded_label
 from alloop.oracles.placement import PlacementPlan
-from alloop.oracles.adsorbates import resolve_adsorbate
 from alloop.oracles.runner import ModelRunner
 from alloop.oracles.search import SearchOutcome, SearchSettings, run_search
 from alloop.oracles.settings import MLIPOracleSettings
@@ -51,27 +52,49 @@ class MLIPOracle:
 
     def __repr__(self) -> str:
         committee = f", committee={self.settings.committee_calculator}" if self.committee else ""
-        return f"MLIPOracle({self.settings.calculator}{committee}, cap={self.settings.placement_cap})"
+        return (
+            f"MLIPOracle({self.settings.calculator}{committee}, cap={self.settings.placement_cap})"
+        )
 
     def _runner(self, spec: Any, mu: dict[str, float] | None) -> ModelRunner:
         s = self.settings
-        return ModelRunner(spec, self.cache, s.fmax_ev_per_ang, s.max_steps, s.optimizer,
-                           s.reference_scheme, mu)
+        return ModelRunner(
+            spec, self.cache, s.fmax_ev_per_ang, s.max_steps, s.optimizer, s.reference_scheme, mu
+        )
 
     def label(self, pair: OraclePair) -> OracleResult:
         """Label one pair; never raises for a failure of this pair."""
-        base = {"calculator": self.settings.calculator, "weights_hash": None,
-                "reference_scheme": self.settings.reference_scheme, "placements": [],
-                "placements_tried": 0, "anomaly_flags": [], "force_calls": 0,
-                "settings": self.settings.to_dict()}
+        base = {
+            "calculator": self.settings.calculator,
+            "weights_hash": None,
+            "reference_scheme": self.settings.reference_scheme,
+            "placements": [],
+            "placements_tried": 0,
+            "anomaly_flags": [],
+            "force_calls": 0,
+            "settings": self.settings.to_dict(),
+        }
         return guarded_label(self._label, pair, "mlip", base)
 
     def search_settings(self) -> SearchSettings:
         s = self.settings
-        return SearchSettings(s.placement_cap, s.patience, s.tolerance_ev, s.fmax_ev_per_ang,
-                              s.max_steps, s.optimizer, s.anomaly)
+        return SearchSettings(
+            s.placement_cap,
+            s.patience,
+            s.tolerance_ev,
+            s.fmax_ev_per_ang,
+            s.max_steps,
+            s.optimizer,
+            s.anomaly,
+        )
 
     def _label(self, pair: OraclePair) -> OracleResult:
+        # BLAS threads oversubscribe shared cores badly: BFGS's eigh on an 87x87 Hessian took
+        # 37 ms with 2 OpenBLAS threads next to a busy neighbour and 0.2 ms with one
+        with threadpool_limits(limits=self.settings.torch_threads):
+            return self._label_limited(pair)
+
+    def _label_limited(self, pair: OraclePair) -> OracleResult:
         start = time.perf_counter()
         limit = self.settings.time_limit_s
         deadline = time.monotonic() + limit if limit is not None else None
@@ -80,10 +103,24 @@ class MLIPOracle:
         adsorbate, binding = resolve_adsorbate(pair.adsorbate, self.settings.seed)
         e_ref_ads, ref_info, ref_calls = self.primary.adsorbate_reference(adsorbate, deadline)
         reference_ev = slab.energy_ev + e_ref_ads
-        plan = PlacementPlan(slab.atoms, adsorbate, binding, self.pair_rng(pair),
-                             pair.site_scores, self.settings.gap_ang)
-        outcome = run_search(plan, self.primary.calculator, reference_ev, slab.atoms,
-                             adsorbate, self.search_settings(), deadline)
+        plan = PlacementPlan(
+            slab.atoms,
+            adsorbate,
+            binding,
+            self.pair_rng(pair),
+            pair.site_scores,
+            self.settings.gap_ang,
+            self.settings.random_every,
+        )
+        outcome = run_search(
+            plan,
+            self.primary.calculator,
+            reference_ev,
+            slab.atoms,
+            adsorbate,
+            self.search_settings(),
+            deadline,
+        )
         force_calls = outcome.force_calls + ref_calls + (0 if slab.hit else slab.force_calls)
         provenance: dict[str, Any] = {
             "calculator": ident["calculator"],
@@ -110,9 +147,13 @@ class MLIPOracle:
         if outcome.stop_reason == "time_limit":
             provenance["best_so_far_e_ads_ev"] = outcome.best_e_ads_ev
             provenance["wall_s"] = time.perf_counter() - start
-            return failed_result(pair.key, "mlip", "time_limit",
-                                 f"pair exceeded time_limit_s={limit} after "
-                                 f"{len(outcome.records)} placements", **provenance)
+            return failed_result(
+                pair.key,
+                "mlip",
+                "time_limit",
+                f"pair exceeded time_limit_s={limit} after {len(outcome.records)} placements",
+                **provenance,
+            )
         if outcome.best_atoms is not None and self.committee is not None:
             provenance["committee"] = self._committee(pair, outcome, adsorbate, deadline)
             provenance["uncertainty_ev"] = provenance["committee"].get("disagreement_ev")
@@ -120,26 +161,34 @@ class MLIPOracle:
         provenance["wall_s"] = time.perf_counter() - start
         return self._result(pair, outcome, provenance)
 
-    def _result(self, pair: OraclePair, outcome: SearchOutcome,
-                provenance: dict[str, Any]) -> OracleResult:
+    def _result(
+        self, pair: OraclePair, outcome: SearchOutcome, provenance: dict[str, Any]
+    ) -> OracleResult:
         if outcome.best_atoms is not None:
-            return OracleResult(pair.key, outcome.best_e_ads_ev, "ok", "mlip", provenance,
-                                outcome.best_atoms)
-        anomalous = [r for r in outcome.records
-                     if set(r["anomaly_flags"]) & set(ANOMALY_KINDS)]
+            return OracleResult(
+                pair.key, outcome.best_e_ads_ev, "ok", "mlip", provenance, outcome.best_atoms
+            )
+        anomalous = [r for r in outcome.records if set(r["anomaly_flags"]) & set(ANOMALY_KINDS)]
         if anomalous:
             return OracleResult(pair.key, None, "anomalous", "mlip", provenance, None)
         errors = [r["error"] for r in outcome.records if r["error"]]
         if errors:
             kind, _, message = errors[0].partition(": ")
-            return failed_result(pair.key, "mlip", kind,
-                                 f"no usable placement; first error: {message}", **provenance)
-        return failed_result(pair.key, "mlip", "not_converged",
-                             f"none of {len(outcome.records)} relaxations converged within "
-                             f"max_steps={self.settings.max_steps}", **provenance)
+            return failed_result(
+                pair.key, "mlip", kind, f"no usable placement; first error: {message}", **provenance
+            )
+        return failed_result(
+            pair.key,
+            "mlip",
+            "not_converged",
+            f"none of {len(outcome.records)} relaxations converged within "
+            f"max_steps={self.settings.max_steps}",
+            **provenance,
+        )
 
-    def _committee(self, pair: OraclePair, outcome: SearchOutcome, adsorbate: Atoms,
-                   deadline: float | None) -> dict[str, Any]:
+    def _committee(
+        self, pair: OraclePair, outcome: SearchOutcome, adsorbate: Atoms, deadline: float | None
+    ) -> dict[str, Any]:
         """Re-relax the best placement with the committee model; E_ads with its own references."""
         runner = self.committee
         if runner is None or outcome.best_atoms is None or outcome.best_e_ads_ev is None:
@@ -148,8 +197,9 @@ class MLIPOracle:
         e_ref_ads, _, ref_calls = runner.adsorbate_reference(adsorbate, deadline)
         relaxed = runner.relax(outcome.best_atoms, deadline)
         e_ads = relaxed.energy_ev - slab.energy_ev - e_ref_ads
-        flags = detect_anomalies(outcome.best_atoms, relaxed.atoms, slab.atoms, adsorbate,
-                                 self.settings.anomaly)
+        flags = detect_anomalies(
+            outcome.best_atoms, relaxed.atoms, slab.atoms, adsorbate, self.settings.anomaly
+        )
         return {
             "calculator": runner.identity["calculator"],
             "weights_hash": runner.identity["weights_hash"],

@@ -32,7 +32,11 @@ logger = logging.getLogger(__name__)
 REFERENCE_SCHEMES: tuple[str, ...] = ("gas_phase_molecule", "atomic")
 #: gas molecules each element's atomic reference is derived from (OC20 convention)
 MOLECULE_RECIPES: dict[str, tuple[str, ...]] = {
-    "H": ("H2",), "O": ("H2", "H2O"), "C": ("H2", "H2O", "CO"), "N": ("N2",), "S": ("H2", "H2S"),
+    "H": ("H2",),
+    "O": ("H2", "H2O"),
+    "C": ("H2", "H2O", "CO"),
+    "N": ("N2",),
+    "S": ("H2", "H2S"),
 }
 #: smallest edge of the cubic periodic box molecules are relaxed in (Å); the box is also at
 #: least the molecule's extent plus 10 Å, so images stay beyond MLIP cutoffs
@@ -71,7 +75,12 @@ class AtomicReference:
         return float(sum(n * self.mu_ev[el] for el, n in counts.items()))
 
     def describe(self) -> dict[str, Any]:
-        return {"scheme": "atomic", "source": self.source, "mu_ev": dict(self.mu_ev), **self.details}
+        return {
+            "scheme": "atomic",
+            "source": self.source,
+            "mu_ev": dict(self.mu_ev),
+            **self.details,
+        }
 
     @classmethod
     def from_molecules(
@@ -93,8 +102,10 @@ class AtomicReference:
             )
         wanted = sorted({m for el in elements for m in MOLECULE_RECIPES[el]})
         # ASE's G2 collection names hydrogen sulfide "SH2"
-        e = {name: float(gas_energy_ev(molecule("SH2" if name == "H2S" else name)))
-             for name in wanted}
+        e = {
+            name: float(gas_energy_ev(molecule("SH2" if name == "H2S" else name)))
+            for name in wanted
+        }
         mu: dict[str, float] = {}
         if "H2" in e:
             mu["H"] = e["H2"] / 2
@@ -116,8 +127,12 @@ def compatibility_key(result: OracleResult) -> tuple[str, str | None, str | None
     prov = result.provenance
     scheme = str(prov.get("reference_scheme"))
     ref_id = prov.get("reference_id")
-    return (result.fidelity, prov.get("calculator"), prov.get("weights_hash"),
-            f"{scheme}:{ref_id}" if ref_id else scheme)
+    return (
+        result.fidelity,
+        prov.get("calculator"),
+        prov.get("weights_hash"),
+        f"{scheme}:{ref_id}" if ref_id else scheme,
+    )
 
 
 def check_compatible(results: list[OracleResult]) -> None:

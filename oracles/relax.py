@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from ase import Atoms
@@ -41,6 +41,15 @@ CALCULATOR_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
+class EnergyForcesCalculator(Protocol):
+    """What the oracles need from a calculator: ASE's ``get_potential_energy``/``get_forces``.
+    ASE calculators satisfy it, and so does GPAW's new ``ASECalculator`` (no ASE base class)."""
+
+    def get_potential_energy(self, atoms: Atoms | None = None) -> float: ...
+
+    def get_forces(self, atoms: Atoms | None = None) -> np.ndarray: ...
+
+
 class CountingCalculator(Calculator):
     """ASE calculator that delegates to ``inner``, counts evaluations and rejects NaN.
 
@@ -50,7 +59,7 @@ class CountingCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
-    def __init__(self, inner: Calculator) -> None:
+    def __init__(self, inner: EnergyForcesCalculator) -> None:
         super().__init__()
         self.inner = inner
         self.force_calls = 0
@@ -98,7 +107,7 @@ class Relaxation:
 
 def relax(
     atoms: Atoms,
-    calculator: Calculator,
+    calculator: EnergyForcesCalculator,
     fmax_ev_per_ang: float,
     max_steps: int,
     deadline_s: float | None = None,
@@ -139,8 +148,15 @@ def relax(
         )
     final = work.copy()
     final.calc = None
-    return Relaxation(final, energy, fmax, n_steps, counter.force_calls, bool(converged),
-                      time.perf_counter() - start)
+    return Relaxation(
+        final,
+        energy,
+        fmax,
+        n_steps,
+        counter.force_calls,
+        bool(converged),
+        time.perf_counter() - start,
+    )
 
 
 def _fmax(atoms: Atoms) -> float:

@@ -6,7 +6,9 @@ already holds, with provenance naming the table row and the CONTCAR of the best 
 
 Keys: ``surface_key`` is the metal symbol (``"Pt"``), ``adsorbate_key`` is
 ``"family/mol_code"`` (``"amides/13X1"``; codes repeat across families). An unknown pair is a
-``status="failed"`` result, never an exception.
+``status="failed"`` result, never an exception. With ``load_structures`` the best DFT
+configuration comes back as ``best_structure`` and is checked against the intact gas molecule
+(``anomaly_flags == ["dissociated"]`` for the two FG minima that are not intact).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.io import read
 
+from alloop.oracles.anomalies import bond_signature
 from alloop.oracles.errors import OracleError, StructureError
+from alloop.oracles.slabs import read_single
 from alloop.oracles.types import (
     TAG_ADSORBATE,
     TAG_SUBSURFACE,
@@ -169,10 +172,12 @@ class ReplayOracle:
                 source=str(self.fg_root / FG_TABLE_NAME),
             )
         best = None
+        flags: list[str] = []
         if self.load_structures:
             best = tag_fg_structure(
-                read(self.fg_root / row.structure_file, format="vasp"), row.metal
+                read_single(self.fg_root / row.structure_file, "vasp"), row.metal
             )
+            flags = self._dft_minimum_flags(row, best)
         provenance = {
             "calculator": FG_CALCULATOR,
             "weights_hash": None,
@@ -183,7 +188,7 @@ class ReplayOracle:
                 for name, value in (item.split(":") for item in row.e_ads_all.split(";"))
             ],
             "placements_tried": row.n_configs,
-            "anomaly_flags": [],
+            "anomaly_flags": flags,
             "force_calls": 0,
             "wall_s": time.perf_counter() - start,
             "error": None,
@@ -196,6 +201,19 @@ class ReplayOracle:
         }
         return OracleResult(pair.key, row.e_ads_min_ev, "ok", "replay", provenance, best)
 
+    def _dft_minimum_flags(self, row: FGRow, best: Atoms) -> list[str]:
+        """``["dissociated"]`` when the DFT minimum's adsorbate is not the intact gas molecule.
+
+        Two FG minima are like that (Ru + oxime 49Y3, Fe + 44S1); the label stays the table's
+        value (it is a DFT result), the flag tells the caller.
+        """
+        gas = read_single(self._gas_file(row), "vasp")
+        adsorbate = best[best.get_tags() == TAG_ADSORBATE]
+        return [] if bond_signature(adsorbate) == bond_signature(gas) else ["dissociated"]
+
+    def _gas_file(self, row: FGRow) -> Path:
+        return self.fg_root / f"gas_{row.family}" / "structures" / f"{row.mol_code}.contcar"
+
     def make_pair(self, surface_key: str, adsorbate_key: str, key: str | None = None) -> OraclePair:
         """Build the ``OraclePair`` of an FG pair from the FG slab and gas-phase CONTCARs.
 
@@ -205,13 +223,12 @@ class ReplayOracle:
         row = self.row(surface_key, adsorbate_key)
         if row is None:
             raise OracleError(self._unknown_reason(surface_key, adsorbate_key))
-        slab_file = self.fg_root / "metal_surfaces" / "structures" / f"{row.metal.lower()}-0000.contcar"
-        gas_file = self.fg_root / f"gas_{row.family}" / "structures" / f"{row.mol_code}.contcar"
-        try:
-            slab = tag_fg_structure(read(slab_file, format="vasp"), row.metal)
-            gas = read(gas_file, format="vasp")
-        except (OSError, ValueError) as exc:
-            raise StructureError(f"cannot read FG structures for {surface_key}/{adsorbate_key}: {exc}") from exc
+        slab_file = (
+            self.fg_root / "metal_surfaces" / "structures" / f"{row.metal.lower()}-0000.contcar"
+        )
+        gas_file = self._gas_file(row)
+        slab = tag_fg_structure(read_single(slab_file, "vasp"), row.metal)
+        gas = read_single(gas_file, "vasp")
         spec = AdsorbateSpec(name=adsorbate_key, smiles=None, atoms=gas, binding_atoms=())
         return OraclePair(
             key=key or f"{surface_key}:{adsorbate_key}",

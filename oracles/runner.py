@@ -72,28 +72,50 @@ class ModelRunner:
 
     def _settings(self) -> dict[str, Any]:
         # max_steps is not part of the key: a reference relaxation that hits it raises
-        return {"calculator": self.identity, "fmax_ev_per_ang": self.fmax_ev_per_ang,
-                "optimizer": self.optimizer}
+        return {
+            "calculator": self.identity,
+            "fmax_ev_per_ang": self.fmax_ev_per_ang,
+            "optimizer": self.optimizer,
+        }
 
     def relax(self, atoms: Atoms, deadline_s: float | None = None) -> Relaxation:
         """Relax a placement (not cached; non-convergence is reported, not raised)."""
-        return relax(atoms, self.calculator, self.fmax_ev_per_ang, self.max_steps, deadline_s,
-                     self.optimizer)
+        return relax(
+            atoms, self.calculator, self.fmax_ev_per_ang, self.max_steps, deadline_s, self.optimizer
+        )
 
     def relaxed_slab(self, slab: Atoms, deadline_s: float | None = None) -> CachedRelaxation:
         """The clean slab relaxed once per calculator (must converge)."""
         return self.cache.get_or_compute(
-            "slab", slab, self._settings(),
-            lambda a: relax(a, self.calculator, self.fmax_ev_per_ang, self.max_steps,
-                            deadline_s, self.optimizer, require_converged=True),
+            "slab",
+            slab,
+            self._settings(),
+            lambda a: relax(
+                a,
+                self.calculator,
+                self.fmax_ev_per_ang,
+                self.max_steps,
+                deadline_s,
+                self.optimizer,
+                require_converged=True,
+            ),
         )
 
     def relaxed_gas(self, molecule: Atoms, deadline_s: float | None = None) -> CachedRelaxation:
         """The gas-phase molecule relaxed in a box once per calculator (must converge)."""
         return self.cache.get_or_compute(
-            "gas", gas_box(molecule), self._settings(),
-            lambda a: relax(a, self.calculator, self.fmax_ev_per_ang, self.max_steps,
-                            deadline_s, self.optimizer, require_converged=True),
+            "gas",
+            gas_box(molecule),
+            self._settings(),
+            lambda a: relax(
+                a,
+                self.calculator,
+                self.fmax_ev_per_ang,
+                self.max_steps,
+                deadline_s,
+                self.optimizer,
+                require_converged=True,
+            ),
         )
 
     def adsorbate_reference(
@@ -104,8 +126,16 @@ class ModelRunner:
         if self.reference_scheme == "gas_phase_molecule":
             gas = self.relaxed_gas(adsorbate, deadline_s)
             spent = 0 if gas.hit else gas.force_calls
-            return gas.energy_ev, {"scheme": "gas_phase_molecule", "gas_ev": gas.energy_ev,
-                                   "gas_cache_key": gas.key, "gas_converged": gas.converged}, spent
+            return (
+                gas.energy_ev,
+                {
+                    "scheme": "gas_phase_molecule",
+                    "gas_ev": gas.energy_ev,
+                    "gas_cache_key": gas.key,
+                    "gas_converged": gas.converged,
+                },
+                spent,
+            )
         atomic, spent = self._atomic_reference(adsorbate, deadline_s)
         return atomic.energy_ev(adsorbate), atomic.describe(), spent
 

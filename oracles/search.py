@@ -87,8 +87,14 @@ def run_search(
         record = placement.describe()
         start = time.perf_counter()
         try:
-            result = relax(placement.atoms, calculator, settings.fmax_ev_per_ang,
-                           settings.max_steps, deadline_s, settings.optimizer)
+            result = relax(
+                placement.atoms,
+                calculator,
+                settings.fmax_ev_per_ang,
+                settings.max_steps,
+                deadline_s,
+                settings.optimizer,
+            )
         except OracleTimeoutError as exc:
             record.update(_failed_record(exc, start))
             records.append(record)
@@ -99,17 +105,25 @@ def run_search(
             force_calls += 1
         else:
             force_calls += result.force_calls
-            flags = detect_anomalies(placement.atoms, result.atoms, relaxed_slab,
-                                     intact_adsorbate, settings.anomaly)
+            flags = detect_anomalies(
+                placement.atoms, result.atoms, relaxed_slab, intact_adsorbate, settings.anomaly
+            )
             if not result.converged:
                 flags.append("not_converged")
             e_ads = result.energy_ev - reference_energy_ev
-            record.update({
-                "e_total_ev": result.energy_ev, "e_ads_ev": e_ads, "converged": result.converged,
-                "n_steps": result.n_steps, "force_calls": result.force_calls,
-                "fmax_final_ev_per_ang": result.fmax_final_ev_per_ang,
-                "wall_s": result.wall_s, "anomaly_flags": flags, "error": None,
-            })
+            record.update(
+                {
+                    "e_total_ev": result.energy_ev,
+                    "e_ads_ev": e_ads,
+                    "converged": result.converged,
+                    "n_steps": result.n_steps,
+                    "force_calls": result.force_calls,
+                    "fmax_final_ev_per_ang": result.fmax_final_ev_per_ang,
+                    "wall_s": result.wall_s,
+                    "anomaly_flags": flags,
+                    "error": None,
+                }
+            )
             if not flags and (best is None or e_ads < best[0]):
                 improved = best is None or e_ads < best[0] - settings.tolerance_ev
                 best = (e_ads, placement.index, result.atoms)
@@ -134,6 +148,13 @@ def run_search(
 
 def _failed_record(exc: Exception, start: float) -> dict[str, Any]:
     kind = getattr(exc, "kind", type(exc).__name__)
-    return {"e_total_ev": None, "e_ads_ev": None, "converged": False, "n_steps": None,
-            "force_calls": None, "wall_s": time.perf_counter() - start,
-            "anomaly_flags": [f"error:{kind}"], "error": f"{kind}: {exc}"}
+    return {
+        "e_total_ev": None,
+        "e_ads_ev": None,
+        "converged": False,
+        "n_steps": None,
+        "force_calls": None,
+        "wall_s": time.perf_counter() - start,
+        "anomaly_flags": [f"error:{kind}"],
+        "error": f"{kind}: {exc}",
+    }

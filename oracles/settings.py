@@ -31,6 +31,9 @@ class MLIPOracleSettings:
     ``atomic_mu_ev``: explicit per-element references for ``reference_scheme="atomic"``
     (otherwise derived from H2/H2O/CO/N2/H2S with the same calculator).
     ``slab_cache_dir``: where relaxed slabs and gas references are kept across processes.
+    ``random_every``: every n-th placement is a random one even while heuristic ones remain.
+    ``torch_threads``: torch intra-op threads *and* BLAS threads while labelling (keep 1 on
+    shared cores: 2 threads next to a busy neighbour made a SevenNet call 30x slower here).
     """
 
     calculator: str = DEFAULT_OFFLINE_CALCULATOR
@@ -45,6 +48,7 @@ class MLIPOracleSettings:
     tolerance_ev: float = 0.05
     seed: int = 0
     gap_ang: float = 0.1
+    random_every: int = 3
     reference_scheme: str = "gas_phase_molecule"
     atomic_mu_ev: dict[str, float] | None = None
     committee_calculator: str | None = None
@@ -64,12 +68,18 @@ class MLIPOracleSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise OracleConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.random_every, int) or self.random_every < 0:
+            raise OracleConfigError(
+                f"random_every must be an integer >= 0 (0: random placements only after the "
+                f"heuristic ones), got {self.random_every!r}"
+            )
         if self.time_limit_s is not None:
             _positive("time_limit_s", self.time_limit_s)
         if self.committee_calculator is not None:
             _one_of("committee_calculator", self.committee_calculator, CALCULATOR_NAMES)
             if (self.committee_calculator, self.committee_checkpoint_path) == (
-                self.calculator, self.checkpoint_path
+                self.calculator,
+                self.checkpoint_path,
             ):
                 raise OracleConfigError(
                     f"committee_calculator {self.committee_calculator!r} is the primary "
@@ -89,14 +99,19 @@ class MLIPOracleSettings:
         self.committee_spec()
 
     def calculator_spec(self) -> CalculatorSpec:
-        return CalculatorSpec(self.calculator, self.checkpoint_path, self.device,
-                              torch_threads=self.torch_threads)
+        return CalculatorSpec(
+            self.calculator, self.checkpoint_path, self.device, torch_threads=self.torch_threads
+        )
 
     def committee_spec(self) -> CalculatorSpec | None:
         if self.committee_calculator is None:
             return None
-        return CalculatorSpec(self.committee_calculator, self.committee_checkpoint_path,
-                              self.device, torch_threads=self.torch_threads)
+        return CalculatorSpec(
+            self.committee_calculator,
+            self.committee_checkpoint_path,
+            self.device,
+            torch_threads=self.torch_threads,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, stored in every label's provenance."""

@@ -23,6 +23,8 @@ from alloop.oracles.types import TAG_SURFACE
 
 #: heuristic kinds in the order tried when no site scores are given
 SITE_KINDS: tuple[str, ...] = ("hollow", "ontop", "bridge")
+#: surface atoms laterally within this much (Å) of the nearest one define a site together
+SITE_TOLERANCE_ANG = 0.2
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,31 @@ def heuristic_sites(slab: Atoms, symmetry_reduce: bool = True) -> list[Site]:
     found = finder.find_adsorption_sites(
         distance=0.0, symm_reduce=0.01 if symmetry_reduce else 0.0, near_reduce=0.01
     )
-    n_defining = {"ontop": 1, "bridge": 2, "hollow": 3}
     sites = []
-    for kind in SITE_KINDS:
-        for pos in found.get(kind, []):
-            atoms = nearest_surface_atoms(slab, np.asarray(pos), n_defining[kind])
-            sites.append(Site(tuple(float(x) for x in pos), kind, atoms))
+    for pos in found.get("all", []):
+        kind, atoms = classify_site(slab, np.asarray(pos))
+        sites.append(Site(_xyz(pos), kind, atoms))
     return sites
+
+
+def classify_site(
+    slab: Atoms, point: np.ndarray, tolerance_ang: float = SITE_TOLERANCE_ANG
+) -> tuple[str, tuple[int, ...]]:
+    """Kind of a site by how many surface atoms are laterally (nearly) equidistant from it:
+    1 ontop, 2 bridge, 3 or more hollow; and those atoms.
+
+    We classify ourselves instead of keeping pymatgen's labels because pymatgen skips hollows
+    of right-angled Delaunay triangles and so reports the 4-fold hollow of an fcc(100) surface
+    as a "bridge" (the midpoint of the square's diagonal).
+    """
+    surf = surface_indices(slab)
+    delta = slab.positions[surf] - point
+    delta[:, 2] = 0.0
+    _, dist = find_mic(delta, slab.cell, pbc=[True, True, False])
+    close = np.flatnonzero(dist <= dist.min() + tolerance_ang)
+    close = close[np.argsort(dist[close], kind="stable")]
+    kind = {1: "ontop", 2: "bridge"}.get(len(close), "hollow")
+    return kind, tuple(int(surf[i]) for i in close)
 
 
 def random_sites(slab: Atoms, n_sites: int, rng: np.random.Generator) -> list[Site]:
@@ -92,8 +112,7 @@ def random_sites(slab: Atoms, n_sites: int, rng: np.random.Generator) -> list[Si
     sites = []
     for point in points:
         wrapped = _wrap_xy(slab, point)
-        sites.append(Site(tuple(float(x) for x in wrapped), "random",
-                          nearest_surface_atoms(slab, wrapped, 3)))
+        sites.append(Site(_xyz(wrapped), "random", nearest_surface_atoms(slab, wrapped, 3)))
     return sites
 
 
@@ -116,8 +135,12 @@ def score_sites(sites: list[Site], atom_scores: tuple[float, ...] | None) -> lis
     if atom_scores is None:
         return interleave_kinds(sites)
     scored = [
-        Site(s.position, s.kind, s.surface_atoms,
-             float(np.mean([atom_scores[i] for i in s.surface_atoms])))
+        Site(
+            s.position,
+            s.kind,
+            s.surface_atoms,
+            float(np.mean([atom_scores[i] for i in s.surface_atoms])),
+        )
         for s in sites
     ]
     return sorted(scored, key=lambda s: -s.score)
@@ -133,6 +156,10 @@ def interleave_kinds(sites: list[Site]) -> list[Site]:
             if group:
                 out.append(group.pop(0))
     return out
+
+
+def _xyz(point: np.ndarray) -> tuple[float, float, float]:
+    return (float(point[0]), float(point[1]), float(point[2]))
 
 
 def _wrap_xy(slab: Atoms, point: np.ndarray) -> np.ndarray:

@@ -95,14 +95,24 @@ def slab_from_file(path: Path | str, n_fixed_layers: int | None = None) -> Atoms
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"slab file not found: {path}")
-    fmt = "vasp" if path.name.upper().startswith(("POSCAR", "CONTCAR")) or path.suffix.lower() == ".contcar" else None
+    atoms = read_single(path)
+    return prepare_slab(atoms, n_fixed_layers=n_fixed_layers)
+
+
+def read_single(path: Path | str, fmt: str | None = None) -> Atoms:
+    """Read one structure from an ASE-readable file (``*.contcar``/POSCAR/CONTCAR as VASP)."""
+    path = Path(path)
+    if fmt is None and (
+        path.suffix.lower() == ".contcar" or path.name.upper().startswith(("POSCAR", "CONTCAR"))
+    ):
+        fmt = "vasp"
     try:
         atoms = read(path, format=fmt)
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise StructureError(f"cannot read slab file {path}: {exc}") from exc
+        raise StructureError(f"cannot read structure file {path}: {exc}") from exc
     if not isinstance(atoms, Atoms):
-        raise StructureError(f"{path} holds several structures; give a file with one slab")
-    return prepare_slab(atoms, n_fixed_layers=n_fixed_layers)
+        raise StructureError(f"{path} holds several structures; give a file with one")
+    return atoms
 
 
 def slab_from_bulk(
@@ -127,8 +137,9 @@ def slab_from_bulk(
         raise StructureError(f"miller must be three integers, not all zero; got {miller}")
     millers = tuple(int(m) for m in miller)
     try:
-        untiled = compute_slabs(bulk, max_miller=max(abs(m) for m in millers),
-                                specific_millers=[millers])
+        untiled = compute_slabs(
+            bulk, max_miller=max(abs(m) for m in millers), specific_millers=[millers]
+        )
     except (ValueError, AssertionError, IndexError) as exc:
         raise StructureError(f"cannot cut {bulk.get_chemical_formula()} {miller}: {exc}") from exc
     if not 0 <= shift_index < len(untiled):
@@ -136,8 +147,7 @@ def slab_from_bulk(
             f"shift_index={shift_index} out of range: {bulk.get_chemical_formula()} {miller} has "
             f"{len(untiled)} terminations (0..{len(untiled) - 1})"
         )
-    slabs = [tile_and_tag_atoms(untiled[shift_index][0], bulk, min_ab=min_ab_ang)]
-    tiled = slabs[0]
+    tiled = tile_and_tag_atoms(untiled[shift_index][0], bulk, min_ab=min_ab_ang)
     # a plain Atoms: pymatgen's MSONAtoms subclass carries extra arrays we do not want to hash
     atoms = Atoms(numbers=tiled.numbers, positions=tiled.positions, cell=tiled.cell, pbc=True)
     return prepare_slab(atoms, n_fixed_layers=n_fixed_layers)

@@ -6,7 +6,7 @@ construction, so mutating the caller's object afterwards cannot change a stored 
 
 Provenance keys every oracle writes (JSON-serialisable values only):
 
-``calculator``        name of the model/code that produced the energy (``"emt"``, ``"sevenn-mf-0"``, ...)
+``calculator``        the model/code that produced the energy (``"emt"``, ``"sevennet-mf-0"``, ...)
 ``weights_hash``      sha256 of the weights file, or ``None`` for parameter-free calculators
 ``reference_scheme``  how E_ads was referenced (``"gas_phase_molecule"``, ``"atomic"``, ...)
 ``placements``        list of per-placement dicts (site, energies, anomaly flags, force calls, ...)
@@ -140,7 +140,9 @@ class OracleResult:
                 f"got {self.gmae_ev!r}"
             )
         if self.status == "failed" and not self.provenance.get("error"):
-            raise OracleError(f"result {self.pair_key!r}: a failed result needs provenance['error']")
+            raise OracleError(
+                f"result {self.pair_key!r}: a failed result needs provenance['error']"
+            )
         try:
             # round trip: stores and exports rely on provenance being plain JSON
             object.__setattr__(self, "provenance", json.loads(json.dumps(self.provenance)))

@@ -20,7 +20,7 @@ def _adsorbed(slab: Atoms, ads: Atoms, height: float, site: str = "fcc") -> Atom
     system = slab.copy()
     add_adsorbate(system, ads, height, site)
     tags = system.get_tags()
-    tags[len(slab):] = 2
+    tags[len(slab) :] = 2
     system.set_tags(tags)
     return system
 
@@ -64,7 +64,9 @@ def test_reconstructed(slab: Atoms) -> None:
 def test_intercalated_by_bond_to_subsurface(slab: Atoms) -> None:
     initial = _adsorbed(slab, Atoms("O"), 1.2)
     final = initial.copy()
-    layer_gap = slab.positions[:, 2].max() - np.sort(np.unique(np.round(slab.positions[:, 2], 3)))[-2]
+    layer_gap = (
+        slab.positions[:, 2].max() - np.sort(np.unique(np.round(slab.positions[:, 2], 3)))[-2]
+    )
     final.positions[-1, 2] = slab.positions[:, 2].max() - layer_gap / 2  # between layers 1 and 2
     flags = detect_anomalies(initial, final, slab)
     assert "intercalated" in flags

@@ -32,8 +32,10 @@ def executor() -> Iterator[DaskExecutor]:
 @pytest.fixture(scope="module")
 def pairs() -> list[OraclePair]:
     slab = prepare_slab(fcc111("Cu", size=(2, 2, 3), vacuum=6.0), n_fixed_layers=1)
-    return [OraclePair(f"Cu:{n}", "Cu", n, slab, adsorbate_from_database(n))
-            for n in ("*O", "*OH", "*H", "*CO")]
+    return [
+        OraclePair(f"Cu:{n}", "Cu", n, slab, adsorbate_from_database(n))
+        for n in ("*O", "*OH", "*H", "*N")
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +49,9 @@ def test_cluster_has_two_local_workers(executor: DaskExecutor) -> None:
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
 
 
-def test_dask_matches_in_process(executor: DaskExecutor, oracle: MLIPOracle,
-                                 pairs: list[OraclePair]) -> None:
+def test_dask_matches_in_process(
+    executor: DaskExecutor, oracle: MLIPOracle, pairs: list[OraclePair]
+) -> None:
     expected = InProcessExecutor().map(oracle, pairs)
     results = executor.map(oracle, pairs)
     assert [r.pair_key for r in results] == [p.key for p in pairs]
@@ -58,8 +61,9 @@ def test_dask_matches_in_process(executor: DaskExecutor, oracle: MLIPOracle,
         assert b.best_structure is not None
 
 
-def test_dask_worker_death_is_a_failed_result(executor: DaskExecutor, oracle: MLIPOracle,
-                                              pairs: list[OraclePair]) -> None:
+def test_dask_worker_death_is_a_failed_result(
+    executor: DaskExecutor, oracle: MLIPOracle, pairs: list[OraclePair]
+) -> None:
     results = executor.map(CrashingOracle(oracle, crash_key="Cu:*H"), pairs)
     by_key = {r.pair_key: r for r in results}
     assert by_key["Cu:*H"].provenance["failure_kind"] == "worker_died"
@@ -71,8 +75,9 @@ def test_dask_worker_death_is_a_failed_result(executor: DaskExecutor, oracle: ML
     assert len(executor.client.scheduler_info()["workers"]) == 2
 
 
-def test_dask_job_over_time_limit_does_not_hang(executor: DaskExecutor, oracle: MLIPOracle,
-                                                pairs: list[OraclePair]) -> None:
+def test_dask_job_over_time_limit_does_not_hang(
+    executor: DaskExecutor, oracle: MLIPOracle, pairs: list[OraclePair]
+) -> None:
     start = time.monotonic()
     results = executor.map(SleepingOracle(oracle, hang_key="Cu:*OH"), pairs)
     assert time.monotonic() - start < 90

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from ase import Atoms
 from ase.build import fcc111
 
 from alloop.oracles.adsorbates import adsorbate_from_database
@@ -25,7 +24,9 @@ def al_h_pair() -> OraclePair:
 def test_label_without_start_oracle_is_a_config_failure(al_h_pair: OraclePair) -> None:
     res = DFTOracle(DFTOracleSettings()).label(al_h_pair)
     assert res.status == "failed" and res.fidelity == "dft_single_point"
-    assert res.error is not None and res.error.startswith("config_error: DFTOracle.label needs start_oracle")
+    assert res.error is not None and res.error.startswith(
+        "config_error: DFTOracle.label needs start_oracle"
+    )
     assert res.provenance["dft_settings"]["code"] == "gpaw"
 
 
@@ -67,10 +68,16 @@ def _check_dft_label(res: OracleResult, fidelity: str) -> None:
 @pytest.mark.slow
 @pytest.mark.dft
 def test_gpaw_escalation_end_to_end(al_h_pair: OraclePair, tmp_path: object) -> None:
-    start = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2,
-                                          reference_scheme="atomic"))
-    base = {"cutoff_ev": 250.0, "kpts": (4, 4, 1), "gas_box_ang": 6.0,
-            "reference_scheme": "atomic", "cache_dir": str(tmp_path)}
+    start = MLIPOracle(
+        MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2, reference_scheme="atomic")
+    )
+    base = {
+        "cutoff_ev": 250.0,
+        "kpts": (4, 4, 1),
+        "gas_box_ang": 6.0,
+        "reference_scheme": "atomic",
+        "cache_dir": str(tmp_path),
+    }
     single = DFTOracle(DFTOracleSettings(mode="single_point", **base), start)  # type: ignore[arg-type]
     res = single.label(al_h_pair)
     _check_dft_label(res, "dft_single_point")

@@ -28,8 +28,12 @@ def test_build_each_oracle_kind(fg_root: Path) -> None:
     assert isinstance(dft, DFTOracle) and isinstance(dft.start_oracle, MLIPOracle)
     assert isinstance(build_oracle(ReplayOracleSettings(str(fg_root))), ReplayOracle)
     assert isinstance(oracle_from_config({"kind": "replay", "fg_root": str(fg_root)}), ReplayOracle)
-    cfg = {"kind": "dft", "mode": "relax", "kpts": [2, 2, 1],
-           "start": {"calculator": "emt", "placement_cap": 4}}
+    cfg = {
+        "kind": "dft",
+        "mode": "relax",
+        "kpts": [2, 2, 1],
+        "start": {"calculator": "emt", "placement_cap": 4},
+    }
     oracle = oracle_from_config(cfg)
     assert isinstance(oracle, DFTOracle) and oracle.fidelity == "dft_relax"
     assert oracle.settings.kpts == (2, 2, 1)
@@ -42,7 +46,10 @@ def test_default_is_the_measured_offline_model() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"calculator": "mace"}, "calculator 'mace' is not valid; choose one of emt, sevennet-mf-0"),
+        (
+            {"calculator": "mace"},
+            "calculator 'mace' is not valid; choose one of emt, sevennet-mf-0",
+        ),
         ({"fmax_ev_per_ang": -0.1}, "fmax_ev_per_ang must be finite and > 0, got -0.1"),
         ({"placement_cap": 0}, "placement_cap must be an integer >= 1, got 0"),
         ({"patience": 2.5}, "patience must be an integer >= 1, got 2.5"),
@@ -60,7 +67,10 @@ def test_mlip_settings_validation(overrides: dict[str, object], message: str) ->
 
 
 def test_unknown_keys_list_valid_ones() -> None:
-    with pytest.raises(OracleConfigError, match=r"unknown MLIPOracleSettings keys \['fmax'\]; valid keys: .*fmax_ev_per_ang"):
+    with pytest.raises(
+        OracleConfigError,
+        match=r"unknown MLIPOracleSettings keys \['fmax'\]; valid keys: .*fmax_ev_per_ang",
+    ):
         MLIPOracleSettings.from_dict({"fmax": 0.05})
     with pytest.raises(OracleConfigError, match=r"unknown AnomalySettings keys \['depth'\]"):
         MLIPOracleSettings.from_dict({"anomaly": {"depth": 1.0}})
@@ -70,7 +80,9 @@ def test_unknown_keys_list_valid_ones() -> None:
         oracle_from_config({"kind": "mlip", "start": {}})
     with pytest.raises(OracleConfigError, match=r"unknown DFTOracleSettings keys \['encut'\]"):
         DFTOracleSettings.from_dict({"encut": 400})
-    settings = MLIPOracleSettings.from_dict({"calculator": "emt", "anomaly": {"intercalation_depth_ang": 1.0}})
+    settings = MLIPOracleSettings.from_dict(
+        {"calculator": "emt", "anomaly": {"intercalation_depth_ang": 1.0}}
+    )
     assert settings.anomaly.intercalation_depth_ang == 1.0
     assert MLIPOracleSettings.from_dict(settings.to_dict()) == settings
 
@@ -89,17 +101,34 @@ def test_dft_settings_validation(overrides: dict[str, object], message: str) -> 
         DFTOracleSettings(**overrides)  # type: ignore[arg-type]
 
 
-def test_dft_calculators_build_from_settings(tmp_path: Path) -> None:
-    gpaw_calc = build_dft_calculator(DFTOracleSettings(cutoff_ev=300, kpts=(3, 3, 1)), True, str(tmp_path))
+@pytest.mark.dft
+def test_gpaw_calculator_builds_from_settings(tmp_path: Path) -> None:
+    """Needs GPAW (the `dft` extra, built by `make dft-env`); run by `make test-slow`."""
+    gpaw_calc = build_dft_calculator(
+        DFTOracleSettings(cutoff_ev=300, kpts=(3, 3, 1)), True, str(tmp_path)
+    )
     assert type(gpaw_calc).__module__.startswith("gpaw")
+
+
+def test_dft_calculators_build_from_settings(tmp_path: Path) -> None:
     vasp = build_dft_calculator(DFTOracleSettings(code="vasp", cutoff_ev=450), True, str(tmp_path))
     assert vasp.parameters["encut"] == 450 and tuple(vasp.parameters["kpts"]) == (4, 4, 1)
-    with pytest.raises(CalculatorSetupError, match="code 'espresso' needs code_kwargs with command"):
+    with pytest.raises(
+        CalculatorSetupError, match="code 'espresso' needs code_kwargs with command"
+    ):
         build_dft_calculator(DFTOracleSettings(code="espresso"), True, str(tmp_path))
     qe = build_dft_calculator(
-        DFTOracleSettings(code="espresso", code_kwargs={
-            "command": "pw.x", "pseudo_dir": str(tmp_path), "pseudopotentials": {"Cu": "Cu.upf"}}),
-        False, str(tmp_path))
+        DFTOracleSettings(
+            code="espresso",
+            code_kwargs={
+                "command": "pw.x",
+                "pseudo_dir": str(tmp_path),
+                "pseudopotentials": {"Cu": "Cu.upf"},
+            },
+        ),
+        False,
+        str(tmp_path),
+    )
     assert qe.parameters["kpts"] == (1, 1, 1)
 
 
@@ -114,8 +143,9 @@ def test_calculator_identity_records_weights_hash() -> None:
 
 def test_build_executor() -> None:
     assert isinstance(build_executor(ExecutorSettings()), InProcessExecutor)
-    pool = build_executor(executor_settings_from_dict({"kind": "process", "n_workers": 2,
-                                                       "job_timeout_s": 30}))
+    pool = build_executor(
+        executor_settings_from_dict({"kind": "process", "n_workers": 2, "job_timeout_s": 30})
+    )
     assert isinstance(pool, LocalProcessExecutor) and pool.job_timeout_s == 30
     with pytest.raises(OracleConfigError, match="executor kind 'slurm' is not valid"):
         ExecutorSettings(kind="slurm")

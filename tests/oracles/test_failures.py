@@ -43,7 +43,9 @@ def test_calculator_error_in_every_placement(cu_slab: Atoms) -> None:
     res = oracle.label(_pair(cu_slab, AdsorbateSpec("S", None, Atoms("S"), ())))
     _check_failed(res, "calculator_error", "no usable placement")
     assert res.provenance["placements_tried"] == 4
-    assert all(p["anomaly_flags"] == ["error:calculator_error"] for p in res.provenance["placements"])
+    assert all(
+        p["anomaly_flags"] == ["error:calculator_error"] for p in res.provenance["placements"]
+    )
 
 
 def test_non_finite_energy(cu_slab: Atoms) -> None:
@@ -53,7 +55,9 @@ def test_non_finite_energy(cu_slab: Atoms) -> None:
 
 
 def test_not_converged(cu_slab: Atoms) -> None:
-    res = _oracle(max_steps=1, fmax_ev_per_ang=1e-4).label(_pair(cu_slab, adsorbate_from_database("*O")))
+    res = _oracle(max_steps=1, fmax_ev_per_ang=1e-4).label(
+        _pair(cu_slab, adsorbate_from_database("*O"))
+    )
     _check_failed(res, "not_converged", "not converged after 1 steps")
 
 
@@ -62,8 +66,10 @@ def test_time_limit_keeps_finished_placements(cu_slab: Atoms) -> None:
     warm = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1), cache)
     pair = _pair(cu_slab, adsorbate_from_database("*CO"))
     assert warm.label(pair).status == "ok"  # slab and gas now cached
-    slow = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=200, patience=200,
-                                         time_limit_s=0.5), cache)
+    slow = MLIPOracle(
+        MLIPOracleSettings(calculator="emt", placement_cap=200, patience=200, time_limit_s=0.5),
+        cache,
+    )
     res = slow.label(pair)
     _check_failed(res, "time_limit", "time_limit_s=0.5")
     assert res.provenance["stop_reason"] == "time_limit"
@@ -98,7 +104,17 @@ def test_unexpected_error_is_recorded_with_traceback(cu_slab: Atoms) -> None:
     assert "Traceback" in res.provenance["traceback"]
 
 
-@pytest.mark.parametrize("kind", ["calculator_error", "non_finite", "not_converged", "time_limit",
-                                  "worker_died", "unknown_pair", "calculator_setup"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "calculator_error",
+        "non_finite",
+        "not_converged",
+        "time_limit",
+        "worker_died",
+        "unknown_pair",
+        "calculator_setup",
+    ],
+)
 def test_failure_kinds_are_declared(kind: str) -> None:
     assert kind in FAILURE_KINDS

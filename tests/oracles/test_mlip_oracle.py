@@ -30,15 +30,26 @@ def test_label_has_full_provenance(cu_slab: Atoms) -> None:
     res = MLIPOracle(_settings()).label(_pair(cu_slab, "*OH"))
     assert res.status == "ok" and res.fidelity == "mlip"
     prov = res.provenance
-    for key in ("calculator", "weights_hash", "reference_scheme", "placements", "placements_tried",
-                "anomaly_flags", "force_calls", "wall_s", "error"):
+    for key in (
+        "calculator",
+        "weights_hash",
+        "reference_scheme",
+        "placements",
+        "placements_tried",
+        "anomaly_flags",
+        "force_calls",
+        "wall_s",
+        "error",
+    ):
         assert key in prov
     assert prov["calculator"] == "emt" and prov["weights_hash"] is None
     assert prov["placements_tried"] == len(prov["placements"]) <= 8
     valid = [p["e_ads_ev"] for p in prov["placements"] if not p["anomaly_flags"]]
     assert res.gmae_ev == pytest.approx(min(valid))
     # E_ads = E(slab+ads) - E(slab) - E(gas), as stored
-    best = prov["placements"][[p["index"] for p in prov["placements"]].index(prov["best_placement"])]
+    best = prov["placements"][
+        [p["index"] for p in prov["placements"]].index(prov["best_placement"])
+    ]
     ref = prov["reference_energies_ev"]
     assert best["e_total_ev"] - ref["slab"] - ref["adsorbate"] == pytest.approx(res.gmae_ev)
     assert res.best_structure is not None and (res.best_structure.get_tags() == 2).sum() == 2
@@ -71,7 +82,8 @@ def test_site_scores_put_the_favoured_site_first(cu_slab: Atoms) -> None:
     favourite = int(np.flatnonzero(cu_slab.get_tags() == 1)[1])
     scores[favourite] = 5.0
     res = MLIPOracle(_settings(placement_cap=3)).label(
-        _pair(cu_slab, "*O", site_scores=tuple(scores)))
+        _pair(cu_slab, "*O", site_scores=tuple(scores))
+    )
     first = res.provenance["placements"][0]
     assert first["site_kind"] == "ontop" and first["site_surface_atoms"] == [favourite]
     assert res.provenance["used_site_scores"] is True
@@ -84,8 +96,10 @@ def test_clean_slab_relaxed_once_per_calculator(cu_slab: Atoms) -> None:
     assert first.provenance["slab_cache_hit"] is False
     assert second.provenance["slab_cache_hit"] is True
     assert first.provenance["slab_cache_key"] == second.provenance["slab_cache_key"]
-    assert first.provenance["reference_energies_ev"]["slab"] == second.provenance[
-        "reference_energies_ev"]["slab"]
+    assert (
+        first.provenance["reference_energies_ev"]["slab"]
+        == second.provenance["reference_energies_ev"]["slab"]
+    )
 
 
 def test_disk_cache_shared_between_instances(cu_slab: Atoms, tmp_path: object) -> None:
@@ -108,20 +122,24 @@ def test_all_anomalous_pair_is_labelled_anomalous(cu_slab: Atoms) -> None:
 def test_atomic_reference_scheme(cu_slab: Atoms) -> None:
     gas = MLIPOracle(_settings(placement_cap=2)).label(_pair(cu_slab, "*OH"))
     atomic = MLIPOracle(_settings(placement_cap=2, reference_scheme="atomic")).label(
-        _pair(cu_slab, "*OH"))
+        _pair(cu_slab, "*OH")
+    )
     ref = atomic.provenance["reference"]
     assert ref["scheme"] == "atomic" and set(ref["mu_ev"]) == {"H", "O"}
     mol = ref["molecule_energies_ev"]
     assert ref["mu_ev"]["O"] == pytest.approx(mol["H2O"] - mol["H2"])
     assert atomic.provenance["reference_energies_ev"]["adsorbate"] == pytest.approx(
-        ref["mu_ev"]["O"] + ref["mu_ev"]["H"])
+        ref["mu_ev"]["O"] + ref["mu_ev"]["H"]
+    )
     # same total energies, different references: the labels differ by E(OH gas) - mu_O - mu_H
-    shift = gas.provenance["reference_energies_ev"]["adsorbate"] - atomic.provenance[
-        "reference_energies_ev"]["adsorbate"]
+    shift = (
+        gas.provenance["reference_energies_ev"]["adsorbate"]
+        - atomic.provenance["reference_energies_ev"]["adsorbate"]
+    )
     assert atomic.gmae_ev - gas.gmae_ev == pytest.approx(shift, abs=1e-6)
-    explicit = MLIPOracle(_settings(placement_cap=1, reference_scheme="atomic",
-                                    atomic_mu_ev={"O": -1.0, "H": -0.5})).label(
-        _pair(cu_slab, "*OH"))
+    explicit = MLIPOracle(
+        _settings(placement_cap=1, reference_scheme="atomic", atomic_mu_ev={"O": -1.0, "H": -0.5})
+    ).label(_pair(cu_slab, "*OH"))
     assert explicit.provenance["reference_energies_ev"]["adsorbate"] == pytest.approx(-1.5)
     assert explicit.provenance["reference_id"] == "explicit"
 

@@ -6,7 +6,7 @@ import pytest
 from ase import Atoms
 
 from alloop.oracles.adsorbates import adsorbate_from_database
-from alloop.oracles.calculators import calculator_identity, CalculatorSpec
+from alloop.oracles.calculators import CalculatorSpec, calculator_identity
 from alloop.oracles.mlip_oracle import MLIPOracle
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.types import OraclePair
@@ -14,14 +14,21 @@ from alloop.oracles.types import OraclePair
 
 @pytest.mark.mlip
 def test_sevennet_label_with_committee(cu_slab: Atoms) -> None:
-    settings = MLIPOracleSettings(calculator="sevennet-mf-0", committee_calculator="emt",
-                                  placement_cap=2, patience=2, fmax_ev_per_ang=0.1)
+    settings = MLIPOracleSettings(
+        calculator="sevennet-mf-0",
+        committee_calculator="emt",
+        placement_cap=2,
+        patience=2,
+        fmax_ev_per_ang=0.1,
+    )
     pair = OraclePair("Cu:*O", "Cu", "*O", cu_slab, adsorbate_from_database("*O"))
     res = MLIPOracle(settings).label(pair)
     assert res.status == "ok", res.error
     prov = res.provenance
     assert prov["calculator"] == "sevennet-mf-0"
-    assert prov["weights_hash"] == calculator_identity(CalculatorSpec("sevennet-mf-0"))["weights_hash"]
+    assert (
+        prov["weights_hash"] == calculator_identity(CalculatorSpec("sevennet-mf-0"))["weights_hash"]
+    )
     assert prov["calculator_identity"]["modal"] == "PBE"
     # O on Cu(111) against an isolated O atom binds strongly under any sane potential
     assert -7.0 < res.gmae_ev < -2.0

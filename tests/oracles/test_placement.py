@@ -7,7 +7,11 @@ import pytest
 from ase import Atoms
 from fairchem.data.oc.core.adsorbate_slab_config import there_is_overlap
 
-from alloop.oracles.adsorbates import adsorbate_from_database, adsorbate_from_smiles, resolve_adsorbate
+from alloop.oracles.adsorbates import (
+    adsorbate_from_database,
+    adsorbate_from_smiles,
+    resolve_adsorbate,
+)
 from alloop.oracles.errors import StructureError
 from alloop.oracles.placement import PlacementPlan, lift_height
 from alloop.oracles.sites import heuristic_sites, random_sites, score_sites
@@ -48,11 +52,13 @@ def test_site_scores_order_sites_best_first(cu_slab: Atoms) -> None:
 def test_placements_do_not_overlap_and_bind_downwards(cu_slab: Atoms) -> None:
     atoms, binding = resolve_adsorbate(adsorbate_from_smiles("CC=O", seed=0))
     plan = PlacementPlan(cu_slab, atoms, binding, np.random.default_rng(0))
-    assert plan.orientations == ("upright", "flat")
-    assert plan.n_heuristic == 4 * 3 * 2
-    placements = list(itertools.islice(plan, 30))
-    assert [p.source for p in placements[:24]] == ["heuristic"] * 24
-    assert {p.source for p in placements[24:]} == {"random"}
+    assert plan.orientations == ("upright", "tilted", "flat")
+    assert plan.n_heuristic == 4 * 3 * 3
+    placements = list(itertools.islice(plan, 60))
+    # every third placement is random while heuristic ones remain, then all are random
+    expected = ["random" if (i + 1) % 3 == 0 else "heuristic" for i in range(54)]
+    assert [p.source for p in placements[:54]] == expected
+    assert {p.source for p in placements[54:]} == {"random"}
     top = cu_slab.positions[:, 2].max()
     for p in placements:
         tags = p.atoms.get_tags()
@@ -69,8 +75,12 @@ def test_placements_do_not_overlap_and_bind_downwards(cu_slab: Atoms) -> None:
 def test_placement_plan_is_reproducible(cu_slab: Atoms) -> None:
     atoms, binding = resolve_adsorbate(adsorbate_from_database("*OH"))
     run = [
-        [p.atoms.positions.copy() for p in itertools.islice(
-            PlacementPlan(cu_slab, atoms, binding, np.random.default_rng(9)), 8)]
+        [
+            p.atoms.positions.copy()
+            for p in itertools.islice(
+                PlacementPlan(cu_slab, atoms, binding, np.random.default_rng(9)), 8
+            )
+        ]
         for _ in range(2)
     ]
     assert all(np.allclose(x, y) for x, y in zip(*run, strict=True))
@@ -87,3 +97,36 @@ def test_untagged_slab_is_rejected(cu_slab: Atoms) -> None:
     bare.set_tags(0)
     with pytest.raises(StructureError, match="no surface-tagged"):
         heuristic_sites(bare)
+
+
+def test_heuristic_order_is_a_latin_walk(cu_slab: Atoms) -> None:
+    atoms, binding = resolve_adsorbate(adsorbate_from_smiles("CC=O", seed=0))
+    plan = PlacementPlan(cu_slab, atoms, binding, np.random.default_rng(0))
+    order = plan.heuristic_order()
+    n_sites, n_combos = len(plan.sites), len(plan.combos)
+    assert sorted(order) == [(i, c) for i in range(n_sites) for c in range(n_combos)]
+    # the first round tries every site, each with a different (binding atom, orientation)
+    first = order[:n_sites]
+    assert [s for s, _ in first] == list(range(n_sites))
+    assert len({c for _, c in first}) == n_sites
+    single = PlacementPlan(
+        cu_slab,
+        *resolve_adsorbate(adsorbate_from_database("*O")),
+        np.random.default_rng(0),
+        random_every=0,
+    )
+    assert single.orientations == ("upright",)
+    assert [p.source for p in itertools.islice(single, 6)] == ["heuristic"] * 4 + ["random"] * 2
+
+
+def test_fcc100_four_fold_hollow_is_a_hollow() -> None:
+    from ase.build import fcc100
+
+    from alloop.oracles.slabs import prepare_slab
+
+    slab = prepare_slab(fcc100("Pt", size=(3, 3, 3), vacuum=6.0), n_fixed_layers=1)
+    sites = heuristic_sites(slab)
+    assert sorted(s.kind for s in sites) == ["bridge", "hollow", "ontop"]
+    hollow = next(s for s in sites if s.kind == "hollow")
+    assert len(hollow.surface_atoms) == 4  # pymatgen alone calls this point a "bridge"
+    assert score_sites(sites, None)[0].kind == "hollow"  # without scores, hollows first

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from alloop.oracles.errors import OracleError
 from alloop.oracles.replay import ReplayOracle, read_fg_rows
 
@@ -29,9 +30,11 @@ def test_replay_label_matches_csv_row(fg_root: Path) -> None:
     assert prov["structure_file"] == "amides/structures/ag-13X1-a.contcar"
     assert prov["reference_scheme"] == "gas_phase_molecule"
     # the table value is the definition E(ads) - E(slab) - E(gas)
-    e_ads = prov["e_tot_best_ev"] - prov["reference_energies_ev"]["slab"] - prov[
-        "reference_energies_ev"
-    ]["gas"]
+    e_ads = (
+        prov["e_tot_best_ev"]
+        - prov["reference_energies_ev"]["slab"]
+        - prov["reference_energies_ev"]["gas"]
+    )
     assert e_ads == pytest.approx(res.gmae_ev, abs=1e-5)
     best = res.best_structure
     assert best is not None and best.get_chemical_formula() == "CH3Ag48NO"
@@ -73,3 +76,12 @@ def test_replay_make_pair_slab_is_tagged(fg_root: Path) -> None:
     tags = pair.slab.get_tags()
     assert len(pair.slab) == 48 and set(np.unique(tags)) == {0, 1}
     assert pair.adsorbate.atoms is not None
+
+
+def test_replay_flags_the_two_dft_minima_that_are_not_intact(fg_root: Path) -> None:
+    oracle = ReplayOracle(fg_root)
+    for metal, key in (("Ru", "oximes/49Y3"), ("Fe", "aromatics/44S1")):
+        res = oracle.label(oracle.make_pair(metal, key))
+        assert res.status == "ok" and res.provenance["anomaly_flags"] == ["dissociated"]
+    intact = oracle.label(oracle.make_pair("Ru", "oximes/37Y2"))
+    assert intact.provenance["anomaly_flags"] == []

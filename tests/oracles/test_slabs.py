@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.build import bulk, fcc111, fcc100
+from ase.build import bulk, fcc100, fcc111
 from ase.io import write
 
 from alloop.oracles.errors import StructureError

@@ -3,6 +3,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from ase import Atoms
+from ase.build import molecule
+
 from alloop.oracles.errors import OracleError
 from alloop.oracles.types import (
     AdsorbateSpec,
@@ -11,8 +14,6 @@ from alloop.oracles.types import (
     OracleResult,
     failed_result,
 )
-from ase import Atoms
-from ase.build import molecule
 
 
 def _slab() -> Atoms:
