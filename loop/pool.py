@@ -122,10 +122,23 @@ def _adsorbate(index: int, spec: AdsorbateSpec) -> NewAdsorbate:
             made = ads.adsorbate_from_file(spec.file, binding_atoms=binding)
     except OracleError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    # the surrogate reads adsorbates as SMILES: structures without one get it by perception
+    smiles = made.smiles
+    if smiles is None:
+        from alloop.surrogate.errors import SurrogateError
+        from alloop.surrogate.smiles import adsorbate_smiles
+
+        assert made.atoms is not None  # AdsorbateSpec has atoms whenever it lacks a SMILES
+        try:
+            smiles = adsorbate_smiles(made.atoms)
+        except SurrogateError as exc:
+            raise ConfigError(
+                f"{where}: no SMILES can be derived from the structure: {exc}"
+            ) from exc
     return NewAdsorbate(
         key=spec.resolved_key,
         name=made.name,
-        smiles=made.smiles,
+        smiles=smiles,
         atoms=made.atoms,
         binding_atoms=tuple(made.binding_atoms),
     )

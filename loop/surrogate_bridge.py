@@ -14,6 +14,7 @@ import torch
 from ase import Atoms
 
 from alloop.loop.config import SurrogateSection
+from alloop.loop.errors import LoopError
 from alloop.loop.escalation import training_labels
 from alloop.store import CampaignStore
 from alloop.store.records import AdsorbateRecord, PairRecord
@@ -56,7 +57,10 @@ class PoolView:
 
     def smiles(self, pair: PairRecord) -> str:
         smiles = self.adsorbates[pair.adsorbate_key].smiles
-        assert smiles, "pool adsorbates always carry a SMILES (checked at init)"
+        if not smiles:  # `alloop init` derives one for every adsorbate; a hand-made store may not
+            raise LoopError(
+                f"adsorbate {pair.adsorbate_key!r} has no SMILES, which the surrogate needs"
+            )
         return smiles
 
     def index_tensors(

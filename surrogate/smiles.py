@@ -105,6 +105,59 @@ def smiles_from_atoms(atoms: Atoms, charge: int = 0, stereo: bool = True) -> str
     return smiles
 
 
+def fragment_smiles_from_atoms(atoms: Atoms) -> str:
+    """SMILES of an open-shell fragment (an OC20 adsorbate such as ``*OH`` or ``*CCH``).
+
+    Closed-shell bond-order perception fails on radicals, so this keeps connectivity only
+    (bonds by covalent radii, all single) and gives each atom its unpaired electrons: default
+    valence minus bonds. The result is a deterministic, formula-preserving name of the fragment
+    for the descriptor vector, not a claim about its electronic structure.
+
+    Raises:
+        FeaturisationError: empty structure, or the SMILES does not round-trip to the formula.
+    """
+    if len(atoms) == 0:
+        raise FeaturisationError("cannot perceive bonds of an empty structure (0 atoms)")
+    rw = Chem.RWMol()
+    for z in atoms.numbers:
+        rw.AddAtom(Chem.Atom(int(z)))
+    conf = Chem.Conformer(len(atoms))
+    for i, (x, y, z) in enumerate(_unwrapped_positions(atoms)):
+        conf.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
+    rw.AddConformer(conf, assignId=True)
+    blocker = BlockLogs()
+    try:
+        rdDetermineBonds.DetermineConnectivity(rw)
+        table = Chem.GetPeriodicTable()
+        for atom in rw.GetAtoms():
+            atom.SetNoImplicit(True)
+            free = table.GetDefaultValence(atom.GetAtomicNum()) - atom.GetDegree()
+            atom.SetNumRadicalElectrons(max(0, free))
+        mol = rw.GetMol()
+        Chem.SanitizeMol(mol)
+        smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))
+    except (ValueError, RuntimeError, Chem.rdchem.MolSanitizeException) as exc:
+        raise FeaturisationError(
+            f"connectivity perception failed for {atoms.get_chemical_formula()}: {exc}"
+        ) from exc
+    finally:
+        del blocker
+    if formula_from_smiles(smiles) != hill_formula(atoms):
+        raise FeaturisationError(
+            f"fragment SMILES {smiles!r} does not match the structure's formula "
+            f"{hill_formula(atoms)}"
+        )
+    return smiles
+
+
+def adsorbate_smiles(atoms: Atoms) -> str:
+    """Closed-shell SMILES where bond perception succeeds, the fragment SMILES otherwise."""
+    try:
+        return smiles_from_atoms(atoms)
+    except FeaturisationError:
+        return fragment_smiles_from_atoms(atoms)
+
+
 def hill_formula(atoms: Atoms) -> str:
     """Hill-order formula of a structure (`C`, `H`, then alphabetical), e.g. ``C2H6O``."""
     return atoms.get_chemical_formula(mode="hill")

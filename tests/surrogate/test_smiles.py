@@ -102,3 +102,27 @@ def test_wrong_charge_is_refused() -> None:
 def test_lone_atom_formula_mismatch_is_refused() -> None:
     with pytest.raises(FeaturisationError, match="formula H2, structure has H"):
         smiles_from_atoms(Atoms("H"))
+
+
+def test_every_oc20_adsorbate_gets_a_distinct_formula_preserving_smiles():
+    """Open-shell fragments (*OH, *CCH, ...) defeat closed-shell bond perception; the fallback
+    names them by connectivity and unpaired electrons."""
+    from alloop.oracles.adsorbates import adsorbate_from_database, database_names
+    from alloop.surrogate.smiles import adsorbate_smiles, formula_from_smiles, hill_formula
+
+    names = database_names()
+    found = {n: adsorbate_smiles(adsorbate_from_database(n).atoms) for n in names}
+    for name, smiles in found.items():
+        atoms = adsorbate_from_database(name).atoms
+        assert formula_from_smiles(smiles) == hill_formula(atoms), (name, smiles)
+    assert len(set(found.values())) == len(names) == 86
+    assert found["*OH"] == "[OH]" and found["*C"] == "[C]" and found["*OHCH3"] == "CO"
+
+
+def test_fragment_smiles_refuses_empty_structure():
+    from ase import Atoms
+
+    from alloop.surrogate.smiles import fragment_smiles_from_atoms
+
+    with pytest.raises(SurrogateError, match="empty structure"):
+        fragment_smiles_from_atoms(Atoms())
