@@ -163,7 +163,7 @@ class CampaignEngine:
     # ------------------------------------------------------------------ 2./3. acquire
     def candidates(self) -> list[PairRecord]:
         """Pairs with no label and no job: what the next batch may pick."""
-        taken = {lab.pair_key for lab in self.store.labels()}
+        taken = {lab.pair_key for lab in self.store.label_summaries()}
         taken |= {job.pair_key for job in self.store.jobs()}
         return [p for p in self.pool.pairs if p.key not in taken]
 
@@ -312,7 +312,7 @@ class CampaignEngine:
     # ------------------------------------------------------------------ 6. close
     def _close(self, index: int) -> str:
         rnd = next(r for r in self.store.rounds() if r.index == index)
-        labels = {lab.pair_key: lab for lab in self.store.labels()}
+        labels = {lab.pair_key: lab for lab in self.store.label_summaries()}
         errors, covered = [], 0
         for acq in self.store.acquisitions(round_index=index):
             lab = labels.get(acq.pair_key)
@@ -338,11 +338,11 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ stop rules
     def best_label(self) -> float | None:
-        values = [lab.gmae_ev for lab in self.store.labels() if lab.status == "ok"]
+        values = [lab.gmae_ev for lab in self.store.label_summaries() if lab.status == "ok"]
         return min(values) if values else None  # type: ignore[type-var]
 
     def _labels_used(self) -> int:
-        return len({lab.pair_key for lab in self.store.labels()})
+        return len({lab.pair_key for lab in self.store.label_summaries()})
 
     def stop_decision(self) -> StopDecision:
         closed = [r for r in self.store.rounds() if r.state == "closed"]

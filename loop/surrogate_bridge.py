@@ -83,7 +83,7 @@ def training_samples(
     """One sample per labelled pair (highest fidelity wins), in pair-id order."""
     by_id = {p.id: p for p in pool.pairs}
     chosen = training_labels(
-        (lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.labels()
+        (lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.label_summaries()
     )
     out = []
     for pair_id, lab in chosen.items():

@@ -309,10 +309,15 @@ class CampaignStore:
 
     def jobs(self, state: JobState | None = None) -> list[r.JobRecord]:
         with self._read() as s:
-            q = select(m.JobRow).order_by(m.JobRow.id)
+            q = (
+                select(m.JobRow, m.PairRow.key, m.RoundRow.index)
+                .join(m.PairRow, m.JobRow.pair_id == m.PairRow.id)
+                .outerjoin(m.RoundRow, m.JobRow.round_id == m.RoundRow.id)
+                .order_by(m.JobRow.id)
+            )
             if state is not None:
                 q = q.where(m.JobRow.state == state.value)
-            return [_job_record(s, x) for x in s.scalars(q)]
+            return [convert.job(job, pk, idx) for job, pk, idx in s.execute(q).all()]
 
     def add_label(self, pair_key: str, label: r.NewLabel) -> r.LabelRecord:
         """Record a label that no job produced (e.g. imported reference data)."""
@@ -342,6 +347,17 @@ class CampaignStore:
             if pair_key is not None:
                 q = q.where(m.PairRow.key == pair_key)
             return [convert.label(lab, pk, jk) for lab, pk, jk in s.execute(q)]
+
+    def label_summaries(self) -> list[r.LabelSummary]:
+        """Every label without its provenance (which may hold whole structures), oldest first."""
+        with self._read() as s:
+            q = (
+                select(m.LabelRow.pair_id, m.PairRow.key, m.LabelRow.gmae_ev, m.LabelRow.status,
+                       m.LabelRow.fidelity)
+                .join(m.PairRow, m.LabelRow.pair_id == m.PairRow.id)
+                .order_by(m.LabelRow.id)
+            )  # fmt: skip
+            return [r.LabelSummary(*row) for row in s.execute(q).all()]
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(
@@ -562,21 +578,7 @@ def _acquisition_records(
         q = q.where(sf.key == surface)
     if adsorbate is not None:
         q = q.where(ad.key == adsorbate)
-    return [
-        r.AcquisitionRecord(
-            round_index=idx,
-            pair_key=pk,
-            surface_key=sk,
-            adsorbate_key=ak,
-            rank=a.rank,
-            score=a.score,
-            mu_ev=a.mu_ev,
-            sigma_ev=a.sigma_ev,
-            acquisition=a.acquisition,
-            reason=a.reason,
-        )
-        for a, idx, pk, sk, ak in s.execute(q).all()
-    ]
+    return [convert.acquisition(a, idx, pk, sk, ak) for a, idx, pk, sk, ak in s.execute(q).all()]
 
 
 def _job_record(s: Session, row: m.JobRow) -> r.JobRecord:

@@ -83,3 +83,20 @@ def event(row: m.EventRow) -> r.EventRecord:
     return r.EventRecord(
         id=row.id, ts=row.ts, kind=row.kind, round_index=row.round_index, payload=dict(row.payload)
     )
+
+
+def acquisition(
+    row: m.AcquisitionRow, round_index: int, pair_key: str, surface_key: str, adsorbate_key: str
+) -> r.AcquisitionRecord:
+    return r.AcquisitionRecord(
+        round_index=round_index,
+        pair_key=pair_key,
+        surface_key=surface_key,
+        adsorbate_key=adsorbate_key,
+        rank=row.rank,
+        score=row.score,
+        mu_ev=row.mu_ev,
+        sigma_ev=row.sigma_ev,
+        acquisition=row.acquisition,
+        reason=row.reason,
+    )

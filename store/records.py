@@ -88,6 +88,17 @@ class LabelRecord:
 
 
 @dataclass(frozen=True)
+class LabelSummary:
+    """A label without its provenance: what bookkeeping queries need, cheap to load."""
+
+    pair_id: int
+    pair_key: str
+    gmae_ev: float | None
+    status: str
+    fidelity: str
+
+
+@dataclass(frozen=True)
 class RoundRecord:
     index: int
     state: str
