@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from alloop.loop.errors import LoopError
 from botorch.acquisition.analytic import (
     AnalyticAcquisitionFunction,
     LogExpectedImprovement,
@@ -40,6 +39,8 @@ from botorch.models.ensemble import EnsembleModel
 from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.utils.probability.utils import log_prob_normal_in
 from torch import Tensor
+
+from alloop.loop.errors import LoopError
 
 logger = logging.getLogger(__name__)
 

@@ -32,6 +32,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from botorch.posteriors.ensemble import EnsemblePosterior
+from torch import Tensor
+
 from alloop.loop.acquisition import (
     AcquisitionContext,
     AcquisitionError,
@@ -39,8 +42,6 @@ from alloop.loop.acquisition import (
     PoolEnsembleModel,
     pool_members,
 )
-from botorch.posteriors.ensemble import EnsemblePosterior
-from torch import Tensor
 
 logger = logging.getLogger(__name__)
 

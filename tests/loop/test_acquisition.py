@@ -6,6 +6,10 @@ import math
 
 import pytest
 import torch
+from botorch.posteriors.ensemble import EnsemblePosterior
+from botorch.posteriors.torch import TorchPosterior
+from scipy.stats import norm
+
 from alloop.loop.acquisition import (
     ACQUISITIONS,
     AcquisitionContext,
@@ -18,9 +22,6 @@ from alloop.loop.acquisition import (
     score_pool,
 )
 from alloop.loop.errors import LoopError
-from botorch.posteriors.ensemble import EnsemblePosterior
-from botorch.posteriors.torch import TorchPosterior
-from scipy.stats import norm
 
 K = 4
 # Zero-mean member offsets with unbiased standard deviation 1: members = mu + sigma * _Z.

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
+from botorch.posteriors.ensemble import EnsemblePosterior
+
 from alloop.loop.acquisition import AcquisitionContext, AcquisitionError, get_acquisition
 from alloop.loop.batch import BATCH_METHODS, condition_on_believed, select_batch
-from botorch.posteriors.ensemble import EnsemblePosterior
 
 K = 5
 # Orthonormal zero-sum member patterns (Helmert basis of R^5): clusters built on different

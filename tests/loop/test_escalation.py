@@ -6,6 +6,7 @@ import math
 import random
 
 import pytest
+
 from alloop.loop.acquisition import AcquisitionError
 from alloop.loop.escalation import (
     EscalationCandidate,

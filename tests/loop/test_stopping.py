@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from alloop.loop.acquisition import AcquisitionError
 from alloop.loop.stopping import StopReason, StopRules, StopState, check_stop, labels_left
 
