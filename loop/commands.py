@@ -27,16 +27,21 @@ def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, Campaig
     target = campaign or str(default_campaign_path(cfg))
     if "://" not in target and Path(target).exists():
         raise CampaignExistsError(f"{target} exists already; choose another path or remove it")
+    with create_campaign(cfg, target) as store:
+        return target, store.status()
+
+
+def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
+    """Build the pool (structures, SMILES), then create the campaign; returned locked."""
     pool = build_pool(cfg.pool)
-    with CampaignStore.create(
+    return CampaignStore.create(
         target,
         name=cfg.campaign.name,
         config=cfg.resolved(),
         seed=cfg.campaign.seed,
         surfaces=pool.surfaces,
         adsorbates=pool.adsorbates,
-    ) as store:
-        return target, store.status()
+    )
 
 
 def campaign_status(campaign: str) -> CampaignStatus:
@@ -109,16 +114,7 @@ def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore
             store.close()
             raise
         return store, cfg
-    pool = build_pool(cfg.pool)
-    store = CampaignStore.create(
-        target,
-        name=cfg.campaign.name,
-        config=cfg.resolved(),
-        seed=cfg.campaign.seed,
-        surfaces=pool.surfaces,
-        adsorbates=pool.adsorbates,
-    )
-    return store, cfg
+    return create_campaign(cfg, target), cfg
 
 
 def open_for_resume(campaign: str) -> tuple[CampaignStore, AlloopConfig]:
