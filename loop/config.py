@@ -174,6 +174,9 @@ class AcquisitionSection(Section):
     target_window_ev: tuple[float, float] | None = None
     diversity: Literal["kriging_believer", "maxmin", "none"] = "kriging_believer"
     cold_start: Literal["random", "space_filling"] = "random"
+    # share of every batch picked by pure uncertainty (max σ) after the named acquisition has
+    # picked the rest: explore and exploit in the same batch
+    explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
     @field_validator("target_window_ev")
     @classmethod

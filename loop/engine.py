@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -233,25 +234,50 @@ class CampaignEngine:
             best_label_ev=self.best_label(), target_window_ev=acq_cfg.target_window_ev,
             beta=acq_cfg.beta, q=q, generator=generator,
         )  # fmt: skip
-        method = DIVERSITY_METHOD[acq_cfg.diversity]
-        if method == "kriging_believer" and (acquisition.per_slot or not acquisition.conditionable):
-            # Thompson slots are diverse by construction; random cannot be rescored by belief
-            method = "topk" if acquisition.per_slot else "maxmin"
-        selection = select_batch(
-            None, pred.embeddings, q, method=method,
-            generator=generator, posterior=posterior, acquisition=acquisition, context=context,
-        )  # fmt: skip
+        n_explore = min(q - 1, round(acq_cfg.explore_fraction * q)) if q > 1 else 0
+        picks = self._select(acquisition, posterior, pred.embeddings, q - n_explore,
+                             replace(context, q=q - n_explore), generator, None)  # fmt: skip
+        named = [(p, acq_cfg.name) for p in picks]
+        if n_explore:  # the explore share: max σ among what the exploit part left
+            available = torch.ones(len(cands), dtype=torch.bool)
+            available[[p.index for p in picks]] = False
+            more = self._select(get_acquisition("uncertainty"), posterior, pred.embeddings,
+                                n_explore, replace(context, q=n_explore), generator,
+                                available)  # fmt: skip
+            named += [(replace(p, rank=len(picks) + p.rank), "uncertainty") for p in more]
         rows = [
             NewAcquisition(
                 cands[p.index].key, p.rank, p.score, float(pred.mean_ev[p.index]),
-                float(pred.std_ev[p.index]), acq_cfg.name, p.reason,
+                float(pred.std_ev[p.index]), name, p.reason,
             )
-            for p in selection.picks
+            for p, name in named
         ]  # fmt: skip
         total = time.perf_counter() - t0
         timing = {"score_s": score_s, "acquire_s": total, "n_scored": len(cands)}
         self._commit_batch(index, rows, {"timing": timing})
         return "acquired"
+
+    def _select(
+        self,
+        acquisition: Any,
+        posterior: EnsemblePosterior,
+        embeddings: torch.Tensor | None,
+        q: int,
+        context: AcquisitionContext,
+        generator: torch.Generator,
+        available: torch.Tensor | None,
+    ) -> list[Any]:
+        if q <= 0:
+            return []
+        method = DIVERSITY_METHOD[self.cfg.acquisition.diversity]
+        if method == "kriging_believer" and (acquisition.per_slot or not acquisition.conditionable):
+            # Thompson slots are diverse by construction; random cannot be rescored by belief
+            method = "topk" if acquisition.per_slot else "maxmin"
+        selection = select_batch(
+            None, embeddings, q, method=method, generator=generator, posterior=posterior,
+            acquisition=acquisition, context=context, available=available,
+        )  # fmt: skip
+        return list(selection.picks)
 
     def _commit_batch(
         self, index: int, rows: list[NewAcquisition], metrics: dict[str, Any]
