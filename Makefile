@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@mkdir -p runs
 	$(BIN)/alloop run $(CONFIG) --campaign $(CAMPAIGN)
+	$(BIN)/alloop dashboard $(CAMPAIGN) --once
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -50,3 +51,6 @@ bench-oracles-search: $(STAMP)     ## adaptive vs dense placement search (EMT, 5
 
 bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 models), ~40 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/label_accuracy.py
+
+bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~70 min on 2 cores
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py

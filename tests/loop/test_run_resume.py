@@ -187,3 +187,25 @@ def test_locked_campaign_refused_with_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
+def test_explore_fraction_splits_each_batch(tmp_path):
+    cfg = tiny_config(tmp_path / "mix.yaml", name="mix", rounds=2)
+    cfg.write_text(
+        cfg.read_text().replace("batch_size: 3,", "batch_size: 4, explore_fraction: 0.5,")
+    )
+    campaign = tmp_path / "mix.alloop"
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert result.exit_code == 0, result.output
+    with CampaignStore.open(campaign) as store:
+        batch = sorted(store.acquisitions(round_index=1), key=lambda a: a.rank)
+        taken = {a.pair_key for a in store.acquisitions(round_index=0)}
+    # ranks 0-1 by the named acquisition, 2-3 by max σ among what was left, no repeats
+    assert [a.rank for a in batch] == [0, 1, 2, 3]
+    assert [a.acquisition for a in batch] == ["lcb", "lcb", "uncertainty", "uncertainty"]
+    assert len({a.pair_key for a in batch} | taken) == 8
+    explore = batch[2:]
+    assert explore[0].score is not None and explore[0].sigma_ev is not None
+    # the explore share is chosen by σ: the first explore pick has σ at least the second's
+    assert explore[0].sigma_ev >= explore[1].sigma_ev - 1e-9
