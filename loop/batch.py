@@ -11,6 +11,11 @@ Methods (``method=``):
   conditioning is exact and cheap (K x K algebra); candidates correlated with x across members
   lose σ in proportion to that correlation. The conditioned members C' = P^{-1/2} C keep the
   weighted mean, so the rescored posterior is still an ``EnsemblePosterior``.
+  That covariance has rank K - 1, so after about K picks it has nothing left to condition and
+  every σ collapses; when embeddings are given (the engine always passes the ensemble's) the
+  believer instead uses a full-rank local kernel, Σ_xy = σ_x σ_y exp(-|e_x - e_y|² / 2ℓ²) in
+  embedding space (ℓ = a fraction of the median pairwise distance): candidates near a pick lose
+  σ, far ones keep it, for any batch size. Members are rescaled about μ to the conditioned σ.
 * ``maxmin`` — sequential greedy by score, excluding candidates closer than ``min_distance`` in
   embedding space to any earlier pick; when every remaining candidate is excluded the rest of
   the batch is filled by score and the reason says so.
@@ -50,6 +55,7 @@ __all__ = [
     "COLD_START_METHODS",
     "BatchPick",
     "BatchSelection",
+    "condition_in_embedding_space",
     "condition_on_believed",
     "select_batch",
 ]
@@ -58,6 +64,8 @@ BATCH_METHODS: tuple[str, ...] = ("topk", "kriging_believer", "maxmin", "random"
 COLD_START_METHODS: tuple[str, ...] = ("random", "farthest_point")
 # maxmin without an explicit radius: this fraction of the median pairwise embedding distance.
 _AUTO_RADIUS_FRACTION = 0.1
+# kriging believer in embedding space: kernel length scale as a fraction of that median distance
+_AUTO_LENGTH_FRACTION = 0.25
 _AUTO_RADIUS_SAMPLE = 512
 
 
@@ -172,7 +180,7 @@ def select_batch(
             picks = _maxmin(pool, rows, emb, k, min_distance)
         else:
             picks = _kriging_believer(
-                pool, rows, k, posterior, acquisition, context, believer_noise_ev
+                pool, rows, k, posterior, acquisition, context, believer_noise_ev, embeddings
             )
     return BatchSelection(method, tuple(picks))
 
@@ -385,6 +393,37 @@ def condition_on_believed(
     return EnsemblePosterior((mean + cond / scale[:, None]).unsqueeze(-1), weights)
 
 
+def condition_in_embedding_space(
+    posterior: EnsemblePosterior,
+    embeddings: Tensor,
+    picked: Sequence[int],
+    noise_ev: float,
+    length_scale: float,
+) -> EnsemblePosterior:
+    """The ensemble after believing y_i = μ_i for ``picked``, with a local kernel covariance.
+
+    Σ_xy = σ_x σ_y exp(-|e_x - e_y|² / 2ℓ²) over the ``N x D`` ``embeddings``; the believed
+    labels (noise std ``noise_ev``) leave μ as it is and shrink σ_x² by Σ_xS (Σ_SS + ν²I)⁻¹ Σ_Sx.
+    Each member's deviation from μ is scaled by σ'_x / σ_x, so the result is still an ensemble
+    posterior with mean μ and standard deviation σ'. Costs O(N·|S|) plus an |S|² solve.
+    """
+    if not (0.0 < noise_ev < math.inf):
+        raise AcquisitionError(f"believer_noise_ev must be finite and > 0, got {noise_ev!r}")
+    if not (0.0 < length_scale < math.inf):
+        raise AcquisitionError(f"length_scale must be finite and > 0, got {length_scale!r}")
+    members, weights = pool_members(posterior)
+    mean, std = PoolEnsembleModel.from_posterior(posterior).mean_and_std()
+    idx = torch.as_tensor(list(picked), dtype=torch.long)
+    emb = embeddings.to(torch.float64)
+    corr = torch.exp(-torch.cdist(emb, emb[idx]).square() / (2.0 * length_scale**2))  # N x S
+    cov_xs = std[:, None] * std[idx][None, :] * corr
+    cov_ss = cov_xs[idx] + noise_ev**2 * torch.eye(len(idx), dtype=torch.float64)
+    explained = (cov_xs * torch.linalg.solve(cov_ss, cov_xs.T).T).sum(dim=1)
+    var = (std.square() - explained).clamp_min(0.0)
+    ratio = torch.where(std > 0, var.sqrt() / std.clamp_min(1e-300), torch.zeros_like(std))
+    return EnsemblePosterior((mean + ratio * (members - mean)).unsqueeze(-1), weights)
+
+
 def _kriging_believer(
     pool: _Pool,
     rows: Tensor,
@@ -393,6 +432,7 @@ def _kriging_believer(
     acquisition: AcquisitionSpec | None,
     context: AcquisitionContext | None,
     noise_ev: float,
+    embeddings: Tensor | None = None,
 ) -> list[BatchPick]:
     if posterior is None or acquisition is None or context is None:
         raise AcquisitionError(
@@ -406,6 +446,11 @@ def _kriging_believer(
     if not (0.0 < noise_ev < math.inf):
         raise AcquisitionError(f"believer_noise_ev must be finite and > 0, got {noise_ev!r}")
     row, std = rows[0], pool.std
+    length = None
+    if embeddings is not None:
+        length = (
+            _AUTO_LENGTH_FRACTION / _AUTO_RADIUS_FRACTION * _auto_radius(embeddings, pool.remaining)
+        )
     picked: list[int] = []
     out: list[BatchPick] = []
     for rank in range(k):
@@ -416,7 +461,10 @@ def _kriging_believer(
         picked.append(i)
         if rank == k - 1:
             break
-        believed = condition_on_believed(posterior, picked, noise_ev)
+        if embeddings is not None and length:
+            believed = condition_in_embedding_space(posterior, embeddings, picked, noise_ev, length)
+        else:
+            believed = condition_on_believed(posterior, picked, noise_ev)
         std = believed.variance.view(-1).clamp_min(0.0).sqrt()
         mu_i = believed.mean.view(-1)[i].item()
         best = context.best_label_ev

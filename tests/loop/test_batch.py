@@ -9,7 +9,12 @@ import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 
 from alloop.loop.acquisition import AcquisitionContext, AcquisitionError, get_acquisition
-from alloop.loop.batch import BATCH_METHODS, condition_on_believed, select_batch
+from alloop.loop.batch import (
+    BATCH_METHODS,
+    condition_in_embedding_space,
+    condition_on_believed,
+    select_batch,
+)
 
 K = 5
 # Orthonormal zero-sum member patterns (Helmert basis of R^5): clusters built on different
@@ -367,3 +372,48 @@ def test_kriging_believer_errors() -> None:
     single = EnsemblePosterior(post.values[:1])
     with pytest.raises(AcquisitionError, match=">= 2 members with nonzero weight"):
         condition_on_believed(single, [0], 0.1)
+
+
+def test_embedding_believer_keeps_mean_and_shrinks_only_near_picks() -> None:
+    post, emb, labels = clustered_pool()
+    picked = [0]  # cluster 0
+    believed = condition_in_embedding_space(post, emb, picked, noise_ev=0.05, length_scale=1.0)
+    assert torch.allclose(believed.mean.view(-1), post.mean.view(-1), atol=1e-12)
+    before, after = post.variance.view(-1).sqrt(), believed.variance.view(-1).sqrt()
+    near, far = labels == 0, labels != 0
+    # the picked point: σ² ν² / (σ² + ν²), its near-duplicates nearly as much, others untouched
+    s0 = float(before[0])
+    assert math.isclose(float(after[0]), s0 * 0.05 / math.hypot(s0, 0.05), rel_tol=1e-6)
+    assert bool((after[near] < 0.2 * before[near]).all())
+    assert torch.allclose(after[far], before[far], rtol=1e-9)
+
+
+def test_embedding_believer_does_not_collapse_after_k_picks() -> None:
+    # K = 5 members: the member covariance has rank 4, so conditioning on it kills every σ after
+    # a handful of picks; the embedding kernel leaves distant candidates their σ
+    n = 40
+    gen = torch.Generator().manual_seed(1)
+    members = torch.randn(K, n, generator=gen, dtype=torch.float64)
+    post = EnsemblePosterior(members.unsqueeze(-1))
+    emb = torch.arange(n, dtype=torch.float64)[:, None] * 10.0  # all far apart
+    picked = list(range(10))
+    rank_based = condition_on_believed(post, picked, 0.05).variance.view(-1).sqrt()
+    local = condition_in_embedding_space(post, emb, picked, 0.05, 1.0).variance.view(-1).sqrt()
+    sigma = post.variance.view(-1).sqrt()
+    assert float((rank_based[10:] / sigma[10:]).max()) < 0.2  # every σ cut by > 80%
+    assert torch.allclose(local[10:], sigma[10:], rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "ei", "lcb"])
+def test_kriging_believer_with_embeddings_spreads_over_clusters(
+    name: str,
+) -> None:
+    # clusters of near-duplicates: one pick per cluster
+    post, emb, labels = clustered_pool(n_clusters=4, per_cluster=6)
+    acq, context = get_acquisition(name), AcquisitionContext(beta=2.0, best_label_ev=-1.0)
+    scores = acq(post, context)
+    picks = select_batch(
+        scores, emb, 4, method="kriging_believer", posterior=post, acquisition=acq,
+        context=context, believer_noise_ev=0.05,
+    )  # fmt: skip
+    assert clusters_of(picks.indices, labels) == {0, 1, 2, 3}
