@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,14 +101,17 @@ def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore
     Reopening refuses a config that differs from the stored one outside the fields that may
     change (budget, executor); allowed changes are stored before the run continues.
     """
-    from alloop.loop.config import check_config_change
+    from alloop.loop.config import ConfigError, check_config_change, parse_config
 
     cfg = load_config(config_path)
     target = campaign or str(default_campaign_path(cfg))
     if "://" in target or Path(target).exists():
         store = CampaignStore.open(target, write=True)
         try:
-            changed = check_config_change(store.campaign().config, cfg.resolved())
+            stored = store.campaign().config
+            with contextlib.suppress(ConfigError):  # keys added since compare at defaults
+                stored = parse_config(stored).resolved()
+            changed = check_config_change(stored, cfg.resolved())
             if changed:
                 store.update_config(cfg.resolved())
         except BaseException:

@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from ase.data import chemical_symbols
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from alloop.loop.errors import ConfigError
 
@@ -26,6 +34,12 @@ ELEMENTS = frozenset(chemical_symbols[1:])
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def check_window(v: tuple[float, float] | None) -> tuple[float, float] | None:
+    if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+        raise ValueError(f"target window {list(v)} must be [low, high] with low < high (eV)")
+    return v
 
 
 class CampaignSection(Section):
@@ -181,9 +195,7 @@ class AcquisitionSection(Section):
     @field_validator("target_window_ev")
     @classmethod
     def _window(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
-        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
-            raise ValueError(f"target window {list(v)} must be [low, high] with low < high (eV)")
-        return v
+        return check_window(v)
 
     @model_validator(mode="after")
     def _known(self) -> AcquisitionSection:
@@ -218,13 +230,60 @@ class OracleSection(Section):
         return self
 
 
+# Escalation reason codes, highest priority first (as `alloop.loop.escalation.EscalationReason`,
+# spelled out here so that reading a config does not import torch).
+ESCALATION_REASONS = ("IN_WINDOW_CONFIDENT", "STRONG_BINDER", "ORACLE_DISAGREEMENT", "ANOMALOUS")
+
+
 class EscalationSection(Section):
+    """DFT escalation (step 5 of a round); see `alloop.loop.escalation` for the reasons.
+
+    ``reasons``: enabled reason codes, highest priority first. Left out, all four, minus
+    ``IN_WINDOW_CONFIDENT`` when no target window is known. ``target_window_ev`` defaults to
+    ``acquisition.target_window_ev`` (both filled in by `parse_config`). ``dft``: settings of
+    the DFT oracle (`DFTOracleSettings` keys except ``mode``; empty means GPAW defaults).
+    """
+
     enabled: bool = False
     dft_budget: NonNegInt = 0
     per_round: NonNegInt = 1
     mode: Literal["single_point", "relax"] = "single_point"
+    reasons: tuple[str, ...] = ESCALATION_REASONS
     sigma_max_ev: PositiveFloat = 0.15
     disagreement_ev: PositiveFloat = 0.3
+    strong_binder_k: PositiveInt = 3
+    target_window_ev: tuple[float, float] | None = None
+    dft: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("reasons")
+    @classmethod
+    def _reasons(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in ESCALATION_REASONS]
+        if bad:
+            raise ValueError(f"unknown reason(s) {bad}; valid: {', '.join(ESCALATION_REASONS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"reasons repeat: {list(v)}")
+        return v
+
+    @field_validator("target_window_ev")
+    @classmethod
+    def _window(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        return check_window(v)
+
+    @field_validator("dft")
+    @classmethod
+    def _dft(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from alloop.oracles.dft_settings import DFTOracleSettings
+        from alloop.oracles.errors import OracleConfigError
+
+        if "mode" in v:
+            raise ValueError("give the mode as escalation.mode, not inside escalation.dft")
+        if "mode" in info.data:  # a bad mode is reported on its own
+            try:
+                DFTOracleSettings.from_dict({**v, "mode": info.data["mode"]})
+            except (OracleConfigError, TypeError) as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
 
 class BudgetSection(Section):
@@ -250,6 +309,26 @@ class AlloopConfig(Section):
     budget: BudgetSection = Field(default_factory=BudgetSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
 
+    @model_validator(mode="after")
+    def _escalation_fits(self) -> AlloopConfig:
+        esc = self.escalation
+        if esc.enabled and self.oracle.kind == "replay":
+            raise ValueError(
+                "escalation.enabled: the replay oracle's labels are DFT already; escalation "
+                "needs oracle.kind: mlip"
+            )
+        window = esc.target_window_ev or self.acquisition.target_window_ev
+        if (
+            "IN_WINDOW_CONFIDENT" in esc.reasons
+            and window is None
+            and ("reasons" in esc.model_fields_set)
+        ):
+            raise ValueError(
+                "escalation.reasons: IN_WINDOW_CONFIDENT needs a target window; set "
+                "escalation.target_window_ev or acquisition.target_window_ev, or drop the reason"
+            )
+        return self
+
     def resolved(self) -> dict[str, Any]:
         """JSON-ready dict with every default filled in (what the campaign stores)."""
         return self.model_dump(mode="json")
@@ -263,9 +342,23 @@ def parse_config(data: Any, source: str = "config") -> AlloopConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     try:
-        return AlloopConfig.model_validate(data)
+        cfg = AlloopConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+    return _resolve_escalation(cfg)
+
+
+def _resolve_escalation(cfg: AlloopConfig) -> AlloopConfig:
+    """Fill in the escalation defaults that depend on other sections, so the stored config
+    says what runs: the target window (from `acquisition`) and the reasons (without
+    IN_WINDOW_CONFIDENT when there is no window and the reasons were not listed)."""
+    esc = cfg.escalation
+    window = esc.target_window_ev or cfg.acquisition.target_window_ev
+    reasons = esc.reasons
+    if window is None:  # _escalation_fits refused an explicit IN_WINDOW_CONFIDENT
+        reasons = tuple(r for r in reasons if r != "IN_WINDOW_CONFIDENT")
+    update = {"target_window_ev": window, "reasons": reasons}
+    return cfg.model_copy(update={"escalation": esc.model_copy(update=update)})
 
 
 def load_config(path: Path) -> AlloopConfig:
@@ -308,7 +401,11 @@ def _absolutise(cfg: AlloopConfig, base: Path) -> AlloopConfig:
     oracle = cfg.oracle.model_copy(
         update={"checkpoint": fix(cfg.oracle.checkpoint), "fg_root": fix(cfg.oracle.fg_root)}
     )
-    return cfg.model_copy(update={"pool": pool, "oracle": oracle})
+    dft = dict(cfg.escalation.dft)
+    if dft.get("cache_dir"):
+        dft["cache_dir"] = str(fix(Path(dft["cache_dir"])))
+    escalation = cfg.escalation.model_copy(update={"dft": dft})
+    return cfg.model_copy(update={"pool": pool, "oracle": oracle, "escalation": escalation})
 
 
 def format_validation_error(exc: ValidationError) -> str:

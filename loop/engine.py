@@ -12,14 +12,22 @@ Steps of one round, each a state recorded on the round row before the next begin
                    oracle jobs are committed in one transaction.
   4. ``labelled``  the jobs run through the executor; each result is ingested exactly once
                    (`CampaignStore.complete_job`) as it arrives.
-  5. ``escalated`` the escalation policy picks pairs for DFT, each with a reason code.
-  6. ``closed``    round metrics and the stop check.
+  5. ``escalated`` when `escalation.enabled`: the policy (`loop/escalation.py`) picks pairs
+                   with an ok MLIP label for DFT within the per-round and campaign budgets;
+                   their PROPOSED DFT jobs (kind = the DFT fidelity) and one ``escalated``
+                   event per decision (pair, reason code, detail) are committed in one
+                   transaction, then the jobs run through the executor from the stored MLIP
+                   minima and each DFT label is ingested exactly once. Both labels stay;
+                   training and the metrics use the DFT one.
+  6. ``closed``    round metrics (against each pair's highest-fidelity label) and the stop
+                   check.
 
 Resuming after a crash re-enters the unfinished round at its recorded state. Every step is a
 pure function of the committed state and the seed (training and acquisition seeds derive from
 the campaign seed and the round index), so a run killed anywhere and resumed ends in the same
 state as one that never stopped: no label lost, none ingested twice (jobs are keyed), no round
-half-applied. Jobs that were running at the kill are re-queued and run again.
+half-applied. Jobs that were running at the kill are re-queued and run again. A round whose
+DFT jobs exist is never re-planned, so a resumed round escalates the same pairs.
 """
 
 from __future__ import annotations
@@ -36,6 +44,15 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from alloop.loop.acquisition import AcquisitionContext, get_acquisition
 from alloop.loop.batch import select_batch
 from alloop.loop.config import AlloopConfig
+from alloop.loop.dft_bridge import (
+    EscalatingOracle,
+    build_dft_oracle,
+    dft_fidelity,
+    is_dft_job,
+    mlip_start,
+    plan_round,
+)
+from alloop.loop.escalation import training_labels
 from alloop.loop.oracle_bridge import (
     build_executor,
     build_oracle,
@@ -47,7 +64,7 @@ from alloop.loop.stopping import StopDecision, StopRules, StopState, check_stop
 from alloop.loop.surrogate_bridge import PoolView, fit_ensemble, training_samples
 from alloop.store import CampaignStore, JobState
 from alloop.store.enums import TERMINAL_JOB_STATES
-from alloop.store.records import NewAcquisition, NewJob, PairRecord, RoundRecord
+from alloop.store.records import JobRecord, NewAcquisition, NewJob, PairRecord, RoundRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
 
 logger = logging.getLogger(__name__)
@@ -68,6 +85,7 @@ class CampaignEngine:
         observer: Observer | None = None,
         oracle: Any | None = None,
         executor: Any | None = None,
+        dft_oracle: Any | None = None,
     ) -> None:
         self.store = store
         self.cfg = cfg
@@ -78,6 +96,7 @@ class CampaignEngine:
         self.notify: Observer = observer or (lambda kind, info: None)
         self._oracle = oracle
         self._executor = executor
+        self._dft_oracle = dft_oracle
         self._ensemble: tuple[int, AdsMTEnsemble] | None = None
 
     # ------------------------------------------------------------------ the loop
@@ -296,23 +315,38 @@ class CampaignEngine:
     # ------------------------------------------------------------------ 4. label
     def _label(self, index: int) -> str:
         t0 = time.perf_counter()
-        self._run_jobs(index)
+        self._run_jobs(index, oracle_fidelity(self.cfg), self._labelling_oracle,
+                      ("labelling", "labelled"))  # fmt: skip
         self._merge_timing(index, "labelled", {"timing": {"label_s": time.perf_counter() - t0}})
         return "labelled"
 
-    def _run_jobs(self, index: int) -> None:
-        todo = [j for j in self.store.jobs() if j.round_index == index
+    def _labelling_oracle(self, jobs: Sequence[JobRecord]) -> Any:
+        self._oracle = self._oracle or build_oracle(self.cfg)
+        return self._oracle
+
+    def _run_jobs(
+        self,
+        index: int,
+        kind: str,
+        oracle_for: Callable[[Sequence[JobRecord]], Any],
+        progress: tuple[str, str],
+    ) -> None:
+        """Run round `index`'s unfinished jobs of `kind` through the executor, ingesting each
+        result exactly once; `oracle_for(jobs)` gives the oracle (built only if there are any)."""
+        todo = [j for j in self.store.jobs() if j.round_index == index and j.kind == kind
                 and JobState(j.state) not in TERMINAL_JOB_STATES]  # fmt: skip
+        if not todo:
+            return
         for job in todo:
             if job.state in (JobState.PROPOSED.value, JobState.RUNNING.value):
                 self.store.transition_job(job.key, JobState.SUBMITTED)  # RUNNING: a re-run
-        oracle = self._oracle or build_oracle(self.cfg)
-        self._oracle = oracle
+        oracle = oracle_for(todo)
         if self._executor is None:
             self._executor = build_executor(self.cfg)
         width = max(1, self.cfg.executor.workers)
         done = 0
-        self.notify("labelling", {"index": index, "total": len(todo), "done": 0})
+        starting, each = progress
+        self.notify(starting, {"index": index, "total": len(todo), "done": 0})
         for start in range(0, len(todo), width):
             chunk = todo[start : start + width]
             for job in chunk:
@@ -325,26 +359,54 @@ class CampaignEngine:
                 self.store.complete_job(job.key, result_to_label(result))
                 done += 1
                 info = {"index": index, "total": len(todo), "done": done, "pair": job.pair_key}
-                self.notify("labelled", {**info, "status": result.status})
+                self.notify(each, {**info, "status": result.status})
 
     # ------------------------------------------------------------------ 5. escalate
     def _escalate(self, index: int) -> str:
-        # DFT escalation runs when the config enables it and the oracle is an MLIP (replay labels
-        # are DFT already); the policy lives in loop/escalation.py
-        enabled = self.cfg.escalation.enabled and self.cfg.oracle.kind == "mlip"
-        self.store.set_round_state(index, "escalated", metrics={"escalation_enabled": enabled})
+        esc = self.cfg.escalation
+        if not esc.enabled:
+            self.store.set_round_state(index, "escalated", metrics={"escalation_enabled": False})
+            return "escalated"
+        t0 = time.perf_counter()
+        kind = dft_fidelity(esc)
+        if not any(is_dft_job(j) and j.round_index == index for j in self.store.jobs()):
+            self._plan_escalations(index)
+        self._run_jobs(index, kind, self._escalating_oracle, ("escalating", "dft_labelled"))
+        dft_jobs = [j for j in self.store.jobs() if is_dft_job(j)]
+        metrics = {
+            "escalation_enabled": True,
+            "n_escalated": sum(j.round_index == index for j in dft_jobs),
+            "dft_spent": len(dft_jobs),
+            "timing": {"escalate_s": time.perf_counter() - t0},
+        }
+        self._merge_timing(index, "escalated", metrics)
         return "escalated"
+
+    def _plan_escalations(self, index: int) -> None:
+        """Commit this round's DFT jobs with their `escalated` events in one transaction: a
+        resumed round finds them and does not plan again."""
+        pair_keys = {p.id: p.key for p in self.pool.pairs}
+        jobs, events = plan_round(self.store, self.cfg.escalation, index, pair_keys)
+        if jobs:
+            self.store.propose_jobs(index, jobs, events)
+        self.notify("escalated", {"index": index, "n": len(jobs)})
+
+    def _escalating_oracle(self, jobs: Sequence[JobRecord]) -> EscalatingOracle:
+        if self._dft_oracle is None:
+            self._dft_oracle = build_dft_oracle(self.cfg)
+        starts = {j.pair_key: mlip_start(self.store, j.pair_key) for j in jobs}
+        return EscalatingOracle(self._dft_oracle, starts)
 
     # ------------------------------------------------------------------ 6. close
     def _close(self, index: int) -> str:
         rnd = next(r for r in self.store.rounds() if r.index == index)
-        labels = {lab.pair_key: lab for lab in self.store.label_summaries()}
+        labels = self._training_labels()
         errors, covered = [], 0
         for acq in self.store.acquisitions(round_index=index):
-            lab = labels.get(acq.pair_key)
-            if lab is None or lab.status != "ok" or acq.mu_ev is None or acq.sigma_ev is None:
+            label_ev = labels.get(acq.pair_key)
+            if label_ev is None or acq.mu_ev is None or acq.sigma_ev is None:
                 continue
-            err = abs(acq.mu_ev - float(lab.gmae_ev))  # type: ignore[arg-type]
+            err = abs(acq.mu_ev - label_ev)
             errors.append(err)
             covered += err <= 1.96 * acq.sigma_ev
         metrics: dict[str, Any] = {
@@ -355,7 +417,7 @@ class CampaignEngine:
             metrics["batch_mae_ev"] = sum(errors) / len(errors)
             metrics["batch_coverage_95"] = covered / len(errors)
         timing = rnd.metrics.get("timing", {})
-        spent = sum(timing.get(k, 0.0) for k in ("train_s", "label_s"))
+        spent = sum(timing.get(k, 0.0) for k in ("train_s", "label_s", "escalate_s"))
         total = time.time() - rnd.started_at.timestamp()
         metrics["timing"] = {**timing, "overhead_s": max(0.0, total - spent)}
         self.store.set_round_state(index, "closed", metrics=metrics, finished=True)
@@ -363,9 +425,16 @@ class CampaignEngine:
         return "closed"
 
     # ------------------------------------------------------------------ stop rules
+    def _training_labels(self) -> dict[str, float]:
+        """Pair key -> the label it trains on (highest usable fidelity: DFT over MLIP), eV."""
+        summaries = self.store.label_summaries()
+        keys = {lab.pair_id: lab.pair_key for lab in summaries}
+        chosen = training_labels((lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status)
+                                 for lab in summaries)  # fmt: skip
+        return {keys[pair_id]: t.gmae_ev for pair_id, t in chosen.items()}
+
     def best_label(self) -> float | None:
-        values = [lab.gmae_ev for lab in self.store.label_summaries() if lab.status == "ok"]
-        return min(values) if values else None  # type: ignore[type-var]
+        return min(self._training_labels().values(), default=None)
 
     def _labels_used(self) -> int:
         return len({lab.pair_key for lab in self.store.label_summaries()})

@@ -37,15 +37,21 @@ class ProgressReporter:
         if self.quiet:
             return
         line = _describe(kind, info)
-        if kind in ("labelling", "labelled") and self._progress is not None:
+        if (kind in _BAR_STARTS or kind in _BAR_STEPS) and self._progress is not None:
             total = info.get("total", 0)
-            if kind == "labelling":
-                self._task = self._progress.add_task(f"round {info['index']}: oracle", total=total)
+            if kind in _BAR_STARTS:
+                what = _BAR_STARTS[kind]
+                self._task = self._progress.add_task(f"round {info['index']}: {what}", total=total)
             elif self._task is not None:
                 self._progress.update(self._task, completed=info.get("done", 0))
             return
         if line:
             self.console.print(line, highlight=False)
+
+
+# jobs drawn as a progress bar: the event that starts one (-> its title), the one per job
+_BAR_STARTS = {"labelling": "oracle", "escalating": "DFT"}
+_BAR_STEPS = frozenset({"labelled", "dft_labelled"})
 
 
 def _describe(kind: str, info: dict[str, Any]) -> str | None:
@@ -60,6 +66,12 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
         return f"  labelling {info['total']} pairs"
     if kind == "labelled":
         return f"  {info['done']}/{info['total']} {info['pair']}: {info['status']}"
+    if kind == "escalated":
+        return f"  escalating {info['n']} pairs to DFT" if info["n"] else "  no DFT escalation"
+    if kind == "escalating":
+        return f"  DFT on {info['total']} pairs"
+    if kind == "dft_labelled":
+        return f"  DFT {info['done']}/{info['total']} {info['pair']}: {info['status']}"
     if kind == "closed":
         best = info.get("best_gmae_ev")
         mae = info.get("batch_mae_ev")

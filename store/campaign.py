@@ -286,10 +286,19 @@ class CampaignStore:
             return _acquisition_records(s, round_index, surface, adsorbate)
 
     # ---------------------------------------------------------------- jobs and labels
-    def propose_jobs(self, round_index: int | None, specs: Sequence[r.NewJob]) -> list[r.JobRecord]:
+    def propose_jobs(
+        self,
+        round_index: int | None,
+        specs: Sequence[r.NewJob],
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> list[r.JobRecord]:
+        """PROPOSED jobs (a key that exists returns that job untouched) and `events` (logged
+        against `round_index`), in one transaction."""
         with self._tx() as s:
             rnd_id = _round_row(s, round_index).id if round_index is not None else None
             rows = jobs.propose(s, rnd_id, specs)
+            for kind, payload in events:
+                s.add(m.EventRow(kind=kind, round_index=round_index, payload=payload))
             return [_job_record(s, x) for x in rows]
 
     def transition_job(self, key: str, to: JobState, error: str | None = None) -> r.JobRecord:

@@ -60,6 +60,21 @@ CONFIG_CASES = [
      + "oracle: {calculator: fairchem}\n", [], "needs 'checkpoint'"),
     ("zero-ensemble", "campaign: {name: x}\n" + GOOD_POOL + "surrogate: {ensemble_size: 0}\n", [],
      "surrogate.ensemble_size: Input should be greater than or equal to 1"),
+    ("escalation-unknown-reason", "campaign: {name: x}\n" + GOOD_POOL
+     + "escalation: {reasons: [CHEAP]}\n", [],
+     "escalation.reasons: unknown reason(s) ['CHEAP']; valid: IN_WINDOW_CONFIDENT, STRONG_BINDER"),
+    ("escalation-window-missing", "campaign: {name: x}\n" + GOOD_POOL
+     + "escalation: {reasons: [IN_WINDOW_CONFIDENT]}\n", [],
+     "escalation.reasons: IN_WINDOW_CONFIDENT needs a target window"),
+    ("escalation-dft-unknown-key", "campaign: {name: x}\n" + GOOD_POOL
+     + "escalation: {dft: {cutof_ev: 300}}\n", [],
+     "escalation.dft: unknown DFTOracleSettings keys ['cutof_ev']; valid keys:"),
+    ("escalation-dft-bad-code", "campaign: {name: x}\n" + GOOD_POOL
+     + "escalation: {dft: {code: abinit}}\n", [],
+     "escalation.dft: code 'abinit' is not valid; choose one of gpaw, vasp, espresso"),
+    ("escalation-with-replay", "campaign: {name: x}\n" + GOOD_POOL
+     + "oracle: {kind: replay}\nescalation: {enabled: true}\n", [],
+     "escalation.enabled: the replay oracle's labels are DFT already"),
     ("campaign-exists", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",
      ["--campaign", "existing.alloop"], "existing.alloop exists already"),
     ("campaign-dir-missing", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alloop.loop.config import (
+    ESCALATION_REASONS,
     AlloopConfig,
     check_config_change,
     load_config,
@@ -98,3 +99,79 @@ def test_config_change_rules():
     reseeded = parse_config({"campaign": {"name": "c", "seed": 5}, "pool": {"fg": {}}}).resolved()
     with pytest.raises(ConfigError, match="campaign.seed: differs"):
         check_config_change(old, reseeded)
+
+
+def test_escalation_defaults_resolve_against_the_acquisition_window():
+    esc = parse_config(MINIMAL).escalation
+    # no window anywhere: IN_WINDOW_CONFIDENT is dropped from the default reasons
+    assert esc.reasons == ("STRONG_BINDER", "ORACLE_DISAGREEMENT", "ANOMALOUS")
+    assert esc.target_window_ev is None and esc.strong_binder_k == 3 and esc.dft == {}
+    windowed = parse_config({**MINIMAL, "acquisition": {"target_window_ev": [-1.0, -0.2]}})
+    assert windowed.escalation.target_window_ev == (-1.0, -0.2)
+    assert windowed.escalation.reasons == ESCALATION_REASONS
+    own = parse_config({**MINIMAL, "escalation": {"target_window_ev": [0.0, 0.5]},
+                        "acquisition": {"target_window_ev": [-1.0, -0.2]}})  # fmt: skip
+    assert own.escalation.target_window_ev == (0.0, 0.5)
+    # the stored (resolved) config reads back to the same config and counts as unchanged
+    for cfg in (parse_config(MINIMAL), windowed, own):
+        assert parse_config(cfg.resolved()) == cfg
+        assert check_config_change(cfg.resolved(), parse_config(cfg.resolved()).resolved()) == []
+
+
+def test_escalation_reasons_order_matches_the_policy():
+    from alloop.loop.escalation import EscalationReason
+
+    assert tuple(r.value for r in EscalationReason) == ESCALATION_REASONS
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"reasons": ["STRONG_BINDER", "CHEAP"]},
+         r"escalation.reasons: unknown reason\(s\) \['CHEAP'\]; valid: IN_WINDOW_CONFIDENT, "
+         "STRONG_BINDER, ORACLE_DISAGREEMENT, ANOMALOUS"),
+        ({"reasons": ["ANOMALOUS", "ANOMALOUS"]}, "escalation.reasons: reasons repeat"),
+        ({"reasons": ["IN_WINDOW_CONFIDENT"]},
+         "escalation.reasons: IN_WINDOW_CONFIDENT needs a target window"),
+        ({"target_window_ev": [1.0, 0.0]}, "escalation.target_window_ev: target window"),
+        ({"strong_binder_k": 0}, "escalation.strong_binder_k: Input should be greater"),
+        ({"dft": {"cutof_ev": 300}},
+         r"escalation.dft: unknown DFTOracleSettings keys \['cutof_ev'\]"),
+        ({"dft": {"code": "abinit"}}, "escalation.dft: code 'abinit' is not valid"),
+        ({"dft": {"kpts": [2, 2]}}, "escalation.dft: kpts must be three integers"),
+        ({"dft": {"mode": "relax"}}, "escalation.dft: give the mode as escalation.mode"),
+        ({"dft": "gpaw"}, "escalation.dft: Input should be a valid dictionary"),
+    ],
+)  # fmt: skip
+def test_escalation_validation(section, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**MINIMAL, "escalation": section})
+
+
+def test_escalation_needs_an_mlip_oracle_and_keeps_dft_settings():
+    with pytest.raises(ConfigError, match="escalation.enabled: the replay oracle's labels are DFT"):
+        parse_config({**MINIMAL, "oracle": {"kind": "replay"}, "escalation": {"enabled": True}})
+    dft = {"cutoff_ev": 300, "kpts": [2, 2, 1]}
+    cfg = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax", "dft": dft}})
+    from alloop.loop.dft_bridge import dft_fidelity, dft_settings, escalation_policy
+
+    settings = dft_settings(cfg.escalation)
+    assert (settings.code, settings.mode, settings.cutoff_ev, settings.kpts) == (
+        "gpaw", "relax", 300, (2, 2, 1),
+    )  # fmt: skip
+    assert dft_fidelity(cfg.escalation) == "dft_relax"
+    assert escalation_policy(cfg.escalation).reasons[0].value == "STRONG_BINDER"
+    # the DFT budget may grow on a later run; the DFT settings may not change
+    more = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax", "dft": dft,
+                                                   "dft_budget": 9, "per_round": 3}})  # fmt: skip
+    changed = check_config_change(cfg.resolved(), more.resolved())
+    assert changed == ["escalation.dft_budget", "escalation.per_round"]
+    other = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax"}})
+    with pytest.raises(ConfigError, match="escalation.dft.cutoff_ev: differs"):
+        check_config_change(cfg.resolved(), other.resolved())
+
+
+def test_relative_dft_cache_dir_resolves_against_the_config_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("campaign: {name: c}\npool: {fg: {}}\nescalation: {dft: {cache_dir: dft}}\n")
+    assert load_config(path).escalation.dft["cache_dir"] == str((tmp_path / "dft").resolve())

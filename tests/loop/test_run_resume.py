@@ -209,3 +209,23 @@ def test_explore_fraction_splits_each_batch(tmp_path):
     assert explore[0].score is not None and explore[0].sigma_ev is not None
     # the explore share is chosen by σ: the first explore pick has σ at least the second's
     assert explore[0].sigma_ev >= explore[1].sigma_ev - 1e-9
+
+
+@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
+def test_campaign_from_an_older_alloop_continues_with_the_same_config(tmp_path):
+    from alloop.loop.commands import open_for_run
+
+    cfg = tiny_config(tmp_path / "old.yaml", name="old")
+    campaign = tmp_path / "old.alloop"
+    assert runner.invoke(app, ["init", str(cfg), "-c", str(campaign)]).exit_code == 0
+    with CampaignStore.open(campaign, write=True) as store:  # as an older alloop stored it
+        stored = store.campaign().config
+        del stored["acquisition"]["explore_fraction"]
+        del stored["escalation"]["reasons"]
+        store.update_config(stored)
+    store, _ = open_for_run(cfg, str(campaign))  # keys added since compare at their defaults
+    store.close()
+    cfg.write_text(cfg.read_text().replace("batch_size: 3,", "batch_size: 3, beta: 2.0,"))
+    refused = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert refused.exit_code == 1
+    assert "acquisition.beta: differs from the campaign's stored config" in refused.output

@@ -118,6 +118,23 @@ def test_jobs_and_labels_round_trip(make_store):
     assert status.jobs_by_state == {"DONE": 1}
 
 
+def test_jobs_proposed_with_their_events_in_one_transaction(make_store):
+    store = make_store()
+    store.begin_round(0, "labelled")
+    spec = NewJob("r0:dft_single_point:Pt(111)|CO", "Pt(111)|CO", "dft_single_point")
+    event = ("escalated", {"pair": "Pt(111)|CO", "reason": "STRONG_BINDER", "detail": "d"})
+    (job,) = store.propose_jobs(0, [spec], [event])
+    assert job.kind == "dft_single_point" and job.state == "PROPOSED"
+    assert [(e.kind, e.round_index, e.payload) for e in store.events()[-1:]] == [
+        ("escalated", 0, event[1])
+    ]
+    n_events = len(store.events())
+    bad = NewJob("r0:dft_single_point:Pt(111)|XX", "Pt(111)|XX", "dft_single_point")
+    with pytest.raises(UnknownRecordError, match="unknown pair 'Pt\\(111\\)\\|XX'"):
+        store.propose_jobs(0, [bad], [event])
+    assert len(store.events()) == n_events and len(store.jobs()) == 1  # neither half landed
+
+
 def test_reopen_reads_what_was_written(make_store, tmp_path):
     store = make_store()
     store.begin_round(0, "closed")
