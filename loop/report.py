@@ -83,7 +83,10 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
 
 
 def distribution(store: CampaignStore, path: Path) -> None:
-    acquired = [lab.gmae_ev for lab in store.labels() if lab.status == "ok"]
+    # one value per pair: a later (escalated, higher-fidelity) label replaces the earlier one
+    acquired = list(
+        {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}.values()
+    )
     pool_mu: list[float] = []
     cps = store.checkpoints()
     if cps:
