@@ -188,15 +188,15 @@ def dashboard(
 
     from rich.live import Live
 
-    from alloop.loop.dashboard import render, snapshot
+    from alloop.loop.dashboard import render, render_static, snapshot
 
     with guard():
-        frame = render(snapshot(campaign))
+        snap = snapshot(campaign)
     console = out()
     if once or not console.is_terminal:
-        console.print(frame, height=40)
+        console.print(render_static(snap))
         return
-    with Live(frame, console=console, screen=True, refresh_per_second=4) as live:
+    with Live(render(snap), console=console, screen=True, refresh_per_second=4) as live:
         try:
             while True:
                 time.sleep(refresh_s)

@@ -112,12 +112,28 @@ def escalations_table(snap: Snapshot) -> Table:
     return t
 
 
-def render(snap: Snapshot) -> Layout:
+def _head(snap: Snapshot) -> str:
     s = snap.status
-    head = (
+    return (
         f"[bold]{s.name}[/]  {snap.where}  ·  {s.n_pairs} pairs  ·  {s.n_labelled_pairs} labelled"
         f"  ·  {s.n_rounds} rounds"
     )
+
+
+def render_static(snap: Snapshot) -> Group:
+    """One frame at its natural height (for `--once` and output that is not a terminal)."""
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(ratio=3)
+    grid.add_column(ratio=2)
+    grid.add_row(
+        Group(rounds_table(snap), batch_table(snap)),
+        Group(counts_table(snap), best_table(snap), escalations_table(snap)),
+    )
+    return Group(Panel(_head(snap)), grid)
+
+
+def render(snap: Snapshot) -> Layout:
+    head = _head(snap)
     layout = Layout()
     layout.split_column(Layout(Panel(head), size=3), Layout(name="body"))
     layout["body"].split_row(Layout(name="left", ratio=3), Layout(name="right", ratio=2))
