@@ -20,9 +20,28 @@ def _fmt(stat: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
     return "not found in budget (" + ", ".join(vals) + ")"
 
 
+def _mae_table(results: dict[str, Any], kind: str) -> list[str]:
+    checkpoints = results["settings"]["checkpoints"]
+    rnd = results["agents"].get("random")
+    lines = [
+        "| agent | " + " | ".join(f"{n} labels" for n in checkpoints) + " |",
+        "|---|" + "---|" * len(checkpoints),
+    ]
+    for name, row in results["agents"].items():
+        cells = []
+        for n in checkpoints:
+            stat = row["pool_mae"][str(n)][kind]
+            cell = _fmt(stat, 3)
+            base = rnd["pool_mae"][str(n)][kind] if rnd else None
+            if base and "mean" in stat and "mean" in base:
+                cell += f" ({stat['mean'] / base['mean']:.2f}×)"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
     agents = results["agents"]
-    rnd = agents.get("random")
     exp = results["random_expected_labels"]
     k, need = results["top_k"], results["find"]
     lines = [
@@ -58,32 +77,12 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
         "## (b) MAE over the still-unlabelled pool (eV), ratio to random at the same count",
         "",
-        "| agent | " + " | ".join(f"{n} labels" for n in results["settings"]["checkpoints"]) + " |",
-        "|---|" + "---|" * len(results["settings"]["checkpoints"]),
-    ]
-    for name, row in agents.items():
-        cells = []
-        for n in results["settings"]["checkpoints"]:
-            stat = row["pool_mae"][str(n)]["all"]
-            cell = _fmt(stat, 3)
-            base = rnd["pool_mae"][str(n)]["all"] if rnd else None
-            if base and "mean" in stat and "mean" in base:
-                cell += f" ({stat['mean'] / base['mean']:.2f}×)"
-            cells.append(cell)
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
+        *_mae_table(results, "all"),
         "",
         "Without the two dissociated minima (pool MAE, eV):",
         "",
-        "| agent | " + " | ".join(f"{n} labels" for n in results["settings"]["checkpoints"]) + " |",
-        "|---|" + "---|" * len(results["settings"]["checkpoints"]),
+        *_mae_table(results, "no_anomalies"),
     ]
-    for name, row in agents.items():
-        cells = [
-            _fmt(row["pool_mae"][str(n)]["no_anomalies"], 3)
-            for n in results["settings"]["checkpoints"]
-        ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## (c) The loop's own time per round (everything but training and oracle time)",
