@@ -71,13 +71,21 @@ class FeaturizerConfig:
         return asdict(self)
 
 
+# Features are pure functions of (structure or SMILES, featurizer version): every Featurizer of
+# one version in a process shares these, so a campaign that loads a new ensemble each round does
+# not rebuild graphs and RDKit descriptors (~0.5 s per round on the FG pool).
+_SHARED: dict[str, tuple[dict[str, Data], dict[str, np.ndarray]]] = {}
+
+
 class Featurizer:
-    """Builds and caches slab graphs and raw adsorbate descriptor vectors."""
+    """Builds and caches slab graphs and raw adsorbate descriptor vectors.
+
+    The caches are shared by all featurizers of the same `FeaturizerConfig.version` in a process.
+    """
 
     def __init__(self, config: FeaturizerConfig | None = None) -> None:
         self.config = config or FeaturizerConfig()
-        self._graphs: dict[str, Data] = {}
-        self._descriptors: dict[str, np.ndarray] = {}
+        self._graphs, self._descriptors = _SHARED.setdefault(self.config.version, ({}, {}))
 
     def __repr__(self) -> str:
         return (

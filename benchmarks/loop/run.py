@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("/tmp/alloop-bench-loop"))
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     p.add_argument("--report-only", action="store_true", help="aggregate cached runs only")
+    p.add_argument(
+        "--no-overhead", action="store_true", help="skip the overhead run with default settings"
+    )
     return p.parse_args(argv)
 
 
@@ -181,12 +184,19 @@ def main(argv: list[str] | None = None) -> None:
             if path.exists():
                 runs.append(json.loads(path.read_text()))
     results = aggregate(runs, args)
+    cached = args.work / "overhead.json"
+    if not args.no_overhead and not cached.exists():
+        from agents import measure_overhead
+
+        cached.write_text(json.dumps(measure_overhead(args)))
+    if cached.exists():
+        results["overhead_default"] = json.loads(cached.read_text())
     results |= {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
         "settings": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()
-            if k not in ("report_only",)
+            if k not in ("report_only", "no_overhead")
         },
         "strategies": STRATEGIES,
         "machine": {"platform": platform.platform(), "python": platform.python_version()},

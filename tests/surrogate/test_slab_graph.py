@@ -50,6 +50,7 @@ def test_edges_are_periodic_and_capped(slab: Atoms) -> None:
 
 def test_cache_hits_by_content(slab: Atoms) -> None:
     feat = Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12))
+    feat.clear()
     g1 = feat.slab_graph(slab)
     assert feat.slab_graph(slab.copy()) is g1
     other = slab.copy()
@@ -59,6 +60,9 @@ def test_cache_hits_by_content(slab: Atoms) -> None:
     d1 = feat.descriptors(["CCO", "CCO"])
     assert d1.shape == (2, 210)
     assert "cached_slabs=2" in repr(feat)
+    # shared by every featurizer of the same version in the process, not by other versions
+    assert Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12)).slab_graph(slab) is g1
+    assert Featurizer(FeaturizerConfig(cutoff_ang=4.5, max_neighbors=12)).slab_graph(slab) is not g1
 
 
 def test_version_names_the_settings() -> None:
