@@ -52,5 +52,5 @@ bench-oracles-search: $(STAMP)     ## adaptive vs dense placement search (EMT, 5
 bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 models), ~40 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/label_accuracy.py
 
-bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~70 min on 2 cores
+bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~90 min on 2 cores
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py

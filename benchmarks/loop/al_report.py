@@ -47,7 +47,9 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
     lines = [
         "# Active learning on FG replay (2,898 pairs, DFT labels)",
         "",
-        f"Command: `{results['command']}`",
+        "Command: `make bench-loop` (`OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loop/run.py`; "
+        f"each finished run is cached under `{results.get('runs_cached_in', '--work')}`, and this "
+        f"file was written by `{results['command']}`).",
         "",
         f"Seeds {results['settings']['seeds']}; start {results['settings']['start']} random "
         f"labels, batches of {results['settings']['batch']}; AdsMT ensemble of "

@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         results["overhead_default"] = json.loads(cached.read_text())
     results |= {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+        "runs_cached_in": str(args.work),
         "settings": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()
