@@ -221,11 +221,11 @@ def run_tree_agent(seed: int, args: Any, n_models: int = 5, beta: float = 1.0) -
     }
 
 
-def measure_overhead(args: Any, rounds: int = 5) -> dict[str, Any]:
+def measure_overhead(args: Any, rounds: int = 5, threads: int = 1) -> dict[str, Any]:
     """The loop's own time per round with the shipped surrogate defaults (5 members, hidden 128):
     EI + kriging believer, batches of 50 on FG replay. Training is capped at 3 epochs, since its
     time is not part of the overhead; the ensemble still scores the whole pool every round."""
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     cfg = AlloopConfig.model_validate(
         {
             "campaign": {"name": "overhead", "seed": 0},
@@ -244,6 +244,7 @@ def measure_overhead(args: Any, rounds: int = 5) -> dict[str, Any]:
         timing = [r.metrics["timing"] for r in store.rounds() if "train_s" in r.metrics["timing"]]
     over = [t["overhead_s"] for t in timing]
     return {
+        "torch_threads": threads,
         "ensemble_size": cfg.surrogate.ensemble_size,
         "hidden_dim": cfg.surrogate.hidden_dim,
         "per_round_s": over,

@@ -102,15 +102,15 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
                 f"| {name} | {o['mean']:.2f} | {o['max']:.2f} | {o['score_s_mean']:.2f} | "
                 f"{select_s:.2f} | {book_s:.2f} | {o['train_s_mean']:.1f} | {o['n_rounds']} |"
             )
-    o = results.get("overhead_default")
-    if o:
+    for o in results.get("overhead_default", []):
         lines += [
             "",
             f"With the shipped surrogate defaults ({o['ensemble_size']} members, hidden "
             f"{o['hidden_dim']}; EI + kriging believer, batches of 50, "
-            f"{o['n_scored'][0]:,}–{o['n_scored'][-1]:,} pairs scored): "
-            f"{o['mean_s']:.2f} s per round on average, {o['max_s']:.2f} s at most "
-            f"(scoring {o['score_s_mean']:.2f} s, batch selection {o['select_s_mean']:.2f} s).",
+            f"{o['n_scored'][0]:,}–{o['n_scored'][-1]:,} pairs scored) on "
+            f"{o['torch_threads']} thread(s): {o['mean_s']:.2f} s per round on average, "
+            f"{o['max_s']:.2f} s at most (scoring {o['score_s_mean']:.2f} s, batch selection "
+            f"{o['select_s_mean']:.2f} s).",
         ]
     lines += [
         "",
