@@ -24,7 +24,7 @@ from alloop.oracles.anomalies import detect_anomalies
 from alloop.oracles.cache import CachedRelaxation, RelaxationCache
 from alloop.oracles.dft_settings import DFTOracleSettings, build_dft_calculator, dft_identity
 from alloop.oracles.errors import OracleConfigError, OracleError
-from alloop.oracles.guard import guarded_label
+from alloop.oracles.guard import empty_provenance, guarded_label
 from alloop.oracles.referencing import AtomicReference
 from alloop.oracles.relax import relax
 from alloop.oracles.types import (
@@ -60,17 +60,11 @@ class DFTOracle:
         return f"DFTOracle({self.settings.code}, mode={self.settings.mode}, xc={self.settings.xc})"
 
     def _base(self) -> dict[str, Any]:
-        ident = dft_identity(self.settings)
-        return {
-            "calculator": ident["calculator"],
-            "weights_hash": None,
-            "reference_scheme": self.settings.reference_scheme,
-            "placements": [],
-            "placements_tried": 0,
-            "anomaly_flags": [],
-            "force_calls": 0,
-            "dft_settings": self.settings.to_dict(),
-        }
+        return empty_provenance(
+            dft_identity(self.settings)["calculator"],
+            self.settings.reference_scheme,
+            dft_settings=self.settings.to_dict(),
+        )
 
     def label(self, pair: OraclePair) -> OracleResult:
         """Label with the start oracle, then escalate its minimum; never raises for the pair."""

@@ -19,6 +19,20 @@ from alloop.oracles.types import Fidelity, OraclePair, OracleResult, failed_resu
 logger = logging.getLogger(__name__)
 
 
+def empty_provenance(calculator: str, reference_scheme: str, **extra: Any) -> dict[str, Any]:
+    """Provenance of a label before any placement ran: what a failed result carries."""
+    return {
+        "calculator": calculator,
+        "weights_hash": None,
+        "reference_scheme": reference_scheme,
+        "placements": [],
+        "placements_tried": 0,
+        "anomaly_flags": [],
+        "force_calls": 0,
+        **extra,
+    }
+
+
 def guarded_label(
     compute: Callable[[OraclePair], OracleResult],
     pair: OraclePair,

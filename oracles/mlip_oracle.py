@@ -28,7 +28,7 @@ from alloop.oracles.adsorbates import resolve_adsorbate
 from alloop.oracles.anomalies import ANOMALY_KINDS, detect_anomalies
 from alloop.oracles.cache import RelaxationCache
 from alloop.oracles.errors import OracleError
-from alloop.oracles.guard import guarded_label
+from alloop.oracles.guard import empty_provenance, guarded_label
 from alloop.oracles.placement import PlacementPlan
 from alloop.oracles.runner import ModelRunner
 from alloop.oracles.search import SearchOutcome, SearchSettings, run_search
@@ -64,16 +64,10 @@ class MLIPOracle:
 
     def label(self, pair: OraclePair) -> OracleResult:
         """Label one pair; never raises for a failure of this pair."""
-        base = {
-            "calculator": self.settings.calculator,
-            "weights_hash": None,
-            "reference_scheme": self.settings.reference_scheme,
-            "placements": [],
-            "placements_tried": 0,
-            "anomaly_flags": [],
-            "force_calls": 0,
-            "settings": self.settings.to_dict(),
-        }
+        base = empty_provenance(
+            self.settings.calculator, self.settings.reference_scheme,
+            settings=self.settings.to_dict(),
+        )  # fmt: skip
         return guarded_label(self._label, pair, "mlip", base)
 
     def search_settings(self) -> SearchSettings:

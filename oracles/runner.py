@@ -86,26 +86,16 @@ class ModelRunner:
 
     def relaxed_slab(self, slab: Atoms, deadline_s: float | None = None) -> CachedRelaxation:
         """The clean slab relaxed once per calculator (must converge)."""
-        return self.cache.get_or_compute(
-            "slab",
-            slab,
-            self._settings(),
-            lambda a: relax(
-                a,
-                self.calculator,
-                self.fmax_ev_per_ang,
-                self.max_steps,
-                deadline_s,
-                self.optimizer,
-                require_converged=True,
-            ),
-        )
+        return self._relaxed_once("slab", slab, deadline_s)
 
     def relaxed_gas(self, molecule: Atoms, deadline_s: float | None = None) -> CachedRelaxation:
         """The gas-phase molecule relaxed in a box once per calculator (must converge)."""
+        return self._relaxed_once("gas", gas_box(molecule), deadline_s)
+
+    def _relaxed_once(self, kind: str, atoms: Atoms, deadline_s: float | None) -> CachedRelaxation:
         return self.cache.get_or_compute(
-            "gas",
-            gas_box(molecule),
+            kind,
+            atoms,
             self._settings(),
             lambda a: relax(
                 a,
