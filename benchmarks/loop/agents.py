@@ -149,7 +149,8 @@ def _pool_mae(
     slabs, smiles, index = pool.index_tensors(rest)
     mean = ens.predict(slabs, smiles, index).mean_ev.numpy()
     y = np.array([truth[names[p.key]] for p in rest])
-    ok = np.array([names[p.key] not in anomaly_keys() for p in rest])
+    bad = anomaly_keys()
+    ok = np.array([names[p.key] not in bad for p in rest])
     err = np.abs(mean - y)
     return {"all": float(err.mean()), "no_anomalies": float(err[ok].mean()), "n": len(rest)}
 
@@ -175,7 +176,8 @@ def run_tree_agent(seed: int, args: Any, n_models: int = 5, beta: float = 1.0) -
         [p.surface_key for p in pairs], desc[[row[smiles[p.adsorbate_key]] for p in pairs]]
     )
     y = np.array([truth[k] for k in keys])
-    ok = np.array([k not in anomaly_keys() for k in keys])
+    bad = anomaly_keys()
+    ok = np.array([k not in bad for k in keys])
     # the engine's cold start: seeded random picks over the pool in store order
     start = select_batch(
         None, None, args.start, method="random",
