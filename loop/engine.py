@@ -74,6 +74,11 @@ DIVERSITY_METHOD = {"kriging_believer": "kriging_believer", "maxmin": "maxmin", 
 COLD_START_METHOD = {"random": "random", "space_filling": "farthest_point"}
 
 
+def round_generator(seed: int, index: int) -> torch.Generator:
+    """The seeded generator of round ``index``'s acquisition (cold start included)."""
+    return torch.Generator().manual_seed(seed * 7919 + index)
+
+
 class CampaignEngine:
     """Drives one campaign (opened for writing) until a stopping rule fires."""
 
@@ -196,7 +201,7 @@ class CampaignEngine:
         return max(q, 1)
 
     def _generator(self, index: int) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed * 7919 + index)
+        return round_generator(self.seed, index)
 
     def _cold_start(self, index: int) -> str:
         t0 = time.perf_counter()

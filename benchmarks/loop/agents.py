@@ -31,7 +31,7 @@ from splits import ANOMALIES  # noqa: E402
 from alloop.loop.batch import select_batch  # noqa: E402
 from alloop.loop.commands import create_campaign  # noqa: E402
 from alloop.loop.config import AlloopConfig  # noqa: E402
-from alloop.loop.engine import CampaignEngine  # noqa: E402
+from alloop.loop.engine import CampaignEngine, round_generator  # noqa: E402
 from alloop.loop.surrogate_bridge import PoolView  # noqa: E402
 from alloop.oracles.replay import read_fg_rows  # noqa: E402
 from alloop.surrogate.ensemble import AdsMTEnsemble  # noqa: E402
@@ -181,7 +181,7 @@ def run_tree_agent(seed: int, args: Any, n_models: int = 5, beta: float = 1.0) -
     # the engine's cold start: seeded random picks over the pool in store order
     start = select_batch(
         None, None, args.start, method="random",
-        generator=torch.Generator().manual_seed(seed * 7919),
+        generator=round_generator(seed, 0),
         available=torch.ones(len(pairs), dtype=torch.bool),
     )  # fmt: skip
     chosen = [p.index for p in start.picks]
