@@ -16,6 +16,7 @@ fit), each distinct adsorbate once, and then scores pairs in chunks.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,6 +30,7 @@ from torch import Tensor
 from alloop.surrogate.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
 from alloop.surrogate.errors import CheckpointError, SurrogateError, TrainingError
 from alloop.surrogate.featurizer import Featurizer
+from alloop.surrogate.fidelity import LOW_FIDELITY, TARGET_FIDELITY
 from alloop.surrogate.inference import (
     cat_encodings,
     check_pair_index,
@@ -40,12 +42,20 @@ from alloop.surrogate.inference import (
 from alloop.surrogate.metrics import fit_std_scale
 from alloop.surrogate.model import AdsMT, SlabEncoding
 from alloop.surrogate.normalizers import Standardizer
-from alloop.surrogate.training import PairIndex, train_member
+from alloop.surrogate.training import PairIndex, TrainConfig, train_member
 from alloop.surrogate.types import EnsembleConfig, FitReport, Prediction, SurrogateSample
 
 __all__ = ["AdsMTEnsemble"]
 
 logger = logging.getLogger(__name__)
+
+
+#: target-fidelity validation samples needed to calibrate on them alone
+MIN_TARGET_VAL = 3
+
+
+def _low_or_nan(sample: SurrogateSample) -> float:
+    return sample.low_fidelity_ev if sample.low_fidelity_ev is not None else math.nan
 
 
 def _resolve_device(name: str | None) -> torch.device:
@@ -98,7 +108,9 @@ class AdsMTEnsemble:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AdsMT(
-                self.config.model, self.featurizer.descriptor_dim, self.config.featurizer.cutoff_ang
+                self.config.member_model(),
+                self.featurizer.descriptor_dim,
+                self.config.featurizer.cutoff_ang,
             )
         return model.to(device=self.device, dtype=self.dtype)
 
@@ -132,6 +144,11 @@ class AdsMTEnsemble:
     ) -> FitReport:
         """Train all members on ``train``, early-stopping and calibrating on ``val``.
 
+        Samples of both fidelities are used as ``config.fidelity_mode`` says (prepare them with
+        :func:`alloop.surrogate.fidelity.prepare_samples`); the spread is calibrated and
+        ``val_mae_ev`` measured on the target-fidelity validation samples when there are at
+        least ``MIN_TARGET_VAL`` of them, else on all.
+
         Args:
             warm_start: bytes of an earlier checkpoint (same featuriser and model config):
                 members start from its weights and keep its normalisers.
@@ -141,6 +158,44 @@ class AdsMTEnsemble:
         """
         if not train or not val:
             raise TrainingError(f"fit needs non-empty train and val, got {len(train)}, {len(val)}")
+        if self.config.fidelity_mode == "transfer":
+            return self._fit_transfer(train, val, warm_start)
+        return self._fit_stage(train, val, warm_start, self.config.train)
+
+    def _fit_transfer(
+        self,
+        train: Sequence[SurrogateSample],
+        val: Sequence[SurrogateSample],
+        warm_start: bytes | None,
+    ) -> FitReport:
+        """Pretrain on the low-fidelity labels, fine-tune on the target ones (lr scaled by
+        ``transfer_lr_factor``); a stage without both a train and a val sample is skipped."""
+        start = time.perf_counter()
+        stages = []
+        for fid in (LOW_FIDELITY, TARGET_FIDELITY):
+            tr = [s for s in train if s.fidelity == fid]
+            va = [s for s in val if s.fidelity == fid]
+            if not tr or not va:
+                continue
+            cfg = self.config.train
+            if stages:  # fine-tuning: from the pretrained weights, gently
+                warm_start = self.to_bytes()
+                cfg = replace(cfg, lr=cfg.lr * self.config.transfer_lr_factor)
+            stages.append(self._fit_stage(tr, va, warm_start, cfg))
+        if not stages:
+            raise TrainingError(
+                "transfer needs train and val samples of one fidelity at least, got "
+                f"{len(train)} train and {len(val)} val samples across fidelities"
+            )
+        return replace(stages[-1], wall_s=time.perf_counter() - start)
+
+    def _fit_stage(
+        self,
+        train: Sequence[SurrogateSample],
+        val: Sequence[SurrogateSample],
+        warm_start: bytes | None,
+        train_config: TrainConfig,
+    ) -> FitReport:
         start = time.perf_counter()
         samples = list(train) + list(val)
         by_key = {self.featurizer.slab_key(s.slab): s.slab for s in samples}
@@ -161,8 +216,13 @@ class AdsMTEnsemble:
         y_std = self.y_norm(y.unsqueeze(-1)).squeeze(-1).to(self.device)
         s_t = torch.tensor(slab_idx, device=self.device)
         a_t = torch.tensor(ads_idx, device=self.device)
-        tr = PairIndex(s_t[:n_tr], a_t[:n_tr], y_std[:n_tr])
-        va = PairIndex(s_t[n_tr:], a_t[n_tr:], y_std[n_tr:])
+        fid, low = self._fidelity_inputs(
+            torch.tensor([s.fidelity for s in samples]),
+            torch.tensor([_low_or_nan(s) for s in samples], dtype=torch.float64),
+        )
+        every = PairIndex(s_t, a_t, y_std, fid, low)
+        tr = every.subset(torch.arange(n_tr, device=self.device))
+        va = every.subset(torch.arange(n_tr, len(samples), device=self.device))
         self.members, self._enc_cache, reports = [], [], []
         for k in range(self.config.num_members):
             model = self._new_member(self._member_seed(k))
@@ -175,7 +235,7 @@ class AdsMTEnsemble:
                     desc,
                     tr,
                     va,
-                    self.config.train,
+                    train_config,
                     self._member_seed(k),
                     self.device,
                 )
@@ -183,8 +243,10 @@ class AdsMTEnsemble:
             self.members.append(model)
         self._enc_cache = [{} for _ in self.members]
         self.std_scale = 1.0
-        pred = self.predict_samples(val)
-        y_val = np.array([s.gmae_ev for s in val])
+        target = [s for s in val if s.fidelity == TARGET_FIDELITY]
+        calib = target if len(target) >= MIN_TARGET_VAL else list(val)
+        pred = self.predict_samples(calib)
+        y_val = np.array([s.gmae_ev for s in calib])
         if self.config.calibrate_std and len(self.members) > 1:
             self.std_scale = fit_std_scale(pred.mean_ev.numpy(), pred.std_ev.numpy(), y_val)
         return FitReport(
@@ -198,8 +260,28 @@ class AdsMTEnsemble:
             warm_started=ckpt is not None,
         )
 
+    def _fidelity_inputs(
+        self, fidelity: Tensor, low_ev: Tensor
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """The model's multi-fidelity inputs on the device: `P` fidelity indices (None for a
+        one-fidelity model) and `P` standardised low-fidelity labels, NaN where a pair has
+        none or the prediction is not at the target (None without a delta head)."""
+        model = self.config.member_model()
+        fid = fidelity.to(self.device) if model.num_fidelities > 1 else None
+        low = None
+        if model.delta_head:
+            low_ev = torch.where(fidelity == TARGET_FIDELITY, low_ev, torch.nan)
+            low = self.y_norm(low_ev.unsqueeze(-1)).squeeze(-1)
+            low = low.to(device=self.device, dtype=self.dtype)
+        return fid, low
+
     def _check_warm_start(self, data: bytes) -> CheckpointState:
         ckpt = load_checkpoint(data)
+        if ckpt.config.fidelity_mode != self.config.fidelity_mode:
+            raise CheckpointError(
+                f"warm start from fidelity_mode {ckpt.config.fidelity_mode!r}, this ensemble "
+                f"uses {self.config.fidelity_mode!r}"
+            )
         if ckpt.featurizer_version != self.config.featurizer.version:
             raise CheckpointError(
                 f"warm start from featuriser {ckpt.featurizer_version!r}, this ensemble uses "
@@ -250,8 +332,11 @@ class AdsMTEnsemble:
         with_site_scores: bool = False,
         with_embeddings: bool = False,
         reuse_slab_encodings: bool = True,
+        fidelity: int | Tensor = TARGET_FIDELITY,
+        low_fidelity_ev: Tensor | None = None,
     ) -> Prediction:
-        """Predict GMAE for pairs of ``slabs`` and ``smiles``.
+        """Predict GMAE for pairs of ``slabs`` and ``smiles`` (at the target fidelity unless
+        ``fidelity`` says otherwise).
 
         Args:
             slabs: `S` clean slabs (duplicates by content are encoded once).
@@ -262,9 +347,21 @@ class AdsMTEnsemble:
                 `P x 2H`).
             reuse_slab_encodings: False re-encodes the slab for every pair (the naive path,
                 only for measuring what the cache saves).
+            fidelity: the fidelity to predict, one for all pairs or a `P` long tensor (used by
+                ``token`` and ``delta`` models; 0 is the target).
+            low_fidelity_ev: `P` float, each pair's low-fidelity label in eV, NaN where it has
+                none (used by ``delta`` models for target predictions; None: none known).
         """
         self._require_fitted()
         pair_index = check_pair_index(len(slabs), len(smiles), pair_index)
+        n_pairs = pair_index.shape[0]
+        fid_all = torch.as_tensor(fidelity, dtype=torch.long).expand(n_pairs)
+        low_all = (
+            torch.full((n_pairs,), torch.nan, dtype=torch.float64)
+            if low_fidelity_ev is None
+            else torch.as_tensor(low_fidelity_ev, dtype=torch.float64).reshape(n_pairs)
+        )
+        fid_t, low_t = self._fidelity_inputs(fid_all, low_all)
         keys, slab_pos, smi_keys, smi_pos = self._index(slabs, smiles)
         first = dict(zip(reversed(slab_pos), reversed(range(len(slabs))), strict=True))
         slabs_by_key = {k: slabs[first[i]] for i, k in enumerate(keys)}
@@ -285,6 +382,8 @@ class AdsMTEnsemble:
                     self.config.chunk_pairs,
                     with_site_scores,
                     with_embeddings,
+                    fid_t,
+                    low_t,
                 )
                 pred, sites, emb = out
             else:
@@ -324,6 +423,8 @@ class AdsMTEnsemble:
             [s.slab for s in samples],
             [s.smiles for s in samples],
             torch.stack([idx, idx], dim=1),
+            fidelity=torch.tensor([s.fidelity for s in samples], dtype=torch.long),
+            low_fidelity_ev=torch.tensor([_low_or_nan(s) for s in samples], dtype=torch.float64),
             **kwargs,
         )
 

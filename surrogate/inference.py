@@ -100,6 +100,8 @@ def predict_member(
     chunk_pairs: int = 4096,
     with_sites: bool = False,
     with_embedding: bool = False,
+    fidelity: Tensor | None = None,
+    low_fidelity: Tensor | None = None,
 ) -> MemberOutput:
     """Predict `P` pairs in eval mode from encoded slabs.
 
@@ -108,12 +110,19 @@ def predict_member(
         descriptors: `A x D` standardised descriptors, in the model's dtype and device.
         slab_idx, ads_idx: `P` long indices.
         chunk_pairs: pairs per chunk (bounds the `chunk x heads x N x d` gathers).
+        fidelity, low_fidelity: `P` per-pair multi-fidelity inputs (see `AdsMT.forward_pairs`).
     """
     ads = model.encode_adsorbates(descriptors)
     preds, sites, embs = [], [], []
     for i in range(0, len(slab_idx), chunk_pairs):
+        part = slice(i, i + chunk_pairs)
         out = model.forward_pairs(
-            slabs, ads, slab_idx[i : i + chunk_pairs], ads_idx[i : i + chunk_pairs]
+            slabs,
+            ads,
+            slab_idx[part],
+            ads_idx[part],
+            None if fidelity is None else fidelity[part],
+            None if low_fidelity is None else low_fidelity[part],
         )
         preds.append(out.prediction)
         if with_sites:

@@ -44,6 +44,8 @@ class AdsMTConfig:
     head_hidden_dim: int = 128
     dropout: float = 0.1
     max_atomic_number: int = 100
+    num_fidelities: int = 1
+    delta_head: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -63,6 +65,10 @@ class AdsMTConfig:
                     f"AdsMTConfig.hidden_dim={self.hidden_dim} not divisible by "
                     f"{name}={getattr(self, name)}"
                 )
+        if self.num_fidelities < 1:
+            raise SurrogateError(
+                f"AdsMTConfig.num_fidelities must be >= 1, got {self.num_fidelities}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise SurrogateError(f"AdsMTConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -89,6 +95,12 @@ class PairOutput(NamedTuple):
 
 class AdsMT(nn.Module):
     """The AdsMT model (no adsorption-site input).
+
+    Multi-fidelity inputs (both optional, see :mod:`alloop.surrogate.fidelity`):
+    ``num_fidelities > 1`` adds a learned fidelity embedding to the adsorbate and graph tokens
+    before self-attention, so one trunk predicts each fidelity (index 0 is the target, DFT);
+    ``delta_head`` adds a head that predicts the target as ``low-fidelity label + correction``
+    for pairs whose low-fidelity label is given.
 
     Args:
         config: hyperparameters.
@@ -132,12 +144,24 @@ class AdsMT(nn.Module):
             nn.Dropout(c.dropout),
             nn.Linear(c.head_hidden_dim, 1),
         )
+        self.fidelity_embed = nn.Embedding(c.num_fidelities, h) if c.num_fidelities > 1 else None
+        self.delta = (
+            nn.Sequential(
+                nn.Linear(2 * h + 1, c.head_hidden_dim),
+                nn.SiLU(),
+                nn.Dropout(c.dropout),
+                nn.Linear(c.head_hidden_dim, 1),
+            )
+            if c.delta_head
+            else None
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.graph_encoder.reset_parameters()
         self.depth_basis.reset_parameters()
-        for module in (self.depth_proj, *self.ads_encoder, *self.head):
+        delta = tuple(self.delta) if self.delta is not None else ()
+        for module in (self.depth_proj, *self.ads_encoder, *self.head, *delta):
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
                 nn.init.zeros_(module.bias)
@@ -149,6 +173,12 @@ class AdsMT(nn.Module):
         for layer in self.self_layers:
             layer.reset_parameters()  # type: ignore[operator]
         self.final_norm.reset_parameters()
+        if self.fidelity_embed is not None:
+            nn.init.normal_(self.fidelity_embed.weight, std=0.1)
+        if self.delta is not None:  # start as "target = low-fidelity label"
+            last = self.delta[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
 
     def encode_slabs(self, batch: Batch) -> SlabEncoding:
         """Encode `S` slab graphs (a PyG ``Batch``) once for every pair that uses them."""
@@ -169,9 +199,22 @@ class AdsMT(nn.Module):
         return self.ads_encoder(descriptors)
 
     def forward_pairs(
-        self, slabs: SlabEncoding, adsorbates: Tensor, slab_idx: Tensor, ads_idx: Tensor
+        self,
+        slabs: SlabEncoding,
+        adsorbates: Tensor,
+        slab_idx: Tensor,
+        ads_idx: Tensor,
+        fidelity: Tensor | None = None,
+        low_fidelity: Tensor | None = None,
     ) -> PairOutput:
-        """Predict `P` pairs given encoded slabs and adsorbates and `P` index pairs."""
+        """Predict `P` pairs given encoded slabs and adsorbates and `P` index pairs.
+
+        Args:
+            fidelity: `P` long fidelity index of each prediction (None: 0, the target);
+                ignored by a model with one fidelity.
+            low_fidelity: `P` standardised low-fidelity label of each pair, NaN where there is
+                none; only a model with a delta head uses it (target = label + correction).
+        """
         ads = adsorbates[ads_idx]
         pooled = slabs.pooled[slab_idx]
         cross_out, weights = self.cross(
@@ -181,10 +224,16 @@ class AdsMT(nn.Module):
             slabs.mask[slab_idx],
         )
         graph_token = self.graph_token_norm(pooled + cross_out)
+        ads_token, graph_token = ads + self.token_type[0], graph_token + self.token_type[1]
+        if self.fidelity_embed is not None:
+            if fidelity is None:
+                fidelity = torch.zeros(len(slab_idx), dtype=torch.long, device=ads.device)
+            fid = self.fidelity_embed(fidelity)
+            ads_token, graph_token = ads_token + fid, graph_token + fid
         tokens = torch.cat(
             [
-                (ads + self.token_type[0]).unsqueeze(1),
-                (graph_token + self.token_type[1]).unsqueeze(1),
+                ads_token.unsqueeze(1),
+                graph_token.unsqueeze(1),
                 slabs.top_tokens[slab_idx],
             ],
             dim=1,
@@ -194,14 +243,32 @@ class AdsMT(nn.Module):
         for layer in self.self_layers:
             tokens = layer(tokens, mask)
         embedding = self.final_norm(tokens[:, :2]).reshape(len(slab_idx), -1)
-        return PairOutput(self.head(embedding).squeeze(-1), weights, embedding)
+        prediction = self.head(embedding).squeeze(-1)
+        if self.delta is not None and low_fidelity is not None:
+            known = ~torch.isnan(low_fidelity)
+            base = torch.where(known, low_fidelity, torch.zeros_like(low_fidelity))
+            base = base.to(embedding.dtype)
+            correction = self.delta(torch.cat([embedding, base.unsqueeze(-1)], dim=-1))
+            prediction = torch.where(known, base + correction.squeeze(-1), prediction)
+        return PairOutput(prediction, weights, embedding)
 
     def forward(
-        self, batch: Batch, descriptors: Tensor, slab_idx: Tensor, ads_idx: Tensor
+        self,
+        batch: Batch,
+        descriptors: Tensor,
+        slab_idx: Tensor,
+        ads_idx: Tensor,
+        fidelity: Tensor | None = None,
+        low_fidelity: Tensor | None = None,
     ) -> PairOutput:
         """Both stages at once (training): slabs in ``batch``, `A x D` descriptors."""
         return self.forward_pairs(
-            self.encode_slabs(batch), self.encode_adsorbates(descriptors), slab_idx, ads_idx
+            self.encode_slabs(batch),
+            self.encode_adsorbates(descriptors),
+            slab_idx,
+            ads_idx,
+            fidelity,
+            low_fidelity,
         )
 
     def __repr__(self) -> str:
@@ -210,5 +277,6 @@ class AdsMT(nn.Module):
             f"{type(self).__name__}(hidden_dim={self.config.hidden_dim}, "
             f"graph_layers={self.config.num_graph_layers}, "
             f"self_layers={self.config.num_self_layers}, descriptor_dim={self.descriptor_dim}, "
-            f"cutoff_ang={self.cutoff_ang:g}, parameters={n})"
+            f"cutoff_ang={self.cutoff_ang:g}, fidelities={self.config.num_fidelities}, "
+            f"delta_head={self.config.delta_head}, parameters={n})"
         )

@@ -62,6 +62,19 @@ class PairIndex:
     slab_idx: Tensor  # P long
     ads_idx: Tensor  # P long
     y: Tensor | None = None  # P standardised targets
+    fidelity: Tensor | None = None  # P long fidelity index (0 = target), None: all target
+    low_fidelity: Tensor | None = None  # P standardised low-fidelity label, NaN where none
+
+    def subset(self, idx: Tensor) -> PairIndex:
+        """The pairs at positions ``idx``."""
+
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[idx]
+
+        return PairIndex(
+            self.slab_idx[idx], self.ads_idx[idx], pick(self.y), pick(self.fidelity),
+            pick(self.low_fidelity),
+        )  # fmt: skip
 
     def __len__(self) -> int:
         return int(self.slab_idx.shape[0])
@@ -88,7 +101,10 @@ def _val_l1(
     model.eval()
     with torch.no_grad():
         enc = encode_slabs_chunked(model, graphs, device)
-        pred = predict_member(model, enc, desc, val.slab_idx, val.ads_idx).prediction
+        pred = predict_member(
+            model, enc, desc, val.slab_idx, val.ads_idx,
+            fidelity=val.fidelity, low_fidelity=val.low_fidelity,
+        ).prediction  # fmt: skip
     return float((pred - y.to(pred.dtype)).abs().mean())
 
 
@@ -142,14 +158,17 @@ def train_member(
             order = torch.randperm(len(train), generator=gen).to(device)
             for i in range(0, len(train), config.batch_size):
                 idx = order[i : i + config.batch_size]
-                s_idx, a_idx = train.slab_idx[idx], train.ads_idx[idx]
+                part = train.subset(idx)
+                s_idx, a_idx = part.slab_idx, part.ads_idx
                 if full_batch is not None:
                     batch = full_batch
                 else:
                     uniq, s_idx = torch.unique(s_idx, return_inverse=True)
                     batch = collate_slabs([graphs[int(u)] for u in uniq], device)
                 local = torch.arange(len(idx), device=device)
-                out = model(batch, descriptors[a_idx], s_idx, local)
+                out = model(
+                    batch, descriptors[a_idx], s_idx, local, part.fidelity, part.low_fidelity
+                )
                 loss = (out.prediction - y_train[idx]).abs().mean()
                 if not torch.isfinite(loss):
                     raise TrainingError(f"non-finite training loss {float(loss)} at epoch {epoch}")

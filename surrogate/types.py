@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ase import Atoms
 from torch import Tensor
@@ -18,20 +18,35 @@ __all__ = ["EnsembleConfig", "FitReport", "Prediction", "SurrogateSample"]
 
 @dataclass(frozen=True)
 class SurrogateSample:
-    """One labelled pair: a clean slab, an adsorbate SMILES and its GMAE (eV).
+    """One label of a pair: a clean slab, an adsorbate SMILES and its GMAE (eV).
 
     ``surface_key`` is for people and logs; caches key slabs by content, not by this name.
+    ``fidelity``: 0 for the target fidelity (DFT), 1 for the low fidelity (MLIP); a pair may
+    have one sample per fidelity. ``low_fidelity_ev``: on a target-fidelity sample, the same
+    pair's low-fidelity label when it has one (the input of Δ-learning), else None.
     """
 
     surface_key: str
     slab: Atoms
     smiles: str
     gmae_ev: float
+    fidelity: int = 0
+    low_fidelity_ev: float | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.gmae_ev):
             raise SurrogateError(
                 f"sample {self.surface_key}/{self.smiles} has non-finite gmae_ev={self.gmae_ev}"
+            )
+        if self.fidelity not in (0, 1):
+            raise SurrogateError(
+                f"sample {self.surface_key}/{self.smiles}: fidelity must be 0 (target) or 1 "
+                f"(low), got {self.fidelity!r}"
+            )
+        if self.low_fidelity_ev is not None and not math.isfinite(self.low_fidelity_ev):
+            raise SurrogateError(
+                f"sample {self.surface_key}/{self.smiles} has non-finite "
+                f"low_fidelity_ev={self.low_fidelity_ev}"
             )
 
 
@@ -49,6 +64,12 @@ class EnsembleConfig:
         device: ``"cuda"``, ``"cpu"`` or None (CUDA when available, else CPU).
         dtype: ``"float32"`` or ``"float64"``.
         chunk_pairs / chunk_slabs: inference chunk sizes (memory bound, not results).
+        fidelity_mode: how labels of two fidelities train one model (``FIDELITY_MODES`` in
+            :mod:`alloop.surrogate.fidelity`): ``supersede`` (one label per pair, the highest
+            fidelity), ``token`` (a learned fidelity embedding, predictions at the target),
+            ``delta`` (token, plus target = low-fidelity label + learned correction where the
+            pair has one), ``transfer`` (pretrain on low-fidelity labels, fine-tune on target).
+        transfer_lr_factor: ``transfer``'s fine-tuning learning rate, as a share of ``train.lr``.
     """
 
     num_members: int = 5
@@ -62,8 +83,21 @@ class EnsembleConfig:
     dtype: str = "float32"
     chunk_pairs: int = 4096
     chunk_slabs: int = 64
+    fidelity_mode: str = "supersede"
+    transfer_lr_factor: float = 0.3
 
     def __post_init__(self) -> None:
+        from alloop.surrogate.fidelity import FIDELITY_MODES
+
+        if self.fidelity_mode not in FIDELITY_MODES:
+            raise SurrogateError(
+                f"fidelity_mode {self.fidelity_mode!r} is unknown; valid modes: "
+                f"{', '.join(FIDELITY_MODES)}"
+            )
+        if not 0.0 < self.transfer_lr_factor <= 1.0:
+            raise SurrogateError(
+                f"transfer_lr_factor must be in (0, 1], got {self.transfer_lr_factor}"
+            )
         if self.num_members < 1:
             raise SurrogateError(f"num_members must be >= 1, got {self.num_members}")
         if self.descriptor_transform not in ("none", "signed_log1p"):
@@ -94,7 +128,17 @@ class EnsembleConfig:
             "dtype": self.dtype,
             "chunk_pairs": self.chunk_pairs,
             "chunk_slabs": self.chunk_slabs,
+            "fidelity_mode": self.fidelity_mode,
+            "transfer_lr_factor": self.transfer_lr_factor,
         }
+
+    def member_model(self) -> AdsMTConfig:
+        """The model each member builds: ``model`` with the inputs ``fidelity_mode`` needs."""
+        if self.fidelity_mode == "token":
+            return replace(self.model, num_fidelities=2)
+        if self.fidelity_mode == "delta":
+            return replace(self.model, num_fidelities=2, delta_head=True)
+        return self.model
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> EnsembleConfig:
