@@ -8,9 +8,9 @@ from typing import Any
 
 from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import LoopError
-from alloop.loop.pool import default_fg_root
 from alloop.oracles import factory
 from alloop.oracles.factory import ExecutorSettings, ReplayOracleSettings
+from alloop.oracles.fg_data import fg_data_root
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.types import AdsorbateSpec, Oracle, OraclePair, OracleResult
 from alloop.store.records import NewLabel, PairRecord
@@ -40,7 +40,7 @@ def build_oracle(cfg: AlloopConfig) -> Oracle:
     """The labelling oracle the config names (`replay` or `mlip`)."""
     if cfg.oracle.kind == "replay":
         root = cfg.oracle.fg_root or (cfg.pool.fg.root if cfg.pool.fg else None)
-        return factory.build_oracle(ReplayOracleSettings(str(root or default_fg_root())))
+        return factory.build_oracle(ReplayOracleSettings(str(root or fg_data_root())))
     return factory.build_oracle(mlip_settings(cfg))
 
 

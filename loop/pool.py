@@ -8,29 +8,18 @@ naming the config field at fault.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from alloop.loop.config import FG_METALS, AdsorbateSpec, FGPoolSpec, PoolSection, SurfaceSpec
 from alloop.loop.errors import ConfigError
+from alloop.oracles.fg_data import FG_ROOT_ENV, fg_data_root
 from alloop.store.records import NewAdsorbate, NewSurface
-
-FG_ROOT_ENV = "ALLOOP_FG_ROOT"
 
 
 @dataclass(frozen=True)
 class Pool:
     surfaces: tuple[NewSurface, ...]
     adsorbates: tuple[NewAdsorbate, ...]
-
-
-def default_fg_root() -> Path:
-    """The FG reference table: `$ALLOOP_FG_ROOT`, else `../shared/data/fg` beside the checkout."""
-    env = os.environ.get(FG_ROOT_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "fg"
 
 
 def build_pool(section: PoolSection) -> Pool:
@@ -45,7 +34,7 @@ def _fg_pool(spec: FGPoolSpec) -> Pool:
     from alloop.surrogate.errors import SurrogateError
     from alloop.surrogate.fg import read_fg_molecules, read_fg_slabs
 
-    root = spec.root or default_fg_root()
+    root = spec.root or fg_data_root()
     if not (root / "fg_gmae_derived.csv").is_file():
         raise ConfigError(
             f"pool.fg.root: no FG reference table at {root} (expected fg_gmae_derived.csv); "

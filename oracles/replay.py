@@ -8,7 +8,9 @@ Keys: ``surface_key`` is the metal symbol (``"Pt"``), ``adsorbate_key`` is
 ``"family/mol_code"`` (``"amides/13X1"``; codes repeat across families). An unknown pair is a
 ``status="failed"`` result, never an exception. With ``load_structures`` the best DFT
 configuration comes back as ``best_structure`` and is checked against the intact gas molecule
-(``anomaly_flags == ["dissociated"]`` for the two FG minima that are not intact).
+(``anomaly_flags == ["dissociated"]`` for the two FG minima that are not intact); that needs
+the full FG set, while energies come from the compact copy alloop ships just as well
+(:mod:`alloop.oracles.fg_data`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from ase import Atoms
 
 from alloop.oracles.anomalies import bond_signature
 from alloop.oracles.errors import OracleError, StructureError
+from alloop.oracles.fg_data import (
+    FG_TABLE_NAME,
+    fg_data_root,
+    holds_configurations,
+    require_configurations,
+)
 from alloop.oracles.slabs import read_single
 from alloop.oracles.types import (
     TAG_ADSORBATE,
@@ -37,7 +45,6 @@ from alloop.oracles.types import (
 
 logger = logging.getLogger(__name__)
 
-FG_TABLE_NAME = "fg_gmae_derived.csv"
 #: what produced the FG energies (GAME-Net paper, Pablo-García et al. 2023)
 FG_CALCULATOR = "vasp-pbe-d2 (FG dataset, GAME-Net)"
 #: atoms within this height (Å) of the topmost metal atom are tagged as surface
@@ -124,15 +131,22 @@ def tag_fg_structure(atoms: Atoms, metal: str) -> Atoms:
 class ReplayOracle:
     """Answer ``label(pair)`` from the FG table (fidelity ``"replay"``).
 
-    ``fg_root``: the ``fg/`` folder holding ``fg_gmae_derived.csv`` and the structure folders.
+    ``fg_root``: the ``fg/`` folder holding ``fg_gmae_derived.csv`` and the structure folders;
+    ``None``: :func:`~alloop.oracles.fg_data.fg_data_root`.
     ``load_structures``: read the best configuration's CONTCAR into ``best_structure``
-    (about 2 ms per label); switch off for pure energy lookups.
+    (about 2 ms per label); ``False`` for pure energy lookups; ``None``: when ``fg_root`` holds
+    the adsorbed configurations (the full set). ``True`` on a root without them (the compact
+    copy) raises :class:`OracleError`.
     """
 
-    def __init__(self, fg_root: Path, load_structures: bool = True) -> None:
-        self.fg_root = Path(fg_root)
-        self.load_structures = load_structures
+    def __init__(self, fg_root: Path | None = None, load_structures: bool | None = None) -> None:
+        self.fg_root = Path(fg_root) if fg_root is not None else fg_data_root()
         self._rows = read_fg_rows(self.fg_root)
+        if load_structures is None:
+            load_structures = holds_configurations(self.fg_root)
+        elif load_structures:
+            require_configurations(self.fg_root, "ReplayOracle(load_structures=True)")
+        self.load_structures = load_structures
         self._metals = sorted({m for m, _ in self._rows})
 
     def __repr__(self) -> str:
@@ -156,28 +170,18 @@ class ReplayOracle:
         start = time.perf_counter()
         row = self.row(pair.surface_key, pair.adsorbate_key)
         if row is None:
-            return failed_result(
-                pair.key,
-                "replay",
-                "unknown_pair",
-                self._unknown_reason(pair.surface_key, pair.adsorbate_key),
-                calculator=FG_CALCULATOR,
-                weights_hash=None,
-                reference_scheme="gas_phase_molecule",
-                placements=[],
-                placements_tried=0,
-                anomaly_flags=[],
-                force_calls=0,
-                wall_s=time.perf_counter() - start,
-                source=str(self.fg_root / FG_TABLE_NAME),
-            )
+            reason = self._unknown_reason(pair.surface_key, pair.adsorbate_key)
+            return self._failed(pair, "unknown_pair", reason, start)
         best = None
         flags: list[str] = []
         if self.load_structures:
-            best = tag_fg_structure(
-                read_single(self.fg_root / row.structure_file, "vasp"), row.metal
-            )
-            flags = self._dft_minimum_flags(row, best)
+            try:
+                best = tag_fg_structure(
+                    read_single(self.fg_root / row.structure_file, "vasp"), row.metal
+                )
+                flags = self._dft_minimum_flags(row, best)
+            except StructureError as exc:  # one unreadable CONTCAR fails its pair only
+                return self._failed(pair, exc.kind, str(exc), start)
         provenance = {
             "calculator": FG_CALCULATOR,
             "weights_hash": None,
@@ -200,6 +204,23 @@ class ReplayOracle:
             "formula": row.formula,
         }
         return OracleResult(pair.key, row.e_ads_min_ev, "ok", "replay", provenance, best)
+
+    def _failed(self, pair: OraclePair, kind: str, message: str, start: float) -> OracleResult:
+        return failed_result(
+            pair.key,
+            "replay",
+            kind,
+            message,
+            calculator=FG_CALCULATOR,
+            weights_hash=None,
+            reference_scheme="gas_phase_molecule",
+            placements=[],
+            placements_tried=0,
+            anomaly_flags=[],
+            force_calls=0,
+            wall_s=time.perf_counter() - start,
+            source=str(self.fg_root / FG_TABLE_NAME),
+        )
 
     def _dft_minimum_flags(self, row: FGRow, best: Atoms) -> list[str]:
         """``["dissociated"]`` when the DFT minimum's adsorbate is not the intact gas molecule.

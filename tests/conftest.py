@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 from ase.build import fcc111, molecule
 
+from alloop.oracles.fg_data import fg_data_root
 from alloop.store import CampaignStore
 from alloop.store.records import NewAdsorbate, NewSurface
 
 REPO = Path(__file__).resolve().parents[1]
-FG_ROOT = REPO.parent / "shared" / "data" / "fg"
+#: the FG data of this run: $ALLOOP_FG_ROOT, the full set beside the checkout, or the compact
+#: copy alloop ships (one rule: alloop.oracles.fg_data.fg_data_root)
+FG_ROOT = fg_data_root()
 
 
 def file_digest(path: Path) -> str | None:
@@ -21,10 +24,8 @@ def file_digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fg_root() -> Path:
-    if not (FG_ROOT / "fg_gmae_derived.csv").exists():
-        pytest.skip("FG reference data not found beside the checkout")
     return FG_ROOT
 
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from alloop.loop.cli import app
@@ -79,7 +78,6 @@ def canonical_state(path: Path) -> dict[str, Any]:
         }
 
 
-@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
 def test_replay_campaign_end_to_end(tmp_path):
     cfg = tiny_config(tmp_path / "tiny.yaml")
     campaign = tmp_path / "tiny.alloop"
@@ -131,7 +129,6 @@ def progress(path: Path) -> int:
     return int(row[0])
 
 
-@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path):
     cfg = tiny_config(tmp_path / "tiny.yaml")
     reference = tmp_path / "reference.alloop"
@@ -164,8 +161,6 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path):
 
 
 def test_locked_campaign_refused_with_holder(tmp_path):
-    if not (FG_ROOT / "fg_gmae_derived.csv").exists():
-        pytest.skip("no FG data")
     cfg = tiny_config(tmp_path / "tiny.yaml", rounds=1)
     campaign = tmp_path / "tiny.alloop"
     assert runner.invoke(app, ["init", str(cfg), "-c", str(campaign)]).exit_code == 0
@@ -189,7 +184,6 @@ def test_locked_campaign_refused_with_holder(tmp_path):
         holder.wait()
 
 
-@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
 def test_explore_fraction_splits_each_batch(tmp_path):
     cfg = tiny_config(tmp_path / "mix.yaml", name="mix", rounds=2)
     cfg.write_text(
@@ -211,7 +205,6 @@ def test_explore_fraction_splits_each_batch(tmp_path):
     assert explore[0].sigma_ev >= explore[1].sigma_ev - 1e-9
 
 
-@pytest.mark.skipif(not (FG_ROOT / "fg_gmae_derived.csv").exists(), reason="no FG data")
 def test_campaign_from_an_older_alloop_continues_with_the_same_config(tmp_path):
     from alloop.loop.commands import open_for_run
 

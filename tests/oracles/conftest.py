@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from ase import Atoms
 from ase.build import fcc111, molecule
-
-FG_ROOT = Path("/work/shared/data/fg")
-
-
-@pytest.fixture(scope="session")
-def fg_root() -> Path:
-    if not (FG_ROOT / "fg_gmae_derived.csv").is_file():
-        pytest.skip(f"FG data not present at {FG_ROOT}")
-    return FG_ROOT
 
 
 @pytest.fixture()

@@ -1,12 +1,55 @@
+"""The replay oracle on the FG data this run uses (the full set or the compact copy), and its
+structure path on adsorbed configurations written here from the real slabs and molecules."""
+
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import ase.io
 import numpy as np
 import pytest
+from ase import Atoms
 
 from alloop.oracles.errors import OracleError
+from alloop.oracles.fg_data import SHIPPED_FG_ROOT, holds_configurations
 from alloop.oracles.replay import ReplayOracle, read_fg_rows
+from alloop.oracles.slabs import read_single
+from tests.conftest import FG_ROOT
+
+NEEDS_FULL_SET = pytest.mark.skipif(
+    not holds_configurations(FG_ROOT),
+    reason=f"checks the FG dataset's own adsorbed configurations, which {FG_ROOT} (the compact "
+    "copy) leaves out; set ALLOOP_FG_ROOT to the full set",
+)
+
+
+def _configuration(slab_file: Path, gas_file: Path, pull: str | None = None) -> Atoms:
+    """The gas molecule flat 2.2 Å above the middle of the slab, optionally with its first
+    ``pull`` atom moved 3 Å sideways (a broken bond)."""
+    slab, gas = read_single(slab_file, "vasp"), read_single(gas_file, "vasp")
+    centre = slab.cell[0] / 2 + slab.cell[1] / 2
+    positions = gas.positions - gas.positions.mean(axis=0) + centre
+    positions[:, 2] = slab.positions[:, 2].max() + 2.2
+    if pull is not None:
+        positions[gas.get_chemical_symbols().index(pull), 0] += 3.0
+    return slab + Atoms(gas.get_chemical_symbols(), positions=positions)
+
+
+@pytest.fixture
+def root_with_configurations(fg_root: Path, tmp_path: Path) -> Path:
+    """An FG root: the real table, Ag slab and amide molecules, plus two adsorbed
+    configurations written here: Ag + 13X1 intact, Ag + 25X1 with its O pulled off."""
+    for rel in ("fg_gmae_derived.csv", "metal_surfaces", "gas_amides"):
+        copy = shutil.copytree if (fg_root / rel).is_dir() else shutil.copyfile
+        copy(fg_root / rel, tmp_path / rel)
+    (tmp_path / "amides" / "structures").mkdir(parents=True)
+    slab = tmp_path / "metal_surfaces/structures/ag-0000.contcar"
+    for code, pull in (("13X1", None), ("25X1", "O")):
+        gas = tmp_path / f"gas_amides/structures/{code}.contcar"
+        configuration = _configuration(slab, gas, pull)
+        ase.io.write(tmp_path / f"amides/structures/ag-{code}-a.contcar", configuration, "vasp")
+    return tmp_path
 
 
 def test_replay_reads_whole_grid(fg_root: Path) -> None:
@@ -20,7 +63,7 @@ def test_replay_reads_whole_grid(fg_root: Path) -> None:
 
 
 def test_replay_label_matches_csv_row(fg_root: Path) -> None:
-    oracle = ReplayOracle(fg_root)
+    oracle = ReplayOracle(fg_root, load_structures=False)
     pair = oracle.make_pair("Ag", "amides/13X1")
     res = oracle.label(pair)
     assert res.status == "ok" and res.fidelity == "replay"
@@ -36,10 +79,42 @@ def test_replay_label_matches_csv_row(fg_root: Path) -> None:
         - prov["reference_energies_ev"]["gas"]
     )
     assert e_ads == pytest.approx(res.gmae_ev, abs=1e-5)
+    assert res.best_structure is None
+
+
+def test_replay_best_structure_is_tagged_and_checked(root_with_configurations: Path) -> None:
+    oracle = ReplayOracle(root_with_configurations)
+    assert oracle.load_structures  # the root holds configurations
+    res = oracle.label(oracle.make_pair("Ag", "amides/13X1"))
+    assert res.status == "ok" and res.gmae_ev == pytest.approx(-0.394987)
     best = res.best_structure
     assert best is not None and best.get_chemical_formula() == "CH3Ag48NO"
     tags = best.get_tags()
     assert (tags == 2).sum() == 6 and (tags == 1).sum() == 12
+    assert res.provenance["anomaly_flags"] == []
+    broken = oracle.label(oracle.make_pair("Ag", "amides/25X1"))
+    assert broken.status == "ok" and broken.provenance["anomaly_flags"] == ["dissociated"]
+
+
+def test_replay_missing_configuration_fails_its_pair_only(root_with_configurations: Path) -> None:
+    oracle = ReplayOracle(root_with_configurations)
+    res = oracle.label(oracle.make_pair("Ag", "amides/25X2"))  # no CONTCAR written for it
+    assert res.status == "failed" and res.gmae_ev is None
+    assert res.error is not None and res.error.startswith("structure_error: ")
+    assert "ag-25X2-a.contcar" in res.error
+
+
+def test_replay_on_the_compact_copy_gives_energies_only() -> None:
+    oracle = ReplayOracle(SHIPPED_FG_ROOT)
+    assert not oracle.load_structures and len(oracle.known_pairs()) == 2898
+    res = oracle.label(oracle.make_pair("Pt", "group2/3611"))
+    assert res.status == "ok" and res.gmae_ev is not None and res.best_structure is None
+    with pytest.raises(OracleError) as info:
+        ReplayOracle(SHIPPED_FG_ROOT, load_structures=True)
+    message = str(info.value)
+    assert "\n" not in message and "ALLOOP_FG_ROOT" in message
+    assert message.startswith("ReplayOracle(load_structures=True) needs the adsorbed")
+    assert "the compact copy alloop ships" in message
 
 
 def test_replay_two_configs_takes_minimum(fg_root: Path) -> None:
@@ -78,6 +153,7 @@ def test_replay_make_pair_slab_is_tagged(fg_root: Path) -> None:
     assert pair.adsorbate.atoms is not None
 
 
+@NEEDS_FULL_SET
 def test_replay_flags_the_two_dft_minima_that_are_not_intact(fg_root: Path) -> None:
     oracle = ReplayOracle(fg_root)
     for metal, key in (("Ru", "oximes/49Y3"), ("Fe", "aromatics/44S1")):
