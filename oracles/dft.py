@@ -80,6 +80,7 @@ class DFTOracle:
                 "DFTOracle.label needs start_oracle (the MLIP oracle); or call escalate(pair, "
                 "mlip_result)"
             )
+        t0 = time.perf_counter()
         start = self.start_oracle.label(pair)
         if start.status != "ok":
             return failed_result(
@@ -88,6 +89,7 @@ class DFTOracle:
                 "no_valid_placement",
                 f"start label is {start.status!r} ({start.error}); nothing to escalate",
                 start=_summary(start),
+                wall_s=time.perf_counter() - t0,
                 **self._base(),
             )
         return self._escalate(pair, start)

@@ -38,6 +38,7 @@ from alloop.oracles.types import (
     TAG_SUBSURFACE,
     TAG_SURFACE,
     AdsorbateSpec,
+    Fidelity,
     OraclePair,
     OracleResult,
     failed_result,
@@ -139,6 +140,8 @@ class ReplayOracle:
     copy) raises :class:`OracleError`.
     """
 
+    fidelity: Fidelity = "replay"
+
     def __init__(self, fg_root: Path | None = None, load_structures: bool | None = None) -> None:
         self.fg_root = Path(fg_root) if fg_root is not None else fg_data_root()
         self._rows = read_fg_rows(self.fg_root)
@@ -203,12 +206,12 @@ class ReplayOracle:
             "e_tot_best_ev": row.e_tot_best_ev,
             "formula": row.formula,
         }
-        return OracleResult(pair.key, row.e_ads_min_ev, "ok", "replay", provenance, best)
+        return OracleResult(pair.key, row.e_ads_min_ev, "ok", self.fidelity, provenance, best)
 
     def _failed(self, pair: OraclePair, kind: str, message: str, start: float) -> OracleResult:
         return failed_result(
             pair.key,
-            "replay",
+            self.fidelity,
             kind,
             message,
             calculator=FG_CALCULATOR,
