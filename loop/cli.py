@@ -95,8 +95,8 @@ def status(campaign: CampaignArg) -> None:
     Example: [bold]alloop status fg.alloop[/]
     """
     with guard():
-        st = commands.campaign_status(campaign)
-    out().print(views.status_panel(st, campaign))
+        st, costs = commands.campaign_status(campaign)
+    out().print(views.status_panel(st, campaign, costs))
 
 
 @app.command()
@@ -138,7 +138,8 @@ def _drive(store: object, cfg: object, quiet: bool) -> None:
         engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
         decision = engine.run()
     if not quiet:
-        out().print(views.status_panel(store.status(), store.target.display))  # type: ignore[attr-defined]
+        costs = commands.campaign_costs(store)  # type: ignore[arg-type]
+        out().print(views.status_panel(store.status(), store.target.display, costs))  # type: ignore[attr-defined]
         out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
 
 

@@ -45,9 +45,20 @@ def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
     )
 
 
-def campaign_status(campaign: str) -> CampaignStatus:
+def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float]]:
+    """The campaign's counts and its cost spent by job kind (`campaign_costs`)."""
     with CampaignStore.open(campaign) as store:
-        return store.status()
+        return store.status(), campaign_costs(store)
+
+
+def campaign_costs(store: CampaignStore) -> dict[str, float]:
+    """Cost units spent per job kind, priced by the campaign's stored `cost` section (older
+    campaigns have none: the defaults)."""
+    from alloop.loop.config import CostSection
+    from alloop.loop.costs import cost_by_fidelity
+
+    section = CostSection.model_validate(store.campaign().config.get("cost", {}))
+    return cost_by_fidelity(store.jobs(), section)
 
 
 @dataclass(frozen=True)

@@ -178,6 +178,9 @@ class SurrogateSection(Section):
     max_neighbors: PositiveInt = 50
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are
+    # always at DFT level
+    fidelity_mode: Literal["supersede", "token", "delta", "transfer"] = "supersede"
 
 
 class AcquisitionSection(Section):
@@ -208,7 +211,13 @@ class AcquisitionSection(Section):
 
 
 class OracleSection(Section):
-    kind: Literal["replay", "mlip"] = "mlip"
+    """Who labels the batch. ``replay``: DFT values from the FG table; ``mlip``: the live MLIP
+    oracle; ``mf_replay``: MLIP labels from the shipped low-fidelity table (SevenNet-MF-0 at
+    the FG DFT geometries, ``lowfi_table`` overrides it) and DFT escalations from the FG
+    table, so a multi-fidelity campaign runs offline and deterministically."""
+
+    kind: Literal["replay", "mlip", "mf_replay"] = "mlip"
+    lowfi_table: Path | None = None
     calculator: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "fairchem", "emt"] = (
         "sevennet-mf-0"
     )
@@ -245,6 +254,10 @@ class EscalationSection(Section):
     """
 
     enabled: bool = False
+    # `rules`: the reason-coded policy below, in step 5. `cost_aware`: step 3 chooses MLIP and
+    # DFT jobs together by value per cost (`alloop.loop.mf_acquisition`); the first DFT
+    # labels go to `per_round` random MLIP-labelled pairs. dft_budget/reasons apply to `rules`.
+    policy: Literal["rules", "cost_aware"] = "rules"
     dft_budget: NonNegInt = 0
     per_round: NonNegInt = 1
     mode: Literal["single_point", "relax"] = "single_point"
@@ -286,10 +299,25 @@ class EscalationSection(Section):
         return v
 
 
+class CostSection(Section):
+    """What one label costs, in cost units, by fidelity (`alloop.loop.costs`).
+
+    Not measured at scale here: on this machine's CPU an MLIP label (full placement search,
+    SevenNet-MF-0) took 97-213 s on average (README, label accuracy), while a DFT relaxation of
+    a 48-atom slab with an adsorbate takes hours, so DFT is set to 100 MLIP labels. ``dft``
+    prices replay labels too: they stand in for DFT.
+    """
+
+    mlip: PositiveFloat = 1.0
+    dft: PositiveFloat = 100.0
+
+
 class BudgetSection(Section):
     max_labels: PositiveInt | None = None
     max_rounds: PositiveInt | None = 3
     no_improvement_rounds: PositiveInt | None = None
+    # stop once the oracle jobs spent this many cost units (`cost` section)
+    max_cost: PositiveFloat | None = None
 
 
 class ExecutorSection(Section):
@@ -306,6 +334,7 @@ class AlloopConfig(Section):
     acquisition: AcquisitionSection = Field(default_factory=AcquisitionSection)
     oracle: OracleSection = Field(default_factory=OracleSection)
     escalation: EscalationSection = Field(default_factory=EscalationSection)
+    cost: CostSection = Field(default_factory=CostSection)
     budget: BudgetSection = Field(default_factory=BudgetSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
 
@@ -315,8 +344,17 @@ class AlloopConfig(Section):
         if esc.enabled and self.oracle.kind == "replay":
             raise ValueError(
                 "escalation.enabled: the replay oracle's labels are DFT already; escalation "
-                "needs oracle.kind: mlip"
+                "needs oracle.kind: mlip or mf_replay"
             )
+        if esc.policy == "cost_aware" and not esc.enabled:
+            raise ValueError("escalation.policy: cost_aware needs escalation.enabled: true")
+        if self.oracle.kind == "mf_replay" and esc.enabled and esc.mode != "relax":
+            raise ValueError(
+                "escalation.mode: the mf_replay oracle's DFT labels are relaxed minima from the "
+                "FG table; use mode: relax"
+            )
+        if self.oracle.kind != "mf_replay" and self.oracle.lowfi_table is not None:
+            raise ValueError("oracle.lowfi_table: only the mf_replay oracle reads it")
         window = esc.target_window_ev or self.acquisition.target_window_ev
         if (
             "IN_WINDOW_CONFIDENT" in esc.reasons
@@ -399,7 +437,11 @@ def _absolutise(cfg: AlloopConfig, base: Path) -> AlloopConfig:
         }
     )
     oracle = cfg.oracle.model_copy(
-        update={"checkpoint": fix(cfg.oracle.checkpoint), "fg_root": fix(cfg.oracle.fg_root)}
+        update={
+            "checkpoint": fix(cfg.oracle.checkpoint),
+            "fg_root": fix(cfg.oracle.fg_root),
+            "lowfi_table": fix(cfg.oracle.lowfi_table),
+        }
     )
     dft = dict(cfg.escalation.dft)
     if dft.get("cache_dir"):

@@ -15,6 +15,8 @@ from rich.layout import Layout
 from rich.panel import Panel
 from rich.table import Table
 
+from alloop.loop.commands import campaign_costs
+from alloop.loop.views import cost_line
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,
@@ -33,6 +35,7 @@ class Snapshot:
     batch: tuple[AcquisitionRecord, ...]
     labels: dict[str, LabelRecord]
     escalations: tuple[EventRecord, ...]
+    costs: dict[str, float]
 
 
 def snapshot(campaign: str) -> Snapshot:
@@ -41,7 +44,8 @@ def snapshot(campaign: str) -> Snapshot:
         batch = tuple(store.acquisitions(round_index=rounds[-1].index)) if rounds else ()
         labels = {lab.pair_key: lab for lab in store.labels()}
         escalations = tuple(e for e in store.events() if e.kind == "escalated")
-        return Snapshot(campaign, store.status(), rounds, batch, labels, escalations)
+        costs = campaign_costs(store)
+        return Snapshot(campaign, store.status(), rounds, batch, labels, escalations, costs)
 
 
 def _f(x: object, fmt: str = "+.3f") -> str:
@@ -50,14 +54,16 @@ def _f(x: object, fmt: str = "+.3f") -> str:
 
 def rounds_table(snap: Snapshot) -> Table:
     t = Table(title="rounds", expand=True)
-    for col in ("#", "state", "wall s", "labels", "val MAE", "batch MAE", "95% cov.", "best eV"):
+    cols = ("#", "state", "wall s", "labels", "cost", "val MAE", "batch MAE", "95% cov.", "best eV")
+    for col in cols:
         t.add_column(col, justify="left" if col == "state" else "right")
     for r in snap.rounds[-12:]:
         m = r.metrics
         end = r.finished_at or r.updated_at
         t.add_row(
             str(r.index), r.state, f"{(end - r.started_at).total_seconds():.1f}",
-            _f(m.get("n_labels"), "d"), _f(m.get("val_mae_ev"), ".3f"),
+            _f(m.get("n_labels"), "d"), _f(m.get("cost_total"), ",.0f"),
+            _f(m.get("val_mae_ev"), ".3f"),
             _f(m.get("batch_mae_ev"), ".3f"), _f(m.get("batch_coverage_95"), ".0%"),
             _f(m.get("best_gmae_ev")),
         )  # fmt: skip
@@ -101,11 +107,14 @@ def best_table(snap: Snapshot) -> Table:
 
 def escalations_table(snap: Snapshot) -> Table:
     t = Table(title="escalations", expand=True)
-    for col in ("round", "pair", "reason"):
+    for col in ("round", "pair", "reason", "value/cost"):
         t.add_column(col)
     reasons = Counter(str(e.payload.get("reason", "?")) for e in snap.escalations)
     for e in snap.escalations[-8:]:
-        t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")))
+        value, cost = e.payload.get("value"), e.payload.get("cost")
+        priced = f"{value:.3g}/{cost:g}" if isinstance(value, float) and cost else "—"
+        t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")),
+                  priced)  # fmt: skip
     if not snap.escalations:
         t.add_row("—", "none yet", "")
     t.caption = ", ".join(f"{k}: {n}" for k, n in reasons.items()) or None
@@ -116,7 +125,7 @@ def _head(snap: Snapshot) -> str:
     s = snap.status
     return (
         f"[bold]{s.name}[/]  {snap.where}  ·  {s.n_pairs} pairs  ·  {s.n_labelled_pairs} labelled"
-        f"  ·  {s.n_rounds} rounds"
+        f"  ·  {s.n_rounds} rounds  ·  cost {cost_line(snap.costs)}"
     )
 
 

@@ -21,13 +21,12 @@ from typing import Any
 from alloop.loop.config import AlloopConfig, EscalationSection
 from alloop.loop.errors import LoopError
 from alloop.loop.escalation import EscalationCandidate, EscalationPolicy, plan_escalations
+from alloop.loop.fidelities import DFT_FIDELITIES
 from alloop.oracles.dft_settings import DFTOracleSettings
 from alloop.oracles.types import OraclePair, OracleResult
 from alloop.store import CampaignStore
 from alloop.store.records import JobRecord, LabelRecord, NewJob
 from alloop.store.structures import atoms_from_json
-
-DFT_FIDELITIES = frozenset({"dft_single_point", "dft_relax"})
 
 
 def escalation_policy(section: EscalationSection) -> EscalationPolicy:
@@ -52,6 +51,13 @@ def dft_fidelity(section: EscalationSection) -> str:
 
 
 def build_dft_oracle(cfg: AlloopConfig) -> Any:
+    """The DFT oracle of escalations: the FG table for `mf_replay`, else a real DFT code."""
+    if cfg.oracle.kind == "mf_replay":
+        from alloop.loop.oracle_bridge import replay_root
+        from alloop.oracles.lowfi_replay import DFTReplayOracle
+        from alloop.oracles.replay import ReplayOracle
+
+        return DFTReplayOracle(ReplayOracle(replay_root(cfg), load_structures=False))
     from alloop.oracles.dft import DFTOracle
 
     return DFTOracle(dft_settings(cfg.escalation))

@@ -9,18 +9,23 @@ Steps of one round, each a state recorded on the round row before the next begin
                    start and skips training.
   2./3. ``acquired``  the unlabelled pool is scored (μ, σ, embeddings), a diverse batch chosen
                    by the configured acquisition, and the acquisitions with their PROPOSED
-                   oracle jobs are committed in one transaction.
+                   oracle jobs are committed in one transaction. Under
+                   `escalation.policy: cost_aware` the batch is over (pair, fidelity): MLIP
+                   jobs for unlabelled pairs and DFT jobs (with their `escalated` events) for
+                   MLIP-labelled ones, chosen by value per cost (`loop/mf_planning.py`).
   4. ``labelled``  the jobs run through the executor; each result is ingested exactly once
                    (`CampaignStore.complete_job`) as it arrives.
-  5. ``escalated`` when `escalation.enabled`: the policy (`loop/escalation.py`) picks pairs
-                   with an ok MLIP label for DFT within the per-round and campaign budgets;
+  5. ``escalated`` when `escalation.enabled`: the rules policy (`loop/escalation.py`) picks
+                   pairs with an ok MLIP label for DFT within the per-round and campaign budgets
+                   (the cost-aware policy planned its DFT jobs in step 3 and only gives a
+                   campaign its first DFT labels here, `mf_planning.cold_start_dft`);
                    their PROPOSED DFT jobs (kind = the DFT fidelity) and one ``escalated``
                    event per decision (pair, reason code, detail) are committed in one
                    transaction, then the jobs run through the executor from the stored MLIP
                    minima and each DFT label is ingested exactly once. Both labels stay;
                    training and the metrics use the DFT one.
-  6. ``closed``    round metrics (against each pair's highest-fidelity label) and the stop
-                   check.
+  6. ``closed``    round metrics (against each pair's highest-fidelity label; the cost spent,
+                   `loop/costs.py`) and the stop check.
 
 Resuming after a crash re-enters the unfinished round at its recorded state. Every step is a
 pure function of the committed state and the seed (training and acquisition seeds derive from
@@ -44,6 +49,7 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from alloop.loop.acquisition import AcquisitionContext, get_acquisition
 from alloop.loop.batch import select_batch
 from alloop.loop.config import AlloopConfig
+from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.dft_bridge import (
     EscalatingOracle,
     build_dft_oracle,
@@ -53,6 +59,7 @@ from alloop.loop.dft_bridge import (
     plan_round,
 )
 from alloop.loop.escalation import training_labels
+from alloop.loop.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
 from alloop.loop.oracle_bridge import (
     build_executor,
     build_oracle,
@@ -61,7 +68,12 @@ from alloop.loop.oracle_bridge import (
     result_to_label,
 )
 from alloop.loop.stopping import StopDecision, StopRules, StopState, check_stop
-from alloop.loop.surrogate_bridge import PoolView, fit_ensemble, training_samples
+from alloop.loop.surrogate_bridge import (
+    PoolView,
+    fit_ensemble,
+    labels_by_fidelity,
+    training_samples,
+)
 from alloop.store import CampaignStore, JobState
 from alloop.store.enums import TERMINAL_JOB_STATES
 from alloop.store.records import JobRecord, NewAcquisition, NewJob, PairRecord, RoundRecord
@@ -145,7 +157,8 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ 1. train
     def _train(self, index: int) -> str:
-        samples = [s for _, s in training_samples(self.store, self.pool)]
+        mode = self.cfg.surrogate.fidelity_mode
+        samples = [s for _, s in training_samples(self.store, self.pool, mode)]
         if len(samples) < 2:
             return self._cold_start(index)
         t0 = time.perf_counter()
@@ -239,7 +252,23 @@ class CampaignEngine:
             ]
         )
 
+    @property
+    def cost_aware(self) -> bool:
+        esc = self.cfg.escalation
+        return esc.enabled and esc.policy == "cost_aware"
+
+    def _acquire_cost_aware(self, index: int) -> str:
+        t0 = time.perf_counter()
+        batch = plan_mf_batch(self.store, self.pool, self._ensemble_for(index), self.cfg, index)
+        self.store.record_batch(index, batch.acquisitions, batch.jobs, "acquired", batch.events)
+        timing = {"acquire_s": time.perf_counter() - t0}
+        self._merge_timing(index, "acquired", {**batch.metrics, "timing": timing})
+        self.notify("acquired", {"index": index, "n": len(batch.acquisitions)})
+        return "acquired"
+
     def _acquire(self, index: int) -> str:
+        if self.cost_aware:
+            return self._acquire_cost_aware(index)
         t0 = time.perf_counter()
         ensemble = self._ensemble_for(index)
         cands = self.candidates()
@@ -375,7 +404,12 @@ class CampaignEngine:
         t0 = time.perf_counter()
         kind = dft_fidelity(esc)
         if not any(is_dft_job(j) and j.round_index == index for j in self.store.jobs()):
-            self._plan_escalations(index)
+            if self.cost_aware:
+                jobs, events = cold_start_dft(self.store, self.cfg, index, self._generator(index))
+                if jobs:
+                    self.store.propose_jobs(index, jobs, events)
+            else:
+                self._plan_escalations(index)
         self._run_jobs(index, kind, self._escalating_oracle, ("escalating", "dft_labelled"))
         dft_jobs = [j for j in self.store.jobs() if is_dft_job(j)]
         metrics = {
@@ -414,9 +448,16 @@ class CampaignEngine:
             err = abs(acq.mu_ev - label_ev)
             errors.append(err)
             covered += err <= 1.96 * acq.sigma_ev
+        jobs = self.store.jobs()
+        target, _ = labels_by_fidelity(self.store)
         metrics: dict[str, Any] = {
             "n_labels": self._labels_used(),
             "best_gmae_ev": self.best_label(),
+            "n_target_labels": len(target),
+            "best_target_ev": min(target.values(), default=None),
+            "cost_round": cost_spent(jobs, self.cfg.cost, index),
+            "cost_total": cost_spent(jobs, self.cfg.cost),
+            "cost_by_fidelity": cost_by_fidelity(jobs, self.cfg.cost),
         }
         if errors:
             metrics["batch_mae_ev"] = sum(errors) / len(errors)
@@ -444,17 +485,34 @@ class CampaignEngine:
     def _labels_used(self) -> int:
         return len({lab.pair_key for lab in self.store.label_summaries()})
 
+    def _fidelities(self) -> set[str]:
+        """The fidelities this campaign's jobs can have."""
+        kinds = {oracle_fidelity(self.cfg)}
+        if self.cfg.escalation.enabled:
+            kinds.add(dft_fidelity(self.cfg.escalation))
+        return kinds
+
+    def _pool_remaining(self) -> int:
+        """What a next batch could still pick: unlabelled pairs, and under the cost-aware
+        policy also MLIP-labelled pairs that DFT has not labelled."""
+        if self.cost_aware:
+            for_mlip, for_dft = mf_candidates(self.store, self.pool)
+            return len(for_mlip) + len(for_dft)
+        return len(self.candidates())
+
     def stop_decision(self) -> StopDecision:
         closed = [r for r in self.store.rounds() if r.state == "closed"]
         budget = self.cfg.budget
         state = StopState(
             rounds_completed=len(closed),
             labels_used=self._labels_used(),
-            pool_remaining=len(self.candidates()),
+            pool_remaining=self._pool_remaining(),
             best_label_history_ev=tuple(r.metrics.get("best_gmae_ev") for r in closed),
+            cost_spent=cost_spent(self.store.jobs(), self.cfg.cost),
+            min_label_cost=min(fidelity_cost(kind, self.cfg.cost) for kind in self._fidelities()),
         )
         rules = StopRules(
             max_labels=budget.max_labels, max_rounds=budget.max_rounds,
-            no_improvement_rounds=budget.no_improvement_rounds,
+            no_improvement_rounds=budget.no_improvement_rounds, max_cost=budget.max_cost,
         )  # fmt: skip
         return check_stop(state, rules)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from alloop.loop.config import AlloopConfig
@@ -37,11 +38,19 @@ def mlip_settings(cfg: AlloopConfig) -> MLIPOracleSettings:
 
 
 def build_oracle(cfg: AlloopConfig) -> Oracle:
-    """The labelling oracle the config names (`replay` or `mlip`)."""
+    """The labelling oracle the config names (`replay`, `mlip` or `mf_replay`)."""
     if cfg.oracle.kind == "replay":
-        root = cfg.oracle.fg_root or (cfg.pool.fg.root if cfg.pool.fg else None)
-        return factory.build_oracle(ReplayOracleSettings(str(root or fg_data_root())))
+        return factory.build_oracle(ReplayOracleSettings(str(replay_root(cfg))))
+    if cfg.oracle.kind == "mf_replay":
+        from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
+
+        return LowFidelityReplayOracle(cfg.oracle.lowfi_table)
     return factory.build_oracle(mlip_settings(cfg))
+
+
+def replay_root(cfg: AlloopConfig) -> Path:
+    """The FG table a replay oracle reads: `oracle.fg_root`, else the pool's, else the default."""
+    return cfg.oracle.fg_root or (cfg.pool.fg.root if cfg.pool.fg else None) or fg_data_root()
 
 
 def build_executor(cfg: AlloopConfig) -> Any:
@@ -57,6 +66,7 @@ def build_executor(cfg: AlloopConfig) -> Any:
 
 
 def oracle_fidelity(cfg: AlloopConfig) -> str:
+    """The fidelity of the labelling oracle's jobs (step 4)."""
     return "replay" if cfg.oracle.kind == "replay" else "mlip"
 
 

@@ -84,9 +84,8 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
 
 def distribution(store: CampaignStore, path: Path) -> None:
     # one value per pair: a later (escalated, higher-fidelity) label replaces the earlier one
-    acquired = list(
-        {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}.values()
-    )
+    best = {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}
+    acquired = [e for e in best.values() if e is not None]  # an ok label always has one
     pool_mu: list[float] = []
     cps = store.checkpoints()
     if cps:
@@ -99,7 +98,8 @@ def distribution(store: CampaignStore, path: Path) -> None:
             AdsMTEnsemble.from_bytes(cps[0].blob).predict(slabs, smiles, index).mean_ev.tolist()
         )
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    bins = np.linspace(min(acquired + pool_mu, default=-1), max(acquired + pool_mu, default=0), 30)
+    values = acquired + pool_mu
+    bins = np.linspace(min(values, default=-1), max(values, default=0), 30).tolist()
     if pool_mu:
         ax.hist(pool_mu, bins=bins, alpha=0.5, density=True, label="pool (latest μ)")
     ax.hist(acquired, bins=bins, alpha=0.6, density=True, label="acquired (labels)")

@@ -3,7 +3,7 @@
 ``check_stop`` is a pure function of the campaign's counters, called between rounds; the
 reason is a fixed code (:class:`StopReason`) so that it can be stored and compared. When
 several rules hold at once the first in this order wins: ``POOL_EXHAUSTED``, ``LABEL_BUDGET``,
-``MAX_ROUNDS``, ``NO_IMPROVEMENT``.
+``COST_BUDGET``, ``MAX_ROUNDS``, ``NO_IMPROVEMENT``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = ["StopDecision", "StopReason", "StopRules", "StopState", "check_stop",
 class StopReason(StrEnum):
     POOL_EXHAUSTED = "POOL_EXHAUSTED"
     LABEL_BUDGET = "LABEL_BUDGET"
+    COST_BUDGET = "COST_BUDGET"
     MAX_ROUNDS = "MAX_ROUNDS"
     NO_IMPROVEMENT = "NO_IMPROVEMENT"
 
@@ -38,6 +39,7 @@ class StopRules:
 
     Attributes:
         max_labels: Stop once this many pairs are labelled (oracle labels, all fidelities).
+        max_cost: Stop once the oracle jobs have cost this many cost units.
         max_rounds: Stop after this many completed rounds.
         no_improvement_rounds: Stop when the best label has not dropped by more than
             ``min_improvement_ev`` over this many rounds.
@@ -48,6 +50,7 @@ class StopRules:
     max_rounds: int | None = None
     no_improvement_rounds: int | None = None
     min_improvement_ev: float = 0.0
+    max_cost: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_labels", "max_rounds", "no_improvement_rounds"):
@@ -56,6 +59,8 @@ class StopRules:
             raise AcquisitionError(
                 f"min_improvement_ev must be finite and >= 0, got {self.min_improvement_ev!r}"
             )
+        if self.max_cost is not None and not (0.0 < self.max_cost < math.inf):
+            raise AcquisitionError(f"max_cost must be finite and > 0, got {self.max_cost!r}")
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,16 @@ class StopState:
         pool_remaining: Unlabelled pairs still selectable.
         best_label_history_ev: Best (lowest) GMAE label after each completed round, oldest
             first; ``None`` while there is none.
+        cost_spent: Cost units of every oracle job so far (`alloop.loop.costs`).
+        min_label_cost: What the cheapest label costs: a budget that cannot buy one is spent.
     """
 
     rounds_completed: int
     labels_used: int
     pool_remaining: int
     best_label_history_ev: tuple[float | None, ...] = ()
+    cost_spent: float = 0.0
+    min_label_cost: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("rounds_completed", "labels_used", "pool_remaining"):
@@ -99,6 +108,14 @@ def check_stop(state: StopState, rules: StopRules) -> StopDecision:
             True,
             StopReason.LABEL_BUDGET,
             f"{state.labels_used} labels used of a budget of {rules.max_labels}",
+        )
+    if rules.max_cost is not None and rules.max_cost - state.cost_spent < max(
+        state.min_label_cost, 1e-9
+    ):
+        return StopDecision(
+            True,
+            StopReason.COST_BUDGET,
+            f"{state.cost_spent:g} cost units spent of a budget of {rules.max_cost:g}",
         )
     if rules.max_rounds is not None and state.rounds_completed >= rules.max_rounds:
         return StopDecision(

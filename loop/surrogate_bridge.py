@@ -1,7 +1,10 @@
 """From campaign state to the surrogate: ensemble config, training samples, predictions.
 
-Training uses one label per pair, the one of highest fidelity (`escalation.training_labels`):
-a DFT label supersedes the MLIP label of the same pair, and both stay in the store.
+Which label of a pair counts is `escalation.training_labels` (highest fidelity, then the
+newest ok label). With `surrogate.fidelity_mode: supersede` each pair trains on that one label
+(a DFT label supersedes the MLIP label, both stay in the store); the other modes train on the
+pair's target label (DFT or replay) *and* its MLIP label, each the one that counts within its
+fidelity class, and predict at the target fidelity (`alloop.surrogate.fidelity`).
 """
 
 from __future__ import annotations
@@ -9,17 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from ase import Atoms
 
 from alloop.loop.config import SurrogateSection
 from alloop.loop.errors import LoopError
 from alloop.loop.escalation import training_labels
+from alloop.loop.fidelities import LOW_FIDELITY_LABELS, is_low_fidelity
 from alloop.store import CampaignStore
 from alloop.store.records import AdsorbateRecord, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
 from alloop.surrogate.featurizer import FeaturizerConfig
+from alloop.surrogate.fidelity import (
+    LOW_FIDELITY,
+    TARGET_FIDELITY,
+    prepare_samples,
+    split_by_fidelity,
+)
 from alloop.surrogate.model import AdsMTConfig
 from alloop.surrogate.training import TrainConfig
 from alloop.surrogate.types import EnsembleConfig, FitReport, SurrogateSample
@@ -39,6 +48,7 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
             early_stop_patience=section.early_stop_patience,
         ),
         device=None if section.device == "auto" else section.device,
+        fidelity_mode=section.fidelity_mode,
     )
 
 
@@ -77,35 +87,53 @@ class PoolView:
         return [self.slabs[k] for k in slab_keys], smiles, index
 
 
-def training_samples(
-    store: CampaignStore, pool: PoolView
-) -> list[tuple[PairRecord, SurrogateSample]]:
-    """One sample per labelled pair (highest fidelity wins), in pair-id order."""
-    by_id = {p.id: p for p in pool.pairs}
-    chosen = training_labels(
-        (lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.label_summaries()
+def surrogate_fidelity(label_fidelity: str) -> int:
+    """The surrogate's fidelity index of a label: 1 (low) for MLIP, 0 (target) otherwise."""
+    return LOW_FIDELITY if is_low_fidelity(label_fidelity) else TARGET_FIDELITY
+
+
+def labels_by_fidelity(store: CampaignStore) -> tuple[dict[int, float], dict[int, float]]:
+    """``(target, low)``: pair id -> the GMAE (eV) that counts among the pair's target-fidelity
+    (DFT, replay) labels and among its MLIP labels."""
+    rows = [(lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.label_summaries()]
+    target = training_labels(r for r in rows if r[1] not in LOW_FIDELITY_LABELS)
+    low = training_labels(
+        (r for r in rows if r[1] in LOW_FIDELITY_LABELS), fidelity_rank={"mlip": 0}
     )
-    out = []
-    for pair_id, lab in chosen.items():
+    return (
+        {k: t.gmae_ev for k, t in target.items()},
+        {k: t.gmae_ev for k, t in low.items()},
+    )
+
+
+def training_samples(
+    store: CampaignStore, pool: PoolView, fidelity_mode: str = "supersede"
+) -> list[tuple[PairRecord, SurrogateSample]]:
+    """The labels the surrogate trains on, in pair-id order (target before low per pair):
+    one per pair for ``supersede``, else one per pair and fidelity class."""
+    by_id = {p.id: p for p in pool.pairs}
+
+    def sample(pair_id: int, gmae_ev: float, fidelity: int) -> tuple[PairRecord, SurrogateSample]:
         pair = by_id[pair_id]
-        out.append(
-            (pair, SurrogateSample(pair.surface_key, pool.slabs[pair.surface_key],
-                                   pool.smiles(pair), lab.gmae_ev))
-        )  # fmt: skip
+        slab = pool.slabs[pair.surface_key]
+        return pair, SurrogateSample(pair.surface_key, slab, pool.smiles(pair), gmae_ev, fidelity)
+
+    if fidelity_mode == "supersede":
+        chosen = training_labels(
+            (lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.label_summaries()
+        )
+        return [
+            sample(pair_id, lab.gmae_ev, surrogate_fidelity(lab.fidelity))
+            for pair_id, lab in chosen.items()
+        ]
+    target, low = labels_by_fidelity(store)
+    out = []
+    for pair_id in sorted(set(target) | set(low)):
+        if pair_id in target:
+            out.append(sample(pair_id, target[pair_id], TARGET_FIDELITY))
+        if pair_id in low:
+            out.append(sample(pair_id, low[pair_id], LOW_FIDELITY))
     return out
-
-
-def split_train_val(
-    samples: Sequence[SurrogateSample], val_fraction: float, seed: int
-) -> tuple[list[SurrogateSample], list[SurrogateSample]]:
-    """A seeded split; at least one validation and one training sample."""
-    if len(samples) < 2:
-        raise ValueError(f"training needs at least 2 labels, have {len(samples)}")
-    order = np.random.default_rng(seed).permutation(len(samples))
-    n_val = min(max(1, round(val_fraction * len(samples))), len(samples) - 1)
-    val = [samples[i] for i in sorted(order[:n_val])]
-    train = [samples[i] for i in sorted(order[n_val:])]
-    return train, val
 
 
 def fit_ensemble(
@@ -114,7 +142,9 @@ def fit_ensemble(
     seed: int,
     warm_start: bytes | None,
 ) -> tuple[AdsMTEnsemble, FitReport]:
-    train, val = split_train_val(samples, section.val_fraction, seed)
+    """Fit the configured ensemble on ``samples`` (split by fidelity, seeded)."""
+    prepared = prepare_samples(samples, section.fidelity_mode)
+    train, val = split_by_fidelity(prepared, section.val_fraction, seed)
     ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
     report = ensemble.fit(train, val, warm_start=warm_start)
     return ensemble, report

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Group
 from rich.panel import Panel
@@ -16,7 +16,15 @@ def _ev(x: float | None, digits: int = 3) -> str:
     return "—" if x is None else f"{x:+.{digits}f}"
 
 
-def status_panel(status: CampaignStatus, where: str) -> Panel:
+def cost_line(costs: Mapping[str, float]) -> str:
+    """``1,234 units (mlip 234, dft_relax 1,000)``: what the oracle jobs cost."""
+    parts = ", ".join(f"{kind} {value:,.0f}" for kind, value in sorted(costs.items()))
+    return f"{sum(costs.values()):,.0f} units ({parts})" if costs else "nothing yet"
+
+
+def status_panel(
+    status: CampaignStatus, where: str, costs: Mapping[str, float] | None = None
+) -> Panel:
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")
     pool.add_column()
@@ -27,6 +35,8 @@ def status_panel(status: CampaignStatus, where: str) -> Panel:
         f"{status.n_surfaces} surfaces × {status.n_adsorbates} adsorbates = {status.n_pairs} pairs",
     )
     pool.add_row("labelled", f"{status.n_labelled_pairs} pairs with an ok label")
+    if costs is not None:
+        pool.add_row("cost spent", cost_line(costs))
     last = status.last_round
     pool.add_row(
         "rounds",

@@ -1,0 +1,159 @@
+"""From campaign state to a cost-aware batch over (pair, fidelity), and its first DFT labels.
+
+`plan_mf_batch` is step 3 of a round under ``escalation.policy: cost_aware``: it predicts the
+DFT-level value of every candidate with the round's ensemble (pairs with an MLIP label are
+predicted with it, so a Δ-learning model corrects it), and hands the choice to
+`alloop.loop.mf_acquisition.plan_cost_aware`. The MLIP picks become this round's labelling
+jobs (step 4), the DFT picks its DFT jobs (step 5), each DFT pick with an ``escalated`` event
+that names the value and cost it was chosen for; all commit in one transaction.
+
+`cold_start_dft` gives a campaign its first DFT labels (step 5 of the first round with MLIP
+labels): ``escalation.per_round`` random MLIP-labelled pairs, so the fidelity gap can be learned.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from alloop.loop.config import AlloopConfig
+from alloop.loop.costs import cost_spent, fidelity_cost
+from alloop.loop.dft_bridge import dft_fidelity, is_dft_job
+from alloop.loop.fidelities import LOW_FIDELITY_LABELS
+from alloop.loop.mf_acquisition import FidelityCandidate, plan_cost_aware
+from alloop.loop.surrogate_bridge import PoolView, labels_by_fidelity
+from alloop.store import CampaignStore
+from alloop.store.records import NewAcquisition, NewJob, PairRecord
+from alloop.surrogate.ensemble import AdsMTEnsemble
+
+MF_ACQUISITION = "mf_ei"
+#: reason codes of DFT decisions made by the cost-aware policy
+REASON_VALUE_PER_COST = "VALUE_PER_COST"
+REASON_COLD_START = "COLD_START"
+
+
+@dataclass(frozen=True)
+class MFBatch:
+    acquisitions: list[NewAcquisition]
+    jobs: list[NewJob]
+    events: list[tuple[str, dict[str, Any]]]
+    metrics: dict[str, Any]
+
+
+def round_cost(cfg: AlloopConfig, spent: float) -> float:
+    """Cost units one round may spend: ``batch_size`` MLIP labels plus ``per_round`` DFT
+    labels, capped by what ``budget.max_cost`` leaves."""
+    budget = cfg.acquisition.batch_size * fidelity_cost(
+        "mlip", cfg.cost
+    ) + cfg.escalation.per_round * fidelity_cost(dft_fidelity(cfg.escalation), cfg.cost)
+    if cfg.budget.max_cost is not None:
+        budget = min(budget, max(0.0, cfg.budget.max_cost - spent))
+    return budget
+
+
+def mf_candidates(
+    store: CampaignStore, pool: PoolView
+) -> tuple[list[PairRecord], list[tuple[PairRecord, float]]]:
+    """``(for MLIP, for DFT)``: pairs with no label and no job; pairs with an ok MLIP label,
+    no target label and no DFT job (with that MLIP label, eV)."""
+    target, low = labels_by_fidelity(store)
+    labelled = {lab.pair_key for lab in store.label_summaries()}
+    jobs = store.jobs()
+    with_job = {j.pair_key for j in jobs}
+    with_dft_job = {j.pair_key for j in jobs if is_dft_job(j)}
+    for_mlip = [p for p in pool.pairs if p.key not in labelled and p.key not in with_job]
+    for_dft = [
+        (p, low[p.id])
+        for p in pool.pairs
+        if p.id in low and p.id not in target and p.key not in with_dft_job
+    ]
+    return for_mlip, for_dft
+
+
+def plan_mf_batch(
+    store: CampaignStore,
+    pool: PoolView,
+    ensemble: AdsMTEnsemble,
+    cfg: AlloopConfig,
+    index: int,
+) -> MFBatch:
+    """Step 3 under the cost-aware policy (see the module docstring)."""
+    for_mlip, for_dft = mf_candidates(store, pool)
+    pairs = for_mlip + [p for p, _ in for_dft]
+    spent = cost_spent(store.jobs(), cfg.cost)
+    budget = round_cost(cfg, spent)
+    if not pairs or budget <= 0:
+        return MFBatch([], [], [], {"n_scored": 0, "round_cost": budget})
+    slabs, smiles, pair_index = pool.index_tensors(pairs)
+    low = torch.tensor([math.nan] * len(for_mlip) + [ev for _, ev in for_dft], dtype=torch.float64)
+    pred = ensemble.predict(slabs, smiles, pair_index, low_fidelity_ev=low)
+    dft_kind = dft_fidelity(cfg.escalation)
+    (mlip_kind,) = LOW_FIDELITY_LABELS
+    candidates = [
+        FidelityCandidate(
+            p.key,
+            mlip_kind if i < len(for_mlip) else dft_kind,
+            float(pred.mean_ev[i]),
+            float(pred.std_ev[i]),
+            fidelity_cost(mlip_kind if i < len(for_mlip) else dft_kind, cfg.cost),
+        )
+        for i, p in enumerate(pairs)
+    ]
+    target, _ = labels_by_fidelity(store)
+    best = min(target.values()) if target else float(pred.mean_ev.min())
+    picks = plan_cost_aware(candidates, best, budget)
+    acquisitions, jobs, events = [], [], []
+    for pick in picks:
+        c = pick.candidate
+        acquisitions.append(
+            NewAcquisition(c.pair_key, pick.rank, pick.score, c.mu_ev, c.sigma_ev,
+                           MF_ACQUISITION, pick.describe())
+        )  # fmt: skip
+        jobs.append(NewJob(f"r{index}:{c.fidelity}:{c.pair_key}", c.pair_key, c.fidelity))
+        if c.fidelity != mlip_kind:
+            events.append(
+                ("escalated", {"pair": c.pair_key, "reason": REASON_VALUE_PER_COST,
+                               "detail": pick.describe(), "value": pick.value,
+                               "cost": c.cost, "mu_ev": c.mu_ev, "sigma_ev": c.sigma_ev})
+            )  # fmt: skip
+    metrics = {
+        "n_scored": len(pairs),
+        "round_cost": budget,
+        "best_dft_ev_at_acquisition": best if target else None,
+        "planned": {
+            "mlip": sum(c.candidate.fidelity == mlip_kind for c in picks),
+            "dft": sum(c.candidate.fidelity != mlip_kind for c in picks),
+        },
+    }
+    return MFBatch(acquisitions, jobs, events, metrics)
+
+
+def cold_start_dft(
+    store: CampaignStore, cfg: AlloopConfig, index: int, generator: torch.Generator
+) -> tuple[list[NewJob], list[tuple[str, dict[str, Any]]]]:
+    """The campaign's first DFT jobs: none once any DFT label or job exists; else
+    ``escalation.per_round`` random pairs among those with an ok MLIP label."""
+    if any(is_dft_job(j) for j in store.jobs()):
+        return [], []
+    target, low = labels_by_fidelity(store)
+    if target or not low:
+        return [], []
+    keys = {lab.pair_id: lab.pair_key for lab in store.label_summaries()}
+    options = sorted(low)
+    n = min(cfg.escalation.per_round, len(options))
+    chosen = [options[int(i)] for i in torch.randperm(len(options), generator=generator)[:n]]
+    kind = dft_fidelity(cfg.escalation)
+    cost = fidelity_cost(kind, cfg.cost)
+    jobs, events = [], []
+    for pair_id in sorted(chosen):
+        pair = keys[pair_id]
+        jobs.append(NewJob(f"r{index}:{kind}:{pair}", pair, kind))
+        detail = f"cold start: random MLIP-labelled pair ({n} of {len(options)})"
+        events.append(
+            ("escalated", {"pair": pair, "reason": REASON_COLD_START, "detail": detail,
+                           "value": None, "cost": cost})
+        )  # fmt: skip
+    return jobs, events

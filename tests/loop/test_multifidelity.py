@@ -1,0 +1,192 @@
+"""Multi-fidelity campaigns: the cost rule, the cost-aware batch, and a real MF replay campaign
+(MLIP labels from the shipped low-fidelity table, DFT labels from the FG table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alloop.loop.cli import app
+from alloop.loop.config import CostSection, parse_config
+from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
+from alloop.loop.errors import ConfigError
+from alloop.loop.mf_acquisition import FidelityCandidate, plan_cost_aware
+from alloop.loop.surrogate_bridge import PoolView, training_samples
+from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
+from alloop.store import CampaignStore
+from tests.conftest import FG_ROOT
+
+runner = CliRunner()
+
+
+def mf_config(path: Path, name: str = "mf", rounds: int = 3, extra: str = "") -> Path:
+    path.write_text(
+        f"campaign: {{name: {name}, seed: 3}}\n"
+        f"pool:\n  fg: {{root: {FG_ROOT}, metals: [Pt, Ru], max_molecules: 8}}\n"
+        "oracle: {kind: mf_replay}\n"
+        "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
+        "            early_stop_patience: 2, batch_size: 16, fidelity_mode: delta}\n"
+        "acquisition: {batch_size: 3, initial_batch_size: 5}\n"
+        "escalation: {enabled: true, policy: cost_aware, mode: relax, per_round: 2}\n"
+        "cost: {mlip: 1, dft: 10}\n"
+        f"budget: {{max_rounds: {rounds}{extra}}}\n"
+    )
+    return path
+
+
+# ------------------------------------------------------------------ the cost rule
+def test_costs_price_mlip_jobs_at_mlip_and_everything_else_at_dft() -> None:
+    section = CostSection(mlip=2.0, dft=50.0)
+    assert fidelity_cost("mlip", section) == 2.0
+    for kind in ("dft_relax", "dft_single_point", "replay"):
+        assert fidelity_cost(kind, section) == 50.0
+
+
+# ------------------------------------------------------------------ the cost-aware batch
+def cand(key: str, fidelity: str, mu: float, sigma: float, cost: float) -> FidelityCandidate:
+    return FidelityCandidate(key, fidelity, mu, sigma, cost)
+
+
+def test_batch_spends_the_round_budget_by_value_per_cost() -> None:
+    cands = [
+        cand("a", "mlip", -1.0, 0.5, 1.0),  # uncertain, near the best: worth screening
+        cand("b", "mlip", 1.0, 0.1, 1.0),  # far above the best: no value
+        cand("c", "dft_relax", -1.3, 0.1, 10.0),  # predicted below the best: worth DFT
+        cand("d", "dft_relax", -0.5, 0.1, 10.0),
+    ]
+    picks = plan_cost_aware(cands, best_ev=-1.2, round_cost=12.0)
+    assert [p.candidate.pair_key for p in picks] == ["a", "c"]
+    assert sum(p.candidate.cost for p in picks) <= 12.0
+    assert [p.rank for p in picks] == [0, 1]
+    assert all(p.score == pytest.approx(p.value / p.candidate.cost) for p in picks)
+    # more budget buys the next DFT label only if it has value; "b" never does
+    picks = plan_cost_aware(cands, best_ev=-1.2, round_cost=100.0)
+    assert "b" not in [p.candidate.pair_key for p in picks]
+
+
+def test_mlip_value_shrinks_when_an_mlip_label_would_leave_most_uncertainty() -> None:
+    """The augmented-EI factor: with DFT candidates as uncertain as the MLIP ones (a large
+    residual), screening is worth less than DFT per unit of value."""
+    sure = [cand("m", "mlip", -1.0, 0.3, 1.0), cand("x", "dft_relax", -1.0, 0.05, 1.0)]
+    vague = [cand("m", "mlip", -1.0, 0.3, 1.0), cand("x", "dft_relax", -1.0, 0.6, 1.0)]
+    v_sure = plan_cost_aware(sure, -1.0, 1.0)[0]
+    v_vague = next(p for p in plan_cost_aware(vague, -1.0, 2.0) if p.candidate.pair_key == "m")
+    assert v_sure.candidate.pair_key == "m"
+    assert v_vague.value < v_sure.value
+
+
+def test_batch_takes_each_pair_once_and_falls_back_to_sigma() -> None:
+    cands = [cand("a", "mlip", 5.0, 0.01, 1.0), cand("a", "dft_relax", 5.0, 0.02, 1.0),
+             cand("b", "mlip", 5.0, 0.03, 1.0)]  # fmt: skip
+    picks = plan_cost_aware(cands, best_ev=-3.0, round_cost=10.0)  # no EI anywhere
+    keys = [p.candidate.pair_key for p in picks]
+    assert sorted(keys) == ["a", "b"] and keys[0] == "b"  # largest σ per cost first
+    assert plan_cost_aware([], -1.0, 10.0) == []
+
+
+# ------------------------------------------------------------------ config
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"oracle": {"kind": "mlip"}, "escalation": {"policy": "cost_aware"}},
+         "cost_aware needs escalation.enabled: true"),
+        ({"oracle": {"kind": "mf_replay"}, "escalation": {"enabled": True}},
+         "use mode: relax"),
+        ({"oracle": {"kind": "replay", "lowfi_table": "x.csv"}},
+         "only the mf_replay oracle reads it"),
+        ({"surrogate": {"fidelity_mode": "fusion"}}, "surrogate.fidelity_mode"),
+        ({"cost": {"dft": 0}}, "cost.dft"),
+        ({"budget": {"max_cost": -1}}, "budget.max_cost"),
+    ],
+)  # fmt: skip
+def test_bad_multifidelity_configs_are_refused(section: dict, message: str) -> None:
+    data = {"campaign": {"name": "x"}, "pool": {"fg": {}}, **section}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data)
+
+
+# ------------------------------------------------------------------ the replay oracles
+def test_low_fidelity_replay_answers_the_shipped_table() -> None:
+    from ase.build import fcc111
+
+    from alloop.oracles.lowfi_replay import DFTReplayOracle
+    from alloop.oracles.replay import ReplayOracle
+    from alloop.oracles.types import AdsorbateSpec, OraclePair
+
+    low = LowFidelityReplayOracle()
+    dft = DFTReplayOracle(ReplayOracle(FG_ROOT, load_structures=False))
+
+    def fg_pair(metal: str, ads: str) -> OraclePair:  # replay looks pairs up by key only
+        spec = AdsorbateSpec(name=ads, smiles=None, atoms=None, binding_atoms=())
+        return OraclePair(f"{metal}|{ads}", metal, ads, fcc111("Pt", (1, 1, 3), vacuum=5), spec)
+
+    ok = low.label(fg_pair("Pt", "amides/13X1"))
+    assert ok.status == "ok" and ok.fidelity == "mlip"
+    assert ok.gmae_ev == pytest.approx(low.value_of("Pt", "amides/13X1"))
+    assert ok.provenance["calculator"] == "sevennet-mf-0"
+    assert len(ok.provenance["weights_hash"]) == 64
+    truth = dft.label(fg_pair("Pt", "amides/13X1"))
+    assert truth.fidelity == "dft_relax" and truth.status == "ok"
+    assert truth.gmae_ev == pytest.approx(dft.replay.row("Pt", "amides/13X1").e_ads_min_ev)
+    assert truth.gmae_ev != pytest.approx(ok.gmae_ev, abs=1e-3)  # two fidelities, two values
+    unknown = low.label(fg_pair("Xx", "amides/13X1"))
+    assert unknown.status == "failed" and "unknown_pair" in unknown.provenance["error"]
+
+
+# ------------------------------------------------------------------ a real MF campaign
+def test_mf_replay_campaign_end_to_end(tmp_path: Path) -> None:
+    cfg = mf_config(tmp_path / "mf.yaml")
+    campaign = tmp_path / "mf.alloop"
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
+    assert result.exit_code == 0, result.output
+    with CampaignStore.open(campaign) as store:
+        labels = store.labels()
+        jobs = store.jobs()
+        rounds = store.rounds()
+        events = [e for e in store.events() if e.kind == "escalated"]
+        samples = training_samples(store, PoolView.load(store), "delta")
+        acquisitions = store.acquisitions()
+    fids = {lab.fidelity for lab in labels}
+    assert fids == {"mlip", "dft_relax"}
+    mlip_ok = {lab.pair_key for lab in labels if lab.fidelity == "mlip" and lab.status == "ok"}
+    dft = [lab for lab in labels if lab.fidelity == "dft_relax"]
+    # DFT only where an MLIP label was there to start from; both labels kept
+    assert dft and all(lab.pair_key in mlip_ok for lab in dft)
+    # round 0: 5 MLIP + the cold-start DFT pair(s); every DFT job has one event with its price
+    assert [e.payload["reason"] for e in events][:2] == ["COLD_START", "COLD_START"]
+    assert sorted(e.payload["pair"] for e in events) == sorted(lab.pair_key for lab in dft)
+    assert all(e.payload["cost"] == 10.0 for e in events)
+    later = [e for e in events if e.payload["reason"] == "VALUE_PER_COST"]
+    assert all(e.payload["value"] > 0 for e in later)
+    # cost per round and in total, by the one rule
+    section = CostSection(mlip=1, dft=10)
+    assert [r.metrics["cost_round"] for r in rounds] == [
+        cost_spent(jobs, section, r.index) for r in rounds
+    ]
+    assert rounds[-1].metrics["cost_total"] == cost_spent(jobs, section)
+    assert rounds[-1].metrics["cost_by_fidelity"] == cost_by_fidelity(jobs, section)
+    # later rounds were chosen by value per cost over (pair, fidelity)
+    assert {a.acquisition for a in acquisitions if a.round_index > 0} == {"mf_ei"}
+    # the surrogate trained on both fidelities, DFT samples carrying nothing yet
+    assert {s.fidelity for _, s in samples} == {0, 1}
+    status = runner.invoke(app, ["status", str(campaign)])
+    assert status.exit_code == 0 and "cost spent" in status.output
+    assert f"{cost_spent(jobs, section):,.0f} units" in status.output
+    shown = runner.invoke(app, ["show", str(campaign), dft[0].pair_key])
+    assert shown.exit_code == 0 and "dft_relax" in shown.output and "mlip" in shown.output
+    dash = runner.invoke(app, ["dashboard", str(campaign), "--once"])
+    assert dash.exit_code == 0 and "COLD_START" in dash.output
+
+
+def test_cost_budget_stops_the_campaign(tmp_path: Path) -> None:
+    cfg = mf_config(tmp_path / "mf.yaml", name="cheap", rounds=10, extra=", max_cost: 40")
+    campaign = tmp_path / "cheap.alloop"
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(campaign)])
+    assert result.exit_code == 0, result.output
+    assert "COST_BUDGET" in result.output
+    with CampaignStore.open(campaign) as store:
+        spent = store.rounds()[-1].metrics["cost_total"]
+        n_rounds = len(store.rounds())
+    assert 40 - 1 < spent <= 40 and n_rounds < 10
