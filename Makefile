@@ -40,7 +40,7 @@ test-slow: $(DFT_STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "slow or dft or mlip"
 
 lint: $(STAMP)
-	$(BIN)/ruff check loop surrogate oracles store tests benchmarks
+	$(BIN)/ruff check loop surrogate oracles store tests benchmarks && MYPY=$(BIN)/mypy .ci/typecheck
 
 # Benchmarks: not CI; each writes benchmarks/results/*.{json,md}
 bench-surrogate: $(STAMP)     ## AdsMT vs trees on the FG stand-in, ~41 min on one core

@@ -84,8 +84,8 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
 
 def distribution(store: CampaignStore, path: Path) -> None:
     # one value per pair: a later (escalated, higher-fidelity) label replaces the earlier one
-    best = {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}
-    acquired = [e for e in best.values() if e is not None]  # an ok label always has one
+    by_pair = {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}
+    acquired = [e for e in by_pair.values() if e is not None]  # an ok label always has one
     pool_mu: list[float] = []
     cps = store.checkpoints()
     if cps:

@@ -51,5 +51,5 @@ def campaign_status(s: Session, n_best: int) -> CampaignStatus:
         jobs_by_state=jobs,
         n_rounds=count(m.RoundRow),
         last_round=convert.round_(last) if last is not None else None,
-        best=tuple((k, float(e), f) for k, e, f in best_rows),
+        best=tuple((k, float(e), f) for k, e, f in best_rows if e is not None),  # ok: never None
     )
