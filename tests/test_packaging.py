@@ -3,6 +3,7 @@ included, and puts no generic top-level package (`store`, `loop`, ...) into site
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -29,9 +30,15 @@ def test_wheel_layout(tmp_path):
         "alloop/store/migrations/versions/0001_initial_schema.py",
         "alloop/surrogate/__init__.py",
         "alloop/oracles/__init__.py",
+        "alloop/oracles/data/fg/fg_gmae_derived.csv",
+        "alloop/oracles/data/fg/LICENSE_GAME-Net.txt",
+        "alloop/oracles/data/fg/metal_surfaces/structures/pt-0000.contcar",
+        "alloop/oracles/data/fg/gas_group2b/structures/3611.contcar",
     ):
         assert needed in names, needed
     assert "alloop/__init__.py" not in names  # a namespace package
+    fg = [n for n in names if n.startswith("alloop/oracles/data/fg/")]
+    assert sum(n.endswith(".contcar") for n in fg) == 14 + 207  # no adsorbed configurations
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "alloop = alloop.loop.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
@@ -65,3 +72,17 @@ def test_wheel_install_runs_migrations(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
+    # installed, not a checkout: the FG data is the copy inside the wheel, and it serves a pool
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from alloop.oracles.fg_data import fg_data_root;"
+        "from alloop.surrogate.fg import read_fg_slabs; root = fg_data_root();"
+        "assert str(root).startswith(sys.argv[1]), root; print(len(read_fg_slabs(root)))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ALLOOP_FG_ROOT"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(target)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "14"
