@@ -139,7 +139,8 @@ def _drive(store: object, cfg: object, quiet: bool) -> None:
         decision = engine.run()
     if not quiet:
         costs = commands.campaign_costs(store)  # type: ignore[arg-type]
-        out().print(views.status_panel(store.status(), store.target.display, costs))  # type: ignore[attr-defined]
+        status = commands.status_of(store)  # type: ignore[arg-type]
+        out().print(views.status_panel(status, store.target.display, costs))  # type: ignore[attr-defined]
         out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from alloop.loop.config import AlloopConfig, load_config
+from alloop.loop.fidelities import labels_that_count
 from alloop.loop.pool import build_pool
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignExistsError, StoreError
@@ -29,7 +30,7 @@ def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, Campaig
     if "://" not in target and Path(target).exists():
         raise CampaignExistsError(f"{target} exists already; choose another path or remove it")
     with create_campaign(cfg, target) as store:
-        return target, store.status()
+        return target, status_of(store)
 
 
 def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
@@ -48,7 +49,19 @@ def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
 def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float]]:
     """The campaign's counts and its cost spent by job kind (`campaign_costs`)."""
     with CampaignStore.open(campaign) as store:
-        return store.status(), campaign_costs(store)
+        return status_of(store), campaign_costs(store)
+
+
+def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
+    """`store.status()` with its strongest pairs ranked by the label that counts per pair
+    (`alloop.loop.fidelities`), so an MLIP label superseded by DFT is not reported."""
+    counting = labels_that_count(store.label_summaries()).values()
+    ok = sorted(
+        (lab for lab in counting if lab.status == "ok" and lab.gmae_ev is not None),
+        key=lambda lab: (lab.gmae_ev, lab.pair_key),
+    )
+    best = tuple((lab.pair_key, float(lab.gmae_ev), lab.fidelity) for lab in ok[:n_best])  # type: ignore[arg-type]
+    return replace(store.status(n_best), best=best)
 
 
 def campaign_costs(store: CampaignStore) -> dict[str, float]:
@@ -83,10 +96,8 @@ def campaign_history(
         if round_index is not None and round_index not in {r.index for r in store.rounds()}:
             raise StoreError(f"no round {round_index} in this campaign")
         acqs = store.acquisitions(round_index=round_index, surface=surface, adsorbate=adsorbate)
-        latest: dict[str, LabelRecord] = {}
-        for lab in store.labels():
-            latest[lab.pair_key] = lab  # labels come in id order: the last one is the newest
-    return [HistoryRow(a, latest.get(a.pair_key)) for a in acqs]
+        counting = labels_that_count(store.labels())
+    return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
 
 
 def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:

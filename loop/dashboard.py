@@ -15,7 +15,8 @@ from rich.layout import Layout
 from rich.panel import Panel
 from rich.table import Table
 
-from alloop.loop.commands import campaign_costs
+from alloop.loop.commands import campaign_costs, status_of
+from alloop.loop.fidelities import labels_that_count
 from alloop.loop.views import cost_line
 from alloop.store import CampaignStore
 from alloop.store.records import (
@@ -42,10 +43,11 @@ def snapshot(campaign: str) -> Snapshot:
     with CampaignStore.open(campaign) as store:
         rounds = tuple(store.rounds())
         batch = tuple(store.acquisitions(round_index=rounds[-1].index)) if rounds else ()
-        labels = {lab.pair_key: lab for lab in store.labels()}
+        labels = labels_that_count(store.labels())
         escalations = tuple(e for e in store.events() if e.kind == "escalated")
         costs = campaign_costs(store)
-        return Snapshot(campaign, store.status(), rounds, batch, labels, escalations, costs)
+        status = status_of(store)
+        return Snapshot(campaign, status, rounds, batch, labels, escalations, costs)
 
 
 def _f(x: object, fmt: str = "+.3f") -> str:

@@ -440,6 +440,11 @@ class CampaignEngine:
     def _close(self, index: int) -> str:
         rnd = next(r for r in self.store.rounds() if r.index == index)
         labels = self._training_labels()
+        target, _ = labels_by_fidelity(self.store)
+        if self.cfg.surrogate.fidelity_mode != "supersede" or self.cost_aware:
+            # μ, σ are DFT-level predictions: score them against DFT-level labels only
+            keys = {p.id: p.key for p in self.pool.pairs}
+            labels = {keys[pair_id]: ev for pair_id, ev in target.items()}
         errors, covered = [], 0
         for acq in self.store.acquisitions(round_index=index):
             label_ev = labels.get(acq.pair_key)
@@ -449,7 +454,6 @@ class CampaignEngine:
             errors.append(err)
             covered += err <= 1.96 * acq.sigma_ev
         jobs = self.store.jobs()
-        target, _ = labels_by_fidelity(self.store)
         metrics: dict[str, Any] = {
             "n_labels": self._labels_used(),
             "best_gmae_ev": self.best_label(),

@@ -16,9 +16,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from types import MappingProxyType
 
 from alloop.loop.acquisition import AcquisitionError
+from alloop.loop.fidelities import FIDELITY_RANK
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,8 @@ __all__ = [
 
 LABEL_STATUSES: tuple[str, ...] = ("ok", "anomalous", "failed")
 
-# replay answers from a table of DFT references, so it ranks with dft_relax.
-DEFAULT_FIDELITY_RANK: Mapping[str, int] = MappingProxyType(
-    {"mlip": 0, "dft_single_point": 1, "dft_relax": 2, "replay": 2}
-)
+# the one fidelity rank (`alloop.loop.fidelities`), under the name this module exports
+DEFAULT_FIDELITY_RANK: Mapping[str, int] = FIDELITY_RANK
 
 
 class EscalationReason(StrEnum):

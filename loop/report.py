@@ -18,13 +18,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
+from alloop.loop.fidelities import labels_that_count  # noqa: E402
 from alloop.store import CampaignStore  # noqa: E402
 from alloop.store.errors import StoreError  # noqa: E402
 
 
 def _pairs_with_predictions(store: CampaignStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(μ, σ, label) of acquired pairs that were predicted and labelled ok."""
-    labels = {lab.pair_key: lab for lab in store.labels() if lab.status == "ok"}
+    labels = {k: lab for k, lab in labels_that_count(store.labels()).items() if lab.status == "ok"}
     rows = [
         (a.mu_ev, a.sigma_ev, labels[a.pair_key].gmae_ev)
         for a in store.acquisitions()
@@ -83,8 +84,9 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
 
 
 def distribution(store: CampaignStore, path: Path) -> None:
-    # one value per pair: a later (escalated, higher-fidelity) label replaces the earlier one
-    by_pair = {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}
+    # one value per pair: the label that counts (`alloop.loop.fidelities`)
+    counting = labels_that_count(store.labels()).values()
+    by_pair = {lab.pair_key: lab.gmae_ev for lab in counting if lab.status == "ok"}
     acquired = [e for e in by_pair.values() if e is not None]  # an ok label always has one
     pool_mu: list[float] = []
     cps = store.checkpoints()

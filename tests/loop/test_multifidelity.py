@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from alloop.loop.cli import app
+from alloop.loop.commands import status_of
 from alloop.loop.config import CostSection, parse_config
 from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.errors import ConfigError
@@ -148,6 +149,7 @@ def test_mf_replay_campaign_end_to_end(tmp_path: Path) -> None:
         events = [e for e in store.events() if e.kind == "escalated"]
         samples = training_samples(store, PoolView.load(store), "delta")
         acquisitions = store.acquisitions()
+        best = status_of(store, n_best=50).best
     fids = {lab.fidelity for lab in labels}
     assert fids == {"mlip", "dft_relax"}
     mlip_ok = {lab.pair_key for lab in labels if lab.fidelity == "mlip" and lab.status == "ok"}
@@ -169,7 +171,11 @@ def test_mf_replay_campaign_end_to_end(tmp_path: Path) -> None:
     assert rounds[-1].metrics["cost_by_fidelity"] == cost_by_fidelity(jobs, section)
     # later rounds were chosen by value per cost over (pair, fidelity)
     assert {a.acquisition for a in acquisitions if a.round_index > 0} == {"mf_ei"}
-    # the surrogate trained on both fidelities, DFT samples carrying nothing yet
+    # the strongest pairs are reported by the label that counts: DFT where there is one
+    with_dft = {lab.pair_key for lab in dft if lab.status == "ok"}
+    assert {fid for key, _, fid in best if key in with_dft} == {"dft_relax"}
+    assert len(best) == len(mlip_ok)
+    # the surrogate trained on both fidelities
     assert {s.fidelity for _, s in samples} == {0, 1}
     status = runner.invoke(app, ["status", str(campaign)])
     assert status.exit_code == 0 and "cost spent" in status.output

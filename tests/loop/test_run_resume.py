@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from alloop.loop.cli import app
@@ -129,8 +130,26 @@ def progress(path: Path) -> int:
     return int(row[0])
 
 
-def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path):
-    cfg = tiny_config(tmp_path / "tiny.yaml")
+def mf_tiny_config(path: Path) -> Path:
+    """A multi-fidelity replay campaign: MLIP labels from the low-fidelity table, DFT from the
+    FG table, Δ-learning surrogate, cost-aware (pair, fidelity) batches."""
+    path.write_text(
+        "campaign: {name: mftiny, seed: 5}\n"
+        f"pool:\n  fg: {{root: {FG_ROOT}, metals: [Pt, Ru], max_molecules: 8}}\n"
+        "oracle: {kind: mf_replay}\n"
+        "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
+        "            early_stop_patience: 2, batch_size: 16, fidelity_mode: delta}\n"
+        "acquisition: {batch_size: 3, initial_batch_size: 4}\n"
+        "escalation: {enabled: true, policy: cost_aware, mode: relax, per_round: 2}\n"
+        "cost: {mlip: 1, dft: 5}\n"
+        "budget: {max_rounds: 3}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("make_config", [tiny_config, mf_tiny_config], ids=["replay", "mf"])
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path, make_config):
+    cfg = make_config(tmp_path / "tiny.yaml")
     reference = tmp_path / "reference.alloop"
     subprocess.run([ALLOOP, "run", str(cfg), "-c", str(reference), "-q"], check=True,
                    capture_output=True, timeout=600)  # fmt: skip
