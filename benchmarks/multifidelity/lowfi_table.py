@@ -820,7 +820,8 @@ def _row(name: str, s: dict[str, Any]) -> str:
         return f"| {name} | 0 | | | | | |"
     return (
         f"| {name} | {s['n']} | {s['mae_ev']:.3f} | {s['bias_ev']:+.3f} | {s['rmse_ev']:.3f} | "
-        f"{s['spearman']:.3f} | {100 * s['within_0p1_ev']:.1f}% |"
+        f"{'' if s['spearman'] is None else format(s['spearman'], '.3f')} | "
+        f"{100 * s['within_0p1_ev']:.1f}% |"
     )
 
 
