@@ -489,31 +489,29 @@ class CampaignEngine:
     def _labels_used(self) -> int:
         return len({lab.pair_key for lab in self.store.label_summaries()})
 
-    def _fidelities(self) -> set[str]:
-        """The fidelities this campaign's jobs can have."""
-        kinds = {oracle_fidelity(self.cfg)}
-        if self.cfg.escalation.enabled:
-            kinds.add(dft_fidelity(self.cfg.escalation))
-        return kinds
-
-    def _pool_remaining(self) -> int:
-        """What a next batch could still pick: unlabelled pairs, and under the cost-aware
-        policy also MLIP-labelled pairs that DFT has not labelled."""
-        if self.cost_aware:
-            for_mlip, for_dft = mf_candidates(self.store, self.pool)
-            return len(for_mlip) + len(for_dft)
-        return len(self.candidates())
+    def _open_options(self) -> tuple[int, float]:
+        """What a next batch could still pick, and what the cheapest of it costs: unlabelled
+        pairs (at the labelling fidelity's cost), and under the cost-aware policy also
+        MLIP-labelled pairs that DFT has not labelled (at DFT's)."""
+        label_cost = fidelity_cost(oracle_fidelity(self.cfg), self.cfg.cost)
+        if not self.cost_aware:
+            return len(self.candidates()), label_cost
+        for_mlip, for_dft = mf_candidates(self.store, self.pool)
+        dft_cost = fidelity_cost(dft_fidelity(self.cfg.escalation), self.cfg.cost)
+        costs = [label_cost] * bool(for_mlip) + [dft_cost] * bool(for_dft)
+        return len(for_mlip) + len(for_dft), min(costs, default=0.0)
 
     def stop_decision(self) -> StopDecision:
         closed = [r for r in self.store.rounds() if r.state == "closed"]
         budget = self.cfg.budget
+        remaining, cheapest = self._open_options()
         state = StopState(
             rounds_completed=len(closed),
             labels_used=self._labels_used(),
-            pool_remaining=self._pool_remaining(),
+            pool_remaining=remaining,
             best_label_history_ev=tuple(r.metrics.get("best_gmae_ev") for r in closed),
             cost_spent=cost_spent(self.store.jobs(), self.cfg.cost),
-            min_label_cost=min(fidelity_cost(kind, self.cfg.cost) for kind in self._fidelities()),
+            min_label_cost=cheapest,
         )
         rules = StopRules(
             max_labels=budget.max_labels, max_rounds=budget.max_rounds,
