@@ -12,8 +12,8 @@ Multidisc. Optim. 2006): ``EI(x) · (1 − s_res / sqrt(σ(x)² + s_res²))`` fo
 fidelity, where ``s_res`` is the DFT-level uncertainty that is left after an MLIP label (the
 median σ of the pairs that already have one), and plain EI for DFT, which settles the value.
 Each candidate's score is value / cost; the batch takes candidates in score order while the
-round's budget lasts, each pair once. EI is toward strong binding: improvement below the best
-DFT-level label so far.
+round's budget lasts, each pair once, at most ``acquisition.batch_size`` MLIP labels. EI is
+toward strong binding: improvement below the best DFT-level label so far.
 
 Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it conditions the model on
 fantasised observations (``condition_on_observations``), which a deep ensemble cannot do
@@ -24,7 +24,7 @@ mean and spread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -81,12 +81,16 @@ def plan_cost_aware(
     candidates: Sequence[FidelityCandidate],
     best_ev: float,
     round_cost: float,
+    caps: Mapping[str, int] | None = None,
 ) -> list[FidelityPick]:
     """The round's picks: candidates by value per cost while ``round_cost`` lasts.
 
-    Each pair is picked at most once. ``best_ev``: the best DFT-level label so far (the lowest
-    predicted μ when there is none). Candidates with no value are skipped; when none has any,
-    the batch falls back to σ per cost, so a round never stalls.
+    Each pair is picked at most once; ``caps`` bounds the picks of a fidelity (the engine caps
+    MLIP picks at ``acquisition.batch_size``, so many cheap picks cannot crowd DFT out of a
+    round; what they leave goes to whatever is worth more per cost). ``best_ev``: the best
+    DFT-level label so far (the lowest predicted μ when there is none). Candidates with no
+    value are skipped; when none has any, the batch falls back to σ per cost, so a round never
+    stalls.
     """
     if not candidates:
         return []
@@ -109,10 +113,15 @@ def plan_cost_aware(
     order = sorted(range(len(candidates)), key=lambda i: (-float(score[i]), i))
     picks: list[FidelityPick] = []
     left, taken = round_cost, set()
+    room = dict(caps or {})
     for i in order:
         c = candidates[i]
         if float(value[i]) <= MIN_VALUE or c.pair_key in taken or c.cost > left + 1e-9:
             continue
+        if room.get(c.fidelity, 1) <= 0:
+            continue
+        if c.fidelity in room:
+            room[c.fidelity] -= 1
         picks.append(FidelityPick(c, len(picks), float(value[i]), float(score[i])))
         taken.add(c.pair_key)
         left -= c.cost

@@ -104,7 +104,7 @@ def plan_mf_batch(
     ]
     target, _ = labels_by_fidelity(store)
     best = min(target.values()) if target else float(pred.mean_ev.min())
-    picks = plan_cost_aware(candidates, best, budget)
+    picks = plan_cost_aware(candidates, best, budget, {mlip_kind: cfg.acquisition.batch_size})
     acquisitions, jobs, events = [], [], []
     for pick in picks:
         c = pick.candidate

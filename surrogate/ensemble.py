@@ -171,7 +171,7 @@ class AdsMTEnsemble:
         """Pretrain on the low-fidelity labels, fine-tune on the target ones (lr scaled by
         ``transfer_lr_factor``); a stage without both a train and a val sample is skipped."""
         start = time.perf_counter()
-        stages = []
+        stages: list[FitReport] = []
         for fid in (LOW_FIDELITY, TARGET_FIDELITY):
             tr = [s for s in train if s.fidelity == fid]
             va = [s for s in val if s.fidelity == fid]

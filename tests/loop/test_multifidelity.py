@@ -78,6 +78,16 @@ def test_mlip_value_shrinks_when_an_mlip_label_would_leave_most_uncertainty() ->
     assert v_vague.value < v_sure.value
 
 
+def test_mlip_cap_leaves_the_budget_to_dft() -> None:
+    cands = [cand(f"m{i}", "mlip", -1.0, 0.5, 1.0) for i in range(20)]
+    cands.append(cand("d", "dft_relax", -1.3, 0.1, 10.0))
+    uncapped = plan_cost_aware(cands, best_ev=-1.2, round_cost=15.0)
+    assert all(p.candidate.fidelity == "mlip" for p in uncapped) and len(uncapped) == 15
+    capped = plan_cost_aware(cands, best_ev=-1.2, round_cost=15.0, caps={"mlip": 5})
+    assert [p.candidate.fidelity for p in capped].count("mlip") == 5
+    assert "d" in [p.candidate.pair_key for p in capped]
+
+
 def test_batch_takes_each_pair_once_and_falls_back_to_sigma() -> None:
     cands = [cand("a", "mlip", 5.0, 0.01, 1.0), cand("a", "dft_relax", 5.0, 0.02, 1.0),
              cand("b", "mlip", 5.0, 0.03, 1.0)]  # fmt: skip

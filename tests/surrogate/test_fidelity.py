@@ -28,11 +28,10 @@ def two_fidelity_samples() -> tuple[list[SurrogateSample], list[SurrogateSample]
     """Low-fidelity labels on all 18 tiny pairs (target + metal offset), target labels on
     every other pair; and the target samples of the remaining pairs, to test on."""
     target = tiny_samples()
-    low = [
-        replace(s, gmae_ev=s.gmae_ev + OFFSET_EV[s.surface_key], fidelity=1) for s in target
-    ]
+    low = [replace(s, gmae_ev=s.gmae_ev + OFFSET_EV[s.surface_key], fidelity=1) for s in target]
     known = target[::2]
-    held_out = [replace(s, low_fidelity_ev=lo.gmae_ev) for s, lo in zip(target, low)][1::2]
+    pairs = zip(target, low, strict=True)
+    held_out = [replace(s, low_fidelity_ev=lo.gmae_ev) for s, lo in pairs][1::2]
     return low + known, held_out
 
 
