@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,10 @@ bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 m
 
 bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~90 min on 2 cores
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py
+
+bench-lowfi: $(STAMP)     ## SevenNet-MF-0 companion of the FG table (needs ../shared/data/fg), ~30 min + relaxations
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/lowfi_table.py
+
+bench-mf: $(STAMP)     ## multi-fidelity: supervised check, then campaigns on the FG MF replay (hours on 2 cores)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/supervised.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py

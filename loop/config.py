@@ -179,8 +179,10 @@ class SurrogateSection(Section):
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are
-    # always at DFT level
-    fidelity_mode: Literal["supersede", "token", "delta", "transfer"] = "supersede"
+    # always at DFT level. Left out: `delta` under `escalation.policy: cost_aware` (the best in
+    # benchmarks/results/multifidelity_supervised.md), else `supersede` (one label per pair, as
+    # campaigns before multi-fidelity learning ran); `parse_config` fills it in.
+    fidelity_mode: Literal["supersede", "token", "delta", "transfer"] | None = None
 
 
 class AcquisitionSection(Section):
@@ -365,6 +367,17 @@ class AlloopConfig(Section):
                 "escalation.reasons: IN_WINDOW_CONFIDENT needs a target window; set "
                 "escalation.target_window_ev or acquisition.target_window_ev, or drop the reason"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _fidelity_mode(self) -> AlloopConfig:
+        """Fill in `surrogate.fidelity_mode` (see `SurrogateSection`) however the config is
+        built, so the stored config says what trains."""
+        if self.surrogate.fidelity_mode is None:
+            esc = self.escalation
+            mode = "delta" if esc.enabled and esc.policy == "cost_aware" else "supersede"
+            surrogate = self.surrogate.model_copy(update={"fidelity_mode": mode})
+            object.__setattr__(self, "surrogate", surrogate)  # frozen: set once, while validating
         return self
 
     def resolved(self) -> dict[str, Any]:

@@ -207,3 +207,14 @@ def test_cost_budget_stops_the_campaign(tmp_path: Path) -> None:
         n_rounds = len(store.rounds())
     # stopped once what is left (4 units) buys nothing still open (DFT labels, 10 each)
     assert 40 - 10 < spent <= 40 and n_rounds < 10
+
+
+def test_fidelity_mode_default_follows_the_policy() -> None:
+    base = {"campaign": {"name": "x"}, "pool": {"fg": {}}}
+    mf = {**base, "oracle": {"kind": "mf_replay"},
+          "escalation": {"enabled": True, "policy": "cost_aware", "mode": "relax"}}  # fmt: skip
+    assert parse_config(mf).resolved()["surrogate"]["fidelity_mode"] == "delta"
+    rules = {**base, "oracle": {"kind": "mlip"}, "escalation": {"enabled": True}}
+    assert parse_config(rules).surrogate.fidelity_mode == "supersede"
+    chosen = {**mf, "surrogate": {"fidelity_mode": "token"}}
+    assert parse_config(chosen).surrogate.fidelity_mode == "token"
