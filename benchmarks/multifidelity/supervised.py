@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variants", nargs="*", default=[*VARIANTS, "mlip_raw"])
     p.add_argument("--fractions", nargs="*", type=float, default=list(FRACTIONS))
     p.add_argument("--note", default="", help="what else ran on the machine")
+    p.add_argument("--report-only", action="store_true", help="aggregate cached runs only")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
                 path = CACHE / f"{tag}-{variant}-{fraction:g}-{seed}.json"
                 if path.is_file():
                     runs.append(json.loads(path.read_text()))
+                    continue
+                if args.report_only:
                     continue
                 row = run_one(variant, fraction, seed, data, args)
                 path.write_text(json.dumps(row))
