@@ -29,6 +29,8 @@ Issue 9, part 1. For every (metal, ``family/mol_code``) pair of
    (initial = DFT geometry tagged like the replay oracle tags it, relaxed clean slab, intact gas
    molecule; non-convergence is a flag as well). The relaxed GMAE is the minimum over the
    configurations without flags; a pair whose configurations are all flagged is ``anomalous``.
+   After the subset, the two dissociated DFT minima (below) are relaxed as well, reported on
+   their own and kept out of the subset's statistics (``relax_subset_rank`` = ``extra``).
    The intact molecule handed to the dissociation test is the gas CONTCAR with its atoms put in
    the adsorbate's atom order (an element-labelled bond-graph isomorphism; 56 of the 3,108 FG
    configurations list the molecule's atoms in another order than the gas CONTCAR). The two FG
@@ -113,6 +115,8 @@ N_SLAB_ATOMS = 48
 DECIMALS = 4
 #: ranks below this form the 10-per-metal part of the relaxed subset (worked first)
 FIRST_PER_METAL = 10
+#: rank of the pairs relaxed after the subset (the dissociated DFT minima), not in its stats
+EXTRA_RANK = -1
 
 
 def fg_root() -> Path:
@@ -559,7 +563,13 @@ def build_table(
                 "e_ads_min_sp_ev": fmt(confs[best_sp]) if best_sp else "",
                 "best_config_sp": best_sp or "",
                 "e_ads_all_sp_ev": ";".join(f"{c}:{fmt(v)}" for c, v in sorted(confs.items())),
-                "relax_subset_rank": str(ranks[key]) if key in ranks else "",
+                "relax_subset_rank": (
+                    ""
+                    if key not in ranks
+                    else "extra"
+                    if ranks[key] == EXTRA_RANK
+                    else str(ranks[key])
+                ),
                 "relaxed_status": rel["status"] if rel else "",
                 "e_ads_min_relaxed_ev": fmt(rel["e_ads_min_ev"]) if rel else "",
                 "e_ads_all_relaxed_ev": (
@@ -679,7 +689,10 @@ def _relaxed_report(
     ok_clean = [k for k in ok if k not in KNOWN_DISSOCIATED]
     rel = {k: relaxed[k]["e_ads_min_ev"] for k in ok}
     diff = np.array([sp_min[k] - rel[k] for k in ok]) if ok else np.array([])
-    configs = list(relax_cache.records.values())
+    subset_keys = set(in_subset)
+    configs = [
+        r for r in relax_cache.records.values() if (r["metal"], r["adsorbate_key"]) in subset_keys
+    ]
     flag_counts: dict[str, int] = defaultdict(int)
     for rec in configs:
         for flag in rec["anomaly_flags"]:
@@ -709,6 +722,20 @@ def _relaxed_report(
         "max_sp_minus_relaxed_ev": round(float(diff.max()), 4) if ok else None,
         "min_sp_minus_relaxed_ev": round(float(diff.min()), 4) if ok else None,
         "relaxed_per_metal": grouped(ok, rel, dft, lambda k: k[0]),
+        "dissociated_dft_minima_relaxed": {
+            f"{m}|{a}": {
+                "dft_ev": dft[(m, a)],
+                "sp_ev": round(sp_min[(m, a)], 4) if (m, a) in sp_min else None,
+                "status": relaxed[(m, a)]["status"],
+                "relaxed_ev": _round(relaxed[(m, a)]["e_ads_min_ev"]),
+                "relaxed_configs_ev": {
+                    c: _round(v) for c, v in relaxed[(m, a)]["e_ads_all_ev"].items()
+                },
+                "flags": relaxed[(m, a)]["flags"],
+            }
+            for m, a in sorted(KNOWN_DISSOCIATED)
+            if (m, a) in relaxed
+        },
         "non_ok_pairs": {
             f"{m}|{a}": relaxed[(m, a)]["flags"]
             for m, a in done
@@ -739,6 +766,10 @@ class Options:
     note: str | None = None
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, DECIMALS)
+
+
 def write_outputs(rows: dict[tuple[str, str], FGRow], opts: Options) -> None:
     """Rebuild the CSV, its sidecar and the report from the caches (cheap; safe to rerun)."""
     note = opts.note
@@ -748,6 +779,8 @@ def write_outputs(rows: dict[tuple[str, str], FGRow], opts: Options) -> None:
     relax_cache = JsonlCache(RELAX_CACHE, ident["weights_hash"])
     subset = choose_relax_subset(rows, opts.per_metal, opts.seed)
     ranks = {(m, a): rank for rank, m, a in subset}
+    for key in KNOWN_DISSOCIATED:
+        ranks.setdefault(key, EXTRA_RANK)
     sp = sp_pair_energies(rows, sp_cache)
     relaxed = relaxed_pairs(rows, relax_cache)
     table = build_table(rows, sp, relaxed, ranks)
@@ -904,6 +937,17 @@ def render_markdown(full: dict[str, Any]) -> str:
         f"{rel['mean_sp_minus_relaxed_ev']} eV (range {rel['min_sp_minus_relaxed_ev']} to "
         f"{rel['max_sp_minus_relaxed_ev']} eV). Pairs not ok: {rel['non_ok_pairs'] or 'none'}.",
         "",
+        "Dissociated DFT minima, relaxed from each DFT configuration (outside the subset): "
+        + (
+            "; ".join(
+                f"{k}: DFT {d['dft_ev']:+.3f}, SP {d['sp_ev']}, relaxed {d['relaxed_ev']} "
+                f"({d['status']}; configs {d['relaxed_configs_ev']}, flags {d['flags']})"
+                for k, d in rel["dissociated_dft_minima_relaxed"].items()
+            )
+            or "not yet relaxed"
+        )
+        + ".",
+        "",
         "Relaxed, per metal (ok pairs):",
         "",
         head + "\n".join(_row(m, s) for m, s in rel["relaxed_per_metal"].items()),
@@ -953,8 +997,11 @@ def main(argv: list[str] | None = None) -> None:
         if args.phase in ("all", "relax"):
             runlog = RunLog("relax", opts.note)
             subset = choose_relax_subset(rows, opts.per_metal, opts.seed)
+            # the two dissociated DFT minima go last, outside the subset's statistics
+            extras = [(EXTRA_RANK, m, a) for m, a in sorted(KNOWN_DISSOCIATED)]
+            extras = [p for p in extras if (p[1], p[2]) not in {(m, a) for _, m, a in subset}]
             cache = JsonlCache(RELAX_CACHE, weights_hash)
-            n = run_relaxations(rows, subset, cache, runlog, opts)
+            n = run_relaxations(rows, subset + extras, cache, runlog, opts)
             runlog.event("end", n_computed=n)
             write_outputs(rows, opts)
         if args.phase == "report":
