@@ -184,6 +184,13 @@ class SurrogateSection(Section):
     # campaigns before multi-fidelity learning ran); `parse_config` fills it in.
     fidelity_mode: Literal["supersede", "token", "delta", "transfer"] | None = None
 
+    @property
+    def mode(self) -> str:
+        """``fidelity_mode`` as `AlloopConfig` resolved it."""
+        if self.fidelity_mode is None:
+            raise ConfigError("surrogate.fidelity_mode: unresolved (build the whole config)")
+        return self.fidelity_mode
+
 
 class AcquisitionSection(Section):
     name: str = "lcb"

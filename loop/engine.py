@@ -157,7 +157,7 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ 1. train
     def _train(self, index: int) -> str:
-        mode = self.cfg.surrogate.fidelity_mode
+        mode = self.cfg.surrogate.mode
         samples = [s for _, s in training_samples(self.store, self.pool, mode)]
         if len(samples) < 2:
             return self._cold_start(index)
@@ -441,7 +441,7 @@ class CampaignEngine:
         rnd = next(r for r in self.store.rounds() if r.index == index)
         labels = self._training_labels()
         target, _ = labels_by_fidelity(self.store)
-        if self.cfg.surrogate.fidelity_mode != "supersede" or self.cost_aware:
+        if self.cfg.surrogate.mode != "supersede" or self.cost_aware:
             # μ, σ are DFT-level predictions: score them against DFT-level labels only
             keys = {p.id: p.key for p in self.pool.pairs}
             labels = {keys[pair_id]: ev for pair_id, ev in target.items()}

@@ -48,7 +48,7 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
             early_stop_patience=section.early_stop_patience,
         ),
         device=None if section.device == "auto" else section.device,
-        fidelity_mode=section.fidelity_mode,
+        fidelity_mode=section.mode,
     )
 
 
@@ -143,7 +143,7 @@ def fit_ensemble(
     warm_start: bytes | None,
 ) -> tuple[AdsMTEnsemble, FitReport]:
     """Fit the configured ensemble on ``samples`` (split by fidelity, seeded)."""
-    prepared = prepare_samples(samples, section.fidelity_mode)
+    prepared = prepare_samples(samples, section.mode)
     train, val = split_by_fidelity(prepared, section.val_fraction, seed)
     ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
     report = ensemble.fit(train, val, warm_start=warm_start)
