@@ -203,6 +203,9 @@ class AcquisitionSection(Section):
     # share of every batch picked by pure uncertainty (max σ) after the named acquisition has
     # picked the rest: explore and exploit in the same batch
     explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    # the shortlist a cost-aware campaign is after: its value is the expected improvement on
+    # the k-th best DFT-level value (1: on the best), `alloop.loop.mf_acquisition`
+    top_k: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @field_validator("target_window_ev")
     @classmethod

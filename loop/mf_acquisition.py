@@ -13,7 +13,10 @@ fidelity, where ``s_res`` is the DFT-level uncertainty that is left after an MLI
 median σ of the pairs that already have one), and plain EI for DFT, which settles the value.
 Each candidate's score is value / cost; the batch takes candidates in score order while the
 round's budget lasts, each pair once, at most ``acquisition.batch_size`` MLIP labels. EI is
-toward strong binding: improvement below the best DFT-level label so far.
+toward strong binding: improvement below the k-th best DFT-level value (`kth_best`, with
+``acquisition.top_k``): with k = 1 the best DFT label so far; with k > 1 the value counts what
+a pair would add to a shortlist of the k strongest binders, so a confirmed best does not make
+every other strong candidate worthless.
 
 Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it conditions the model on
 fantasised observations (``condition_on_observations``), which a deep ensemble cannot do
@@ -75,6 +78,17 @@ def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float |
     if residual_sigma is None:
         return ei
     return ei * (1.0 - residual_sigma / torch.sqrt(sigma**2 + residual_sigma**2))
+
+
+def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> float:
+    """The k-th lowest DFT-level value known: DFT labels where there are, the predicted μ of
+    the candidates elsewhere (so the threshold exists before k pairs have DFT labels)."""
+    values = sorted([*target_ev, *predicted_ev])
+    if not values:
+        raise ValueError("kth_best needs at least one value")
+    if len(target_ev) >= k:
+        return sorted(target_ev)[k - 1]
+    return values[min(k, len(values)) - 1]
 
 
 def plan_cost_aware(

@@ -23,7 +23,7 @@ from alloop.loop.config import AlloopConfig
 from alloop.loop.costs import cost_spent, fidelity_cost
 from alloop.loop.dft_bridge import dft_fidelity, is_dft_job
 from alloop.loop.fidelities import LOW_FIDELITY_LABELS
-from alloop.loop.mf_acquisition import FidelityCandidate, plan_cost_aware
+from alloop.loop.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
 from alloop.loop.surrogate_bridge import PoolView, labels_by_fidelity
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewJob, PairRecord
@@ -103,7 +103,7 @@ def plan_mf_batch(
         for i, p in enumerate(pairs)
     ]
     target, _ = labels_by_fidelity(store)
-    best = min(target.values()) if target else float(pred.mean_ev.min())
+    best = kth_best(list(target.values()), pred.mean_ev.tolist(), cfg.acquisition.top_k)
     picks = plan_cost_aware(candidates, best, budget, {mlip_kind: cfg.acquisition.batch_size})
     acquisitions, jobs, events = [], [], []
     for pick in picks:
@@ -122,7 +122,7 @@ def plan_mf_batch(
     metrics = {
         "n_scored": len(pairs),
         "round_cost": budget,
-        "best_dft_ev_at_acquisition": best if target else None,
+        "ei_threshold_ev": best,
         "planned": {
             "mlip": sum(c.candidate.fidelity == mlip_kind for c in picks),
             "dft": sum(c.candidate.fidelity != mlip_kind for c in picks),

@@ -13,7 +13,7 @@ from alloop.loop.commands import status_of
 from alloop.loop.config import CostSection, parse_config
 from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.errors import ConfigError
-from alloop.loop.mf_acquisition import FidelityCandidate, plan_cost_aware
+from alloop.loop.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
 from alloop.loop.surrogate_bridge import PoolView, training_samples
 from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
 from alloop.store import CampaignStore
@@ -76,6 +76,25 @@ def test_mlip_value_shrinks_when_an_mlip_label_would_leave_most_uncertainty() ->
     v_vague = next(p for p in plan_cost_aware(vague, -1.0, 2.0) if p.candidate.pair_key == "m")
     assert v_sure.candidate.pair_key == "m"
     assert v_vague.value < v_sure.value
+
+
+def test_kth_best_is_the_shortlist_threshold() -> None:
+    assert kth_best([-2.0, -1.0], [-3.0, 0.5], 1) == -2.0  # k = 1: the best DFT label
+    assert kth_best([-2.0, -1.0, -0.5], [-3.0], 2) == -1.0  # enough DFT labels: theirs
+    assert kth_best([-2.0], [-3.0, -1.5, 0.5], 3) == -1.5  # too few: predictions fill in
+    assert kth_best([], [0.2, -0.4], 1) == -0.4
+    assert kth_best([], [0.2], 5) == 0.2
+
+
+def test_top_k_keeps_value_in_strong_candidates_behind_a_confirmed_best() -> None:
+    """With a confirmed best far below, EI on the best sees no value in a strong, certain
+    candidate; EI on the shortlist's k-th best does."""
+    strong = cand("s", "dft_relax", -3.2, 0.05, 1.0)
+    vague = cand("v", "dft_relax", -1.0, 0.9, 1.0)
+    on_best = plan_cost_aware([strong, vague], best_ev=-4.0, round_cost=1.0)
+    assert [p.candidate.pair_key for p in on_best] == ["v"]
+    on_kth = plan_cost_aware([strong, vague], best_ev=-3.0, round_cost=1.0)
+    assert [p.candidate.pair_key for p in on_kth] == ["s"]
 
 
 def test_mlip_cap_leaves_the_budget_to_dft() -> None:
