@@ -25,6 +25,9 @@ from alloop.store import CampaignStore
 from tests.conftest import FG_ROOT
 
 ALLOOP = str(Path(sys.executable).parent / "alloop")
+# One torch thread: training is then bit-reproducible, so "resumed == uninterrupted" is checked
+# exactly (with two threads the float sums may differ in the last digits; the decisions do not)
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 runner = CliRunner()
 
 
@@ -152,7 +155,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path, ma
     cfg = make_config(tmp_path / "tiny.yaml")
     reference = tmp_path / "reference.alloop"
     subprocess.run([ALLOOP, "run", str(cfg), "-c", str(reference), "-q"], check=True,
-                   capture_output=True, timeout=600)  # fmt: skip
+                   capture_output=True, timeout=600, env=ONE_THREAD)  # fmt: skip
     total = progress(reference)
 
     # Kill points are drawn in units of committed progress, not seconds, so they fall inside
@@ -163,7 +166,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path, ma
     for target in sorted(rng.sample(range(2, total - 2), 3)):
         if progress(killed) >= target:
             continue
-        proc = subprocess.Popen([ALLOOP, "run", str(cfg), "-c", str(killed), "-q"],
+        proc = subprocess.Popen([ALLOOP, "run", str(cfg), "-c", str(killed), "-q"], env=ONE_THREAD,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         while proc.poll() is None and progress(killed) < target:
             time.sleep(0.02)
@@ -172,7 +175,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tmp_path, ma
             os.kill(proc.pid, signal.SIGKILL)
             kill_points.append(progress(killed))
         proc.wait()
-    final = subprocess.run([ALLOOP, "run", str(cfg), "-c", str(killed), "-q"],
+    final = subprocess.run([ALLOOP, "run", str(cfg), "-c", str(killed), "-q"], env=ONE_THREAD,
                            capture_output=True, text=True, timeout=600)  # fmt: skip
     assert final.returncode == 0, final.stderr
     assert len(kill_points) >= 2, f"too few runs were interrupted: {kill_points} of {total}"
