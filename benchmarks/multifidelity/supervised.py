@@ -183,7 +183,12 @@ def markdown(results: dict[str, Any]) -> str:
         cells = []
         for f in FRACTIONS:
             c = row.get(f"{f:g}")
-            cells.append("—" if c is None else f"{c['mae_ev']:.3f} ± {c['mae_std_ev']:.3f}")
+            if c is None:
+                cells.append("—")
+            elif c["n_seeds"] == 1:
+                cells.append(f"{c['mae_ev']:.3f} (1 seed)")
+            else:
+                cells.append(f"{c['mae_ev']:.3f} ± {c['mae_std_ev']:.3f} ({c['n_seeds']} seeds)")
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     lines += ["", "Without the 2 dissociated DFT minima; Spearman; share within 0.1 eV; "
               "95 % interval coverage (ensemble σ, calibrated on DFT validation labels):", "",
