@@ -512,7 +512,9 @@ class CampaignEngine:
             best_label_history_ev=tuple(r.metrics.get("best_gmae_ev") for r in closed),
             cost_spent=cost_spent(self.store.jobs(), self.cfg.cost),
             min_label_cost=cheapest,
-        )
+            last_batch_empty=bool(closed) and closed[-1].index > 0
+            and not self.store.acquisitions(round_index=closed[-1].index),
+        )  # fmt: skip
         rules = StopRules(
             max_labels=budget.max_labels, max_rounds=budget.max_rounds,
             no_improvement_rounds=budget.no_improvement_rounds, max_cost=budget.max_cost,

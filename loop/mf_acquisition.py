@@ -121,8 +121,9 @@ def plan_cost_aware(
         augmented_ei(mu, sigma, best_ev, residual),
         expected_improvement(mu, sigma, best_ev),
     )
-    if not bool((value > MIN_VALUE).any()):
-        value = sigma.clone()
+    affordable = cost <= round_cost + 1e-9
+    if not bool(((value > MIN_VALUE) & affordable).any()):  # nothing affordable is worth it:
+        value = sigma.clone()  # spend on what the model knows least
     score = value / cost
     order = sorted(range(len(candidates)), key=lambda i: (-float(score[i]), i))
     picks: list[FidelityPick] = []

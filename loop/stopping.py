@@ -75,6 +75,8 @@ class StopState:
             first; ``None`` while there is none.
         cost_spent: Cost units of every oracle job so far (`alloop.loop.costs`).
         min_label_cost: What the cheapest label costs: a budget that cannot buy one is spent.
+        last_batch_empty: The latest completed round (after the first) acquired nothing: a
+            next one would not either, so the pool is exhausted for this campaign.
     """
 
     rounds_completed: int
@@ -83,6 +85,7 @@ class StopState:
     best_label_history_ev: tuple[float | None, ...] = ()
     cost_spent: float = 0.0
     min_label_cost: float = 0.0
+    last_batch_empty: bool = False
 
     def __post_init__(self) -> None:
         for name in ("rounds_completed", "labels_used", "pool_remaining"):
@@ -103,6 +106,10 @@ def check_stop(state: StopState, rules: StopRules) -> StopDecision:
     """Decide whether the campaign stops before its next round."""
     if state.pool_remaining == 0:
         return StopDecision(True, StopReason.POOL_EXHAUSTED, "no unlabelled pairs left")
+    if state.last_batch_empty:
+        return StopDecision(
+            True, StopReason.POOL_EXHAUSTED, "the last round found nothing it could acquire"
+        )
     if rules.max_labels is not None and state.labels_used >= rules.max_labels:
         return StopDecision(
             True,

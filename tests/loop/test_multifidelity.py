@@ -97,6 +97,15 @@ def test_top_k_keeps_value_in_strong_candidates_behind_a_confirmed_best() -> Non
     assert [p.candidate.pair_key for p in on_kth] == ["s"]
 
 
+def test_unaffordable_value_falls_back_to_what_the_budget_buys() -> None:
+    """The end of a budget: only DFT has value but costs more than is left; the round spends
+    the rest on the most uncertain MLIP labels instead of acquiring nothing."""
+    cands = [cand("d", "dft_relax", -2.0, 0.2, 100.0), cand("m1", "mlip", 3.0, 0.3, 1.0),
+             cand("m2", "mlip", 3.0, 0.1, 1.0)]  # fmt: skip
+    picks = plan_cost_aware(cands, best_ev=-1.0, round_cost=46.0)
+    assert [p.candidate.pair_key for p in picks] == ["m1", "m2"]
+
+
 def test_mlip_cap_leaves_the_budget_to_dft() -> None:
     cands = [cand(f"m{i}", "mlip", -1.0, 0.5, 1.0) for i in range(20)]
     cands.append(cand("d", "dft_relax", -1.3, 0.1, 10.0))

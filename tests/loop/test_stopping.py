@@ -109,3 +109,10 @@ def test_state_validation() -> None:
         StopState(0, 0, None)  # type: ignore[arg-type]
     with pytest.raises(AcquisitionError, match=r"best_label_history_ev\[1\] is NaN"):
         StopState(2, 5, 5, (0.0, math.nan))
+
+
+def test_an_empty_last_batch_stops_the_campaign() -> None:
+    state = StopState(rounds_completed=4, labels_used=10, pool_remaining=5, last_batch_empty=True)
+    decision = check_stop(state, StopRules(max_rounds=None))
+    assert decision.stop and decision.reason == StopReason.POOL_EXHAUSTED
+    assert "nothing it could acquire" in decision.detail
