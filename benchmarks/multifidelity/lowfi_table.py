@@ -482,7 +482,7 @@ def run_relaxations(
         for rank, metal, key in subset
         if not all(f"{metal}|{key}|{c}" in cache for c, _ in configs_of(rows[(metal, key)]))
     ]
-    logger.info("relaxations: %d of %d subset pairs to do", len(todo), len(subset))
+    logger.info("relaxations: %d of %d pairs to do", len(todo), len(subset))
     if opts.max_pairs is not None:
         todo = todo[: opts.max_pairs]
     start = time.perf_counter()
@@ -722,6 +722,12 @@ def _relaxed_report(
         "max_sp_minus_relaxed_ev": round(float(diff.max()), 4) if ok else None,
         "min_sp_minus_relaxed_ev": round(float(diff.min()), 4) if ok else None,
         "relaxed_per_metal": grouped(ok, rel, dft, lambda k: k[0]),
+        "sp_per_metal_on_ok_pairs": grouped(ok, sp_min, dft, lambda k: k[0]),
+        "mean_sp_minus_relaxed_per_metal_ev": {
+            metal: round(float(np.mean([sp_min[k] - rel[k] for k in ok if k[0] == metal])), 4)
+            for metal in sorted({k[0] for k in ok})
+        },
+        "n_dissociated_dft_minima_in_subset": sum(k in KNOWN_DISSOCIATED for k in in_subset),
         "dissociated_dft_minima_relaxed": {
             f"{m}|{a}": {
                 "dft_ev": dft[(m, a)],
@@ -928,10 +934,15 @@ def render_markdown(full: dict[str, Any]) -> str:
         + _row("single point", rel["sp_vs_dft_on_ok_pairs"])
         + "\n"
         + _row("relaxed", rel["relaxed_vs_dft_on_ok_pairs"])
-        + "\n"
-        + _row("single point, w/o dissociated", rel["sp_vs_dft_without_dissociated"])
-        + "\n"
-        + _row("relaxed, w/o dissociated", rel["relaxed_vs_dft_without_dissociated"]),
+        + (
+            "\n"
+            + _row("single point, w/o dissociated", rel["sp_vs_dft_without_dissociated"])
+            + "\n"
+            + _row("relaxed, w/o dissociated", rel["relaxed_vs_dft_without_dissociated"])
+            if rel["n_dissociated_dft_minima_in_subset"]
+            else "\n\nThe two dissociated DFT minima are not in the subset (rows without them "
+            "are the same); they are relaxed apart, below."
+        ),
         "",
         f"SP − relaxed: mean |Δ| {rel['mean_abs_sp_minus_relaxed_ev']} eV, mean "
         f"{rel['mean_sp_minus_relaxed_ev']} eV (range {rel['min_sp_minus_relaxed_ev']} to "
@@ -948,9 +959,16 @@ def render_markdown(full: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        "Relaxed, per metal (ok pairs):",
+        "Per metal, same pairs (relaxed status ok):",
         "",
-        head + "\n".join(_row(m, s) for m, s in rel["relaxed_per_metal"].items()),
+        "| metal | n | SP MAE (eV) | SP bias (eV) | relaxed MAE (eV) | relaxed bias (eV) | "
+        "mean SP − relaxed (eV) |\n|---|---|---|---|---|---|---|\n"
+        + "\n".join(
+            f"| {m} | {s['n']} | {rel['sp_per_metal_on_ok_pairs'][m]['mae_ev']:.3f} | "
+            f"{rel['sp_per_metal_on_ok_pairs'][m]['bias_ev']:+.3f} | {s['mae_ev']:.3f} | "
+            f"{s['bias_ev']:+.3f} | {rel['mean_sp_minus_relaxed_per_metal_ev'][m]:+.3f} |"
+            for m, s in rel["relaxed_per_metal"].items()
+        ),
         "",
         "## Cost",
         "",
