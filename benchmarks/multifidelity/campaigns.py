@@ -338,7 +338,7 @@ def plot(results: dict[str, Any], dft: dict[str, float], runs: list[dict[str, An
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for agent in results["agents"]:
         for r in (x for x in runs if x["agent"] == agent):
-            spent, hits, xs, ys = 0.0, set(), [0.0], [0]
+            spent, hits, xs, ys = 0.0, set(), [], []
             for job in r["sequence"]:
                 low = is_low_fidelity(job["kind"])
                 spent += COST_MLIP if low else COST_DFT
@@ -356,9 +356,9 @@ def plot(results: dict[str, Any], dft: dict[str, float], runs: list[dict[str, An
                            label=agent if i == 0 else None)  # fmt: skip
     ax[0].axhline(FIND, color="grey", ls=":")
     ax[0].set(xlabel="cost units (MLIP 1, DFT 100)", ylabel="top-30 DFT binders confirmed",
-              xscale="symlog")  # fmt: skip
+              xscale="log", xlim=(100, None))  # fmt: skip
     ax[1].set(xlabel="cost units when the model trained", ylabel="DFT-level pool MAE (eV)",
-              xscale="symlog")  # fmt: skip
+              xscale="log")  # fmt: skip
     ax[0].legend(fontsize=7)
     ax[1].legend(fontsize=7)
     fig.tight_layout()
