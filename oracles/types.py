@@ -33,6 +33,18 @@ Fidelity = Literal["replay", "mlip", "dft_single_point", "dft_relax"]
 
 STATUSES: tuple[str, ...] = ("ok", "anomalous", "failed")
 FIDELITIES: tuple[str, ...] = ("replay", "mlip", "dft_single_point", "dft_relax")
+#: provenance keys every `OracleResult` carries, whatever its status (the Oracle contract)
+PROVENANCE_KEYS: tuple[str, ...] = (
+    "calculator",
+    "weights_hash",
+    "reference_scheme",
+    "placements",
+    "placements_tried",
+    "anomaly_flags",
+    "force_calls",
+    "wall_s",
+    "error",
+)
 
 #: tag values used on every structure the package produces (fairchem / OC20 convention)
 TAG_SUBSURFACE = 0

@@ -13,7 +13,7 @@ from alloop.oracles.adsorbates import adsorbate_from_database
 from alloop.oracles.anomalies import AnomalySettings
 from alloop.oracles.mlip_oracle import MLIPOracle
 from alloop.oracles.settings import MLIPOracleSettings
-from alloop.oracles.types import AdsorbateSpec, OraclePair
+from alloop.oracles.types import PROVENANCE_KEYS, AdsorbateSpec, OraclePair
 
 
 def _settings(**kw: object) -> MLIPOracleSettings:
@@ -30,17 +30,7 @@ def test_label_has_full_provenance(cu_slab: Atoms) -> None:
     res = MLIPOracle(_settings()).label(_pair(cu_slab, "*OH"))
     assert res.status == "ok" and res.fidelity == "mlip"
     prov = res.provenance
-    for key in (
-        "calculator",
-        "weights_hash",
-        "reference_scheme",
-        "placements",
-        "placements_tried",
-        "anomaly_flags",
-        "force_calls",
-        "wall_s",
-        "error",
-    ):
+    for key in PROVENANCE_KEYS:
         assert key in prov
     assert prov["calculator"] == "emt" and prov["weights_hash"] is None
     assert prov["placements_tried"] == len(prov["placements"]) <= 8

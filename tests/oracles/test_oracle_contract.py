@@ -30,21 +30,10 @@ import alloop.oracles
 from alloop.oracles.adsorbates import adsorbate_from_database
 from alloop.oracles.errors import FAILURE_KINDS
 from alloop.oracles.slabs import prepare_slab
-from alloop.oracles.types import FIDELITIES, Oracle, OraclePair, OracleResult
+from alloop.oracles.types import FIDELITIES, PROVENANCE_KEYS, Oracle, OraclePair, OracleResult
 from tests.conftest import FG_ROOT
 
-#: provenance keys every result carries (module docstring of alloop.oracles.types)
-REQUIRED_KEYS = (
-    "calculator",
-    "weights_hash",
-    "reference_scheme",
-    "placements",
-    "placements_tried",
-    "anomaly_flags",
-    "force_calls",
-    "wall_s",
-    "error",
-)
+REQUIRED_KEYS = PROVENANCE_KEYS
 
 
 def oracle_classes() -> list[str]:
