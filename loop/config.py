@@ -181,7 +181,9 @@ class SurrogateSection(Section):
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are
     # always at DFT level. Left out: `delta` under `escalation.policy: cost_aware` (the best in
     # benchmarks/results/multifidelity_supervised.md), else `supersede` (one label per pair, as
-    # campaigns before multi-fidelity learning ran); `parse_config` fills it in.
+    # campaigns before multi-fidelity learning ran); `AlloopConfig` fills it in. The names are
+    # `alloop.surrogate.fidelity.FIDELITY_MODES`, spelled out so reading a config does not
+    # import torch (a test checks they agree).
     fidelity_mode: Literal["supersede", "token", "delta", "transfer"] | None = None
 
     @property
@@ -279,6 +281,11 @@ class EscalationSection(Section):
     strong_binder_k: PositiveInt = 3
     target_window_ev: tuple[float, float] | None = None
     dft: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def cost_aware(self) -> bool:
+        """Step 3 plans MLIP and DFT jobs together by value per cost."""
+        return self.enabled and self.policy == "cost_aware"
 
     @field_validator("reasons")
     @classmethod
@@ -384,8 +391,7 @@ class AlloopConfig(Section):
         """Fill in `surrogate.fidelity_mode` (see `SurrogateSection`) however the config is
         built, so the stored config says what trains."""
         if self.surrogate.fidelity_mode is None:
-            esc = self.escalation
-            mode = "delta" if esc.enabled and esc.policy == "cost_aware" else "supersede"
+            mode = "delta" if self.escalation.cost_aware else "supersede"
             surrogate = self.surrogate.model_copy(update={"fidelity_mode": mode})
             object.__setattr__(self, "surrogate", surrogate)  # frozen: set once, while validating
         return self
@@ -439,7 +445,11 @@ def load_config(path: Path) -> AlloopConfig:
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     if data is None:
         raise ConfigError(f"{path}: the file is empty")
-    return _absolutise(parse_config(data, str(path)), path.parent.resolve())
+    cfg = _absolutise(parse_config(data, str(path)), path.parent.resolve())
+    table = cfg.oracle.lowfi_table
+    if table is not None and not table.is_file():  # frozen once stored: refuse it up front
+        raise ConfigError(f"{path}: oracle.lowfi_table: no file at {table}")
+    return cfg
 
 
 def _absolutise(cfg: AlloopConfig, base: Path) -> AlloopConfig:

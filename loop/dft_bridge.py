@@ -113,7 +113,7 @@ def plan_round(
     jobs, events = [], []
     for d in decisions:
         pair = pair_keys[d.pair_id]
-        jobs.append(NewJob(f"r{index}:{kind}:{pair}", pair, kind))
+        jobs.append(NewJob.for_round(index, pair, kind))
         events.append(
             ("escalated", {"pair": pair, "reason": d.reason_code.value, "detail": d.detail})
         )

@@ -254,8 +254,7 @@ class CampaignEngine:
 
     @property
     def cost_aware(self) -> bool:
-        esc = self.cfg.escalation
-        return esc.enabled and esc.policy == "cost_aware"
+        return self.cfg.escalation.cost_aware
 
     def _acquire_cost_aware(self, index: int) -> str:
         t0 = time.perf_counter()
@@ -336,7 +335,7 @@ class CampaignEngine:
         self, index: int, rows: list[NewAcquisition], metrics: dict[str, Any]
     ) -> None:
         kind = oracle_fidelity(self.cfg)
-        jobs = [NewJob(f"r{index}:{kind}:{row.pair_key}", row.pair_key, kind) for row in rows]
+        jobs = [NewJob.for_round(index, row.pair_key, kind) for row in rows]
         self.store.record_batch(index, rows, jobs, "acquired")
         self._merge_timing(index, "acquired", metrics)
         self.notify("acquired", {"index": index, "n": len(rows)})
@@ -496,7 +495,7 @@ class CampaignEngine:
         label_cost = fidelity_cost(oracle_fidelity(self.cfg), self.cfg.cost)
         if not self.cost_aware:
             return len(self.candidates()), label_cost
-        for_mlip, for_dft = mf_candidates(self.store, self.pool)
+        for_mlip, for_dft, _ = mf_candidates(self.store, self.pool)
         dft_cost = fidelity_cost(dft_fidelity(self.cfg.escalation), self.cfg.cost)
         costs = [label_cost] * bool(for_mlip) + [dft_cost] * bool(for_dft)
         return len(for_mlip) + len(for_dft), min(costs, default=0.0)

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from alloop.loop.fidelities import is_low_fidelity
+
 __all__ = ["FidelityCandidate", "FidelityPick", "augmented_ei", "plan_cost_aware"]
 
 #: values at or below this are "no value" (EI underflows far from the best)
@@ -108,12 +110,12 @@ def plan_cost_aware(
     """
     if not candidates:
         return []
-    dft = [c for c in candidates if c.fidelity != "mlip"]
+    dft = [c for c in candidates if not is_low_fidelity(c.fidelity)]
     residual = float(torch.tensor([c.sigma_ev for c in dft]).median()) if dft else None
     mu = torch.tensor([c.mu_ev for c in candidates], dtype=torch.float64)
     sigma = torch.tensor([c.sigma_ev for c in candidates], dtype=torch.float64)
     cost = torch.tensor([c.cost for c in candidates], dtype=torch.float64)
-    is_mlip = torch.tensor([c.fidelity == "mlip" for c in candidates])
+    is_mlip = torch.tensor([is_low_fidelity(c.fidelity) for c in candidates])
     if residual is None:  # no MLIP-labelled pair yet: assume an MLIP label halves σ
         residual = 0.5 * float(sigma[is_mlip].median()) if bool(is_mlip.any()) else 0.0
     value = torch.where(

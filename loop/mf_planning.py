@@ -56,11 +56,13 @@ def round_cost(cfg: AlloopConfig, spent: float) -> float:
 
 def mf_candidates(
     store: CampaignStore, pool: PoolView
-) -> tuple[list[PairRecord], list[tuple[PairRecord, float]]]:
-    """``(for MLIP, for DFT)``: pairs with no label and no job; pairs with an ok MLIP label,
-    no target label and no DFT job (with that MLIP label, eV)."""
-    target, low = labels_by_fidelity(store)
-    labelled = {lab.pair_key for lab in store.label_summaries()}
+) -> tuple[list[PairRecord], list[tuple[PairRecord, float]], dict[int, float]]:
+    """``(for MLIP, for DFT, target)``: pairs with no label and no job; pairs with an ok MLIP
+    label, no target label and no DFT job (with that MLIP label, eV); and pair id -> the target
+    label that counts (`labels_by_fidelity`)."""
+    summaries = store.label_summaries()
+    target, low = labels_by_fidelity(store, summaries)
+    labelled = {lab.pair_key for lab in summaries}
     jobs = store.jobs()
     with_job = {j.pair_key for j in jobs}
     with_dft_job = {j.pair_key for j in jobs if is_dft_job(j)}
@@ -70,7 +72,7 @@ def mf_candidates(
         for p in pool.pairs
         if p.id in low and p.id not in target and p.key not in with_dft_job
     ]
-    return for_mlip, for_dft
+    return for_mlip, for_dft, target
 
 
 def plan_mf_batch(
@@ -81,7 +83,7 @@ def plan_mf_batch(
     index: int,
 ) -> MFBatch:
     """Step 3 under the cost-aware policy (see the module docstring)."""
-    for_mlip, for_dft = mf_candidates(store, pool)
+    for_mlip, for_dft, target = mf_candidates(store, pool)
     pairs = for_mlip + [p for p, _ in for_dft]
     spent = cost_spent(store.jobs(), cfg.cost)
     budget = round_cost(cfg, spent)
@@ -102,7 +104,6 @@ def plan_mf_batch(
         )
         for i, p in enumerate(pairs)
     ]
-    target, _ = labels_by_fidelity(store)
     best = kth_best(list(target.values()), pred.mean_ev.tolist(), cfg.acquisition.top_k)
     picks = plan_cost_aware(candidates, best, budget, {mlip_kind: cfg.acquisition.batch_size})
     acquisitions, jobs, events = [], [], []
@@ -112,7 +113,7 @@ def plan_mf_batch(
             NewAcquisition(c.pair_key, pick.rank, pick.score, c.mu_ev, c.sigma_ev,
                            MF_ACQUISITION, pick.describe())
         )  # fmt: skip
-        jobs.append(NewJob(f"r{index}:{c.fidelity}:{c.pair_key}", c.pair_key, c.fidelity))
+        jobs.append(NewJob.for_round(index, c.pair_key, c.fidelity))
         if c.fidelity != mlip_kind:
             events.append(
                 ("escalated", {"pair": c.pair_key, "reason": REASON_VALUE_PER_COST,
@@ -150,7 +151,7 @@ def cold_start_dft(
     jobs, events = [], []
     for pair_id in sorted(chosen):
         pair = keys[pair_id]
-        jobs.append(NewJob(f"r{index}:{kind}:{pair}", pair, kind))
+        jobs.append(NewJob.for_round(index, pair, kind))
         detail = f"cold start: random MLIP-labelled pair ({n} of {len(options)})"
         events.append(
             ("escalated", {"pair": pair, "reason": REASON_COLD_START, "detail": detail,

@@ -20,7 +20,7 @@ from alloop.loop.errors import LoopError
 from alloop.loop.escalation import training_labels
 from alloop.loop.fidelities import LOW_FIDELITY_LABELS, is_low_fidelity
 from alloop.store import CampaignStore
-from alloop.store.records import AdsorbateRecord, PairRecord
+from alloop.store.records import AdsorbateRecord, LabelSummary, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
 from alloop.surrogate.featurizer import FeaturizerConfig
 from alloop.surrogate.fidelity import (
@@ -92,10 +92,14 @@ def surrogate_fidelity(label_fidelity: str) -> int:
     return LOW_FIDELITY if is_low_fidelity(label_fidelity) else TARGET_FIDELITY
 
 
-def labels_by_fidelity(store: CampaignStore) -> tuple[dict[int, float], dict[int, float]]:
+def labels_by_fidelity(
+    store: CampaignStore, summaries: Sequence[LabelSummary] | None = None
+) -> tuple[dict[int, float], dict[int, float]]:
     """``(target, low)``: pair id -> the GMAE (eV) that counts among the pair's target-fidelity
-    (DFT, replay) labels and among its MLIP labels."""
-    rows = [(lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.label_summaries()]
+    (DFT, replay) labels and among its MLIP labels (``summaries``: the store's, if read)."""
+    if summaries is None:
+        summaries = store.label_summaries()
+    rows = [(lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in summaries]
     target = training_labels(r for r in rows if r[1] not in LOW_FIDELITY_LABELS)
     low = training_labels(
         (r for r in rows if r[1] in LOW_FIDELITY_LABELS), fidelity_rank={"mlip": 0}

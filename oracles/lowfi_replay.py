@@ -66,26 +66,32 @@ def read_lowfi_table(path: Path) -> tuple[dict[tuple[str, str], LowFiRow], dict[
             f"low-fidelity table {path} (and its sidecar {sidecar.name}) not found; build it "
             "with benchmarks/multifidelity/lowfi_table.py"
         )
-    meta = json.loads(sidecar.read_text())
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        with path.open(newline="", encoding="utf-8") as handle:
+            records = list(csv.DictReader(handle))
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        raise OracleError(f"low-fidelity table {path} or its sidecar is unreadable: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise OracleError(f"{sidecar}: expected a JSON object")
     rows: dict[tuple[str, str], LowFiRow] = {}
-    with path.open(newline="") as handle:
-        for line, rec in enumerate(csv.DictReader(handle), start=2):
-            try:
-                row = LowFiRow(
-                    line=line,
-                    metal=rec["metal"],
-                    adsorbate_key=f"{rec['family']}/{rec['mol_code']}",
-                    single_point_ev=_float_or_none(rec["e_ads_min_sp_ev"]),
-                    best_config=rec["best_config_sp"],
-                    configs=rec["e_ads_all_sp_ev"],
-                    relaxed_ev=_float_or_none(rec["e_ads_min_relaxed_ev"]),
-                )
-            except (KeyError, ValueError) as exc:
-                raise OracleError(f"{path} line {line}: cannot parse row ({exc})") from exc
-            key = (row.metal, row.adsorbate_key)
-            if key in rows:
-                raise OracleError(f"{path} line {line}: duplicate pair {key}")
-            rows[key] = row
+    for line, rec in enumerate(records, start=2):
+        try:
+            row = LowFiRow(
+                line=line,
+                metal=rec["metal"],
+                adsorbate_key=f"{rec['family']}/{rec['mol_code']}",
+                single_point_ev=_float_or_none(rec["e_ads_min_sp_ev"]),
+                best_config=rec["best_config_sp"],
+                configs=rec["e_ads_all_sp_ev"],
+                relaxed_ev=_float_or_none(rec["e_ads_min_relaxed_ev"]),
+            )
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # short or bad rows
+            raise OracleError(f"{path} line {line}: cannot parse row ({exc})") from exc
+        key = (row.metal, row.adsorbate_key)
+        if key in rows:
+            raise OracleError(f"{path} line {line}: duplicate pair {key}")
+        rows[key] = row
     return rows, meta.get("model", {})
 
 

@@ -139,6 +139,12 @@ class NewJob:
     pair_key: str
     kind: str
 
+    @classmethod
+    def for_round(cls, round_index: int, pair_key: str, kind: str) -> NewJob:
+        """The job of ``pair_key`` at fidelity ``kind`` in a round; its key
+        ``r{round}:{kind}:{pair}`` is the one idempotency key rule."""
+        return cls(f"r{round_index}:{kind}:{pair_key}", pair_key, kind)
+
 
 @dataclass(frozen=True)
 class JobRecord:

@@ -15,6 +15,7 @@ from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.errors import ConfigError
 from alloop.loop.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
 from alloop.loop.surrogate_bridge import PoolView, training_samples
+from alloop.oracles.errors import OracleError
 from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
 from alloop.store import CampaignStore
 from tests.conftest import FG_ROOT
@@ -246,3 +247,35 @@ def test_fidelity_mode_default_follows_the_policy() -> None:
     assert parse_config(rules).surrogate.fidelity_mode == "supersede"
     chosen = {**mf, "surrogate": {"fidelity_mode": "token"}}
     assert parse_config(chosen).surrogate.fidelity_mode == "token"
+
+
+def test_low_fidelity_table_mistakes_are_one_line(tmp_path: Path) -> None:
+    cfg = mf_config(tmp_path / "mf.yaml", name="bad")
+    cfg.write_text(
+        cfg.read_text().replace(
+            "oracle: {kind: mf_replay}", "oracle: {kind: mf_replay, lowfi_table: nope.csv}"
+        )
+    )
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(tmp_path / "bad.alloop")])
+    assert result.exit_code == 1 and "oracle.lowfi_table: no file at" in result.output
+    assert not (tmp_path / "bad.alloop").exists()  # nothing half-written
+    table = tmp_path / "t.csv"
+    table.write_bytes(b"\xff\xfe\x00garbage")
+    table.with_suffix(".json").write_text("{not json")
+    with pytest.raises(OracleError, match="unreadable"):
+        LowFidelityReplayOracle(table)
+    table.with_suffix(".json").write_text("{}")
+    table.write_text("metal,family\nPt\n")
+    with pytest.raises(OracleError, match="line 2: cannot parse row"):
+        LowFidelityReplayOracle(table)
+
+
+def test_config_spells_the_surrogate_modes_as_the_surrogate_does() -> None:
+    from typing import get_args
+
+    from alloop.loop.config import SurrogateSection
+    from alloop.surrogate.fidelity import FIDELITY_MODES
+
+    annotation = SurrogateSection.model_fields["fidelity_mode"].annotation
+    (literal,) = [a for a in get_args(annotation) if a is not type(None)]
+    assert get_args(literal) == FIDELITY_MODES
