@@ -31,7 +31,7 @@ from alloop.oracles.errors import (
     OracleTimeoutError,
 )
 from alloop.oracles.placement import Placement
-from alloop.oracles.relax import relax
+from alloop.oracles.relax import Relaxation, relax
 
 logger = logging.getLogger(__name__)
 
@@ -105,25 +105,13 @@ def run_search(
             force_calls += 1
         else:
             force_calls += result.force_calls
-            flags = detect_anomalies(
-                placement.atoms, result.atoms, relaxed_slab, intact_adsorbate, settings.anomaly
-            )
-            if not result.converged:
-                flags.append("not_converged")
-            e_ads = result.energy_ev - reference_energy_ev
             record.update(
-                {
-                    "e_total_ev": result.energy_ev,
-                    "e_ads_ev": e_ads,
-                    "converged": result.converged,
-                    "n_steps": result.n_steps,
-                    "force_calls": result.force_calls,
-                    "fmax_final_ev_per_ang": result.fmax_final_ev_per_ang,
-                    "wall_s": result.wall_s,
-                    "anomaly_flags": flags,
-                    "error": None,
-                }
-            )
+                relaxed_record(
+                    placement.atoms, result, relaxed_slab, intact_adsorbate, settings.anomaly,
+                    reference_energy_ev,
+                )
+            )  # fmt: skip
+            e_ads, flags = record["e_ads_ev"], record["anomaly_flags"]
             if not flags and (best is None or e_ads < best[0]):
                 improved = best is None or e_ads < best[0] - settings.tolerance_ev
                 best = (e_ads, placement.index, result.atoms)
@@ -144,6 +132,32 @@ def run_search(
         stop_reason,
         force_calls,
     )
+
+
+def relaxed_record(
+    start: Atoms,
+    result: Relaxation,
+    relaxed_slab: Atoms,
+    intact_adsorbate: Atoms,
+    anomaly: AnomalySettings,
+    reference_energy_ev: float,
+) -> dict[str, Any]:
+    """What a relaxed placement records: energies (``e_ads_ev`` = total − reference, eV),
+    convergence, cost, and its anomaly flags (``not_converged`` included)."""
+    flags = detect_anomalies(start, result.atoms, relaxed_slab, intact_adsorbate, anomaly)
+    if not result.converged:
+        flags.append("not_converged")
+    return {
+        "e_total_ev": result.energy_ev,
+        "e_ads_ev": result.energy_ev - reference_energy_ev,
+        "converged": result.converged,
+        "n_steps": result.n_steps,
+        "force_calls": result.force_calls,
+        "fmax_final_ev_per_ang": result.fmax_final_ev_per_ang,
+        "wall_s": result.wall_s,
+        "anomaly_flags": flags,
+        "error": None,
+    }
 
 
 def _failed_record(exc: Exception, start: float) -> dict[str, Any]:

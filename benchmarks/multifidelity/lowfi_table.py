@@ -81,13 +81,14 @@ from ase.io import write
 from scipy.stats import spearmanr
 from threadpoolctl import threadpool_limits
 
-from alloop.oracles.anomalies import bond_matrix, detect_anomalies
+from alloop.oracles.anomalies import bond_matrix
 from alloop.oracles.cache import RelaxationCache
 from alloop.oracles.calculators import build_calculator, calculator_identity
 from alloop.oracles.errors import OracleError
 from alloop.oracles.relax import relax
 from alloop.oracles.replay import FGRow, read_fg_rows, tag_fg_structure
 from alloop.oracles.runner import ModelRunner
+from alloop.oracles.search import relaxed_record
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.slabs import read_single
 from alloop.oracles.types import TAG_ADSORBATE
@@ -430,28 +431,12 @@ def relax_pair(
             )  # fmt: skip
             cache.append(record)
             continue
-        flags = detect_anomalies(
-            initial,
-            result.atoms,
-            slab.atoms,
-            intact if intact is not None else gas_atoms,
-            settings.anomaly,
-        )
-        if not result.converged:
-            flags.append("not_converged")
         record.update(
-            {
-                "e_total_ev": result.energy_ev,
-                "e_ads_ev": result.energy_ev - slab.energy_ev - gas.energy_ev,
-                "converged": result.converged,
-                "n_steps": result.n_steps,
-                "force_calls": result.force_calls,
-                "fmax_final_ev_per_ang": result.fmax_final_ev_per_ang,
-                "wall_s": result.wall_s,
-                "anomaly_flags": flags,
-                "error": None,
-            }
-        )
+            relaxed_record(
+                initial, result, slab.atoms, intact if intact is not None else gas_atoms,
+                settings.anomaly, slab.energy_ev + gas.energy_ev,
+            )
+        )  # fmt: skip
         if save_structures:
             target = RELAXED_STRUCTURES / row.family / f"{row.metal.lower()}-{row.mol_code}-{conf}"
             target.parent.mkdir(parents=True, exist_ok=True)
