@@ -105,13 +105,13 @@ def run_search(
             force_calls += 1
         else:
             force_calls += result.force_calls
-            record.update(
-                relaxed_record(
-                    placement.atoms, result, relaxed_slab, intact_adsorbate, settings.anomaly,
-                    reference_energy_ev,
-                )
+            relaxed = relaxed_record(
+                placement.atoms, result, relaxed_slab, intact_adsorbate, settings.anomaly,
+                reference_energy_ev,
             )  # fmt: skip
-            e_ads, flags = record["e_ads_ev"], record["anomaly_flags"]
+            record.update(relaxed)
+            e_ads: float = relaxed["e_ads_ev"]
+            flags: list[str] = relaxed["anomaly_flags"]
             if not flags and (best is None or e_ads < best[0]):
                 improved = best is None or e_ads < best[0] - settings.tolerance_ev
                 best = (e_ads, placement.index, result.atoms)
