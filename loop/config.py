@@ -206,7 +206,7 @@ class AcquisitionSection(Section):
     # picked the rest: explore and exploit in the same batch
     explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     # the shortlist a cost-aware campaign is after: its value is the expected improvement on
-    # the k-th best DFT-level value (1: on the best), `alloop.loop.mf_acquisition`
+    # the k-th best DFT-level value (1: on the best), `alloop.loop.agent.mf_acquisition`
     top_k: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @field_validator("target_window_ev")
@@ -253,13 +253,14 @@ class OracleSection(Section):
         return self
 
 
-# Escalation reason codes, highest priority first (as `alloop.loop.escalation.EscalationReason`,
+# Escalation reason codes, highest priority first (as
+# `alloop.loop.agent.escalation.EscalationReason`,
 # spelled out here so that reading a config does not import torch).
 ESCALATION_REASONS = ("IN_WINDOW_CONFIDENT", "STRONG_BINDER", "ORACLE_DISAGREEMENT", "ANOMALOUS")
 
 
 class EscalationSection(Section):
-    """DFT escalation (step 5 of a round); see `alloop.loop.escalation` for the reasons.
+    """DFT escalation (step 5 of a round); see `alloop.loop.agent.escalation` for the reasons.
 
     ``reasons``: enabled reason codes, highest priority first. Left out, all four, minus
     ``IN_WINDOW_CONFIDENT`` when no target window is known. ``target_window_ev`` defaults to
@@ -269,7 +270,7 @@ class EscalationSection(Section):
 
     enabled: bool = False
     # `rules`: the reason-coded policy below, in step 5. `cost_aware`: step 3 chooses MLIP and
-    # DFT jobs together by value per cost (`alloop.loop.mf_acquisition`); the first DFT
+    # DFT jobs together by value per cost (`alloop.loop.agent.mf_acquisition`); the first DFT
     # labels go to `per_round` random MLIP-labelled pairs. dft_budget/reasons apply to `rules`.
     policy: Literal["rules", "cost_aware"] = "rules"
     dft_budget: NonNegInt = 0
@@ -319,7 +320,7 @@ class EscalationSection(Section):
 
 
 class CostSection(Section):
-    """What one label costs, in cost units, by fidelity (`alloop.loop.costs`).
+    """What one label costs, in cost units, by fidelity (`alloop.loop.agent.costs`).
 
     Not measured at scale here: on this machine's CPU an MLIP label (full placement search,
     SevenNet-MF-0) took 97-213 s on average (README, label accuracy), while a DFT relaxation of
@@ -540,6 +541,6 @@ def fairchem_adsorbate_names() -> frozenset[str]:
 
 
 def acquisition_names() -> list[str]:
-    from alloop.loop.acquisition import ACQUISITIONS
+    from alloop.loop.agent.acquisition import ACQUISITIONS
 
     return list(ACQUISITIONS.names())

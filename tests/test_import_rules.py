@@ -74,3 +74,27 @@ def test_package_imports_follow_the_rules(package: str) -> None:
         where = str(path.relative_to(REPO))
         bad += violations(package, path.read_text(encoding="utf-8"), where)
     assert not bad, "\n".join(bad)
+
+
+#: inside loop/: which sub-packages may import which (config and errors are shared by all)
+LOOP_PARTS: dict[str, set[str]] = {
+    "agent": {"agent", "bridges"},
+    "bridges": {"bridges", "agent"},
+    "face": {"face", "agent", "bridges"},
+}
+
+
+@pytest.mark.parametrize("part", sorted(LOOP_PARTS))
+def test_loop_parts_import_downwards(part: str) -> None:
+    """The agent and the bridges never import the face: a screen or a command can change
+    without touching what a campaign decides."""
+    files = sorted((REPO / "loop" / part).rglob("*.py"))
+    assert files
+    bad = []
+    for path in files:
+        for line, name in imported_modules(path.read_text(encoding="utf-8")):
+            parts = name.split(".")
+            if parts[:2] == ["alloop", "loop"] and parts[2:3] and parts[2] in LOOP_PARTS:
+                if parts[2] not in LOOP_PARTS[part]:
+                    bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    assert not bad, "\n".join(bad)

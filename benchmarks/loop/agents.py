@@ -28,11 +28,11 @@ from baseline import tree_features  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: E402
 from splits import ANOMALIES  # noqa: E402
 
-from alloop.loop.batch import select_batch  # noqa: E402
-from alloop.loop.commands import create_campaign  # noqa: E402
+from alloop.loop.agent.batch import select_batch  # noqa: E402
+from alloop.loop.agent.engine import CampaignEngine, round_generator  # noqa: E402
+from alloop.loop.bridges.surrogate import PoolView  # noqa: E402
 from alloop.loop.config import AlloopConfig  # noqa: E402
-from alloop.loop.engine import CampaignEngine, round_generator  # noqa: E402
-from alloop.loop.surrogate_bridge import PoolView  # noqa: E402
+from alloop.loop.face.commands import create_campaign  # noqa: E402
 from alloop.oracles.replay import read_fg_rows  # noqa: E402
 from alloop.surrogate.ensemble import AdsMTEnsemble  # noqa: E402
 

@@ -44,11 +44,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from alloop.loop.commands import create_campaign
+from alloop.loop.agent.engine import CampaignEngine
+from alloop.loop.agent.fidelities import is_low_fidelity
+from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
 from alloop.loop.config import AlloopConfig
-from alloop.loop.engine import CampaignEngine
-from alloop.loop.fidelities import is_low_fidelity
-from alloop.loop.surrogate_bridge import PoolView, labels_by_fidelity
+from alloop.loop.face.commands import create_campaign
 from alloop.oracles.fg_data import fg_data_root
 from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
 from alloop.oracles.replay import read_fg_rows

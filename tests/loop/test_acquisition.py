@@ -10,7 +10,7 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.posteriors.torch import TorchPosterior
 from scipy.stats import norm
 
-from alloop.loop.acquisition import (
+from alloop.loop.agent.acquisition import (
     ACQUISITIONS,
     AcquisitionContext,
     AcquisitionError,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
+from alloop.loop.face.cli import app
 from tests.conftest import FG_ROOT, file_digest
 
 runner = CliRunner()
@@ -209,7 +209,7 @@ PATH_CASES = [
     ("argv", "make", "fragment"), [c[1:] for c in PATH_CASES], ids=[c[0] for c in PATH_CASES]
 )
 def test_bad_campaign_paths(workdir, monkeypatch, argv, make, fragment):
-    from alloop.loop.cli import main
+    from alloop.loop.face.cli import main
 
     monkeypatch.chdir(workdir)
     made = make(workdir) if make else None

@@ -8,8 +8,8 @@ import pytest
 import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 
-from alloop.loop.acquisition import AcquisitionContext, AcquisitionError, get_acquisition
-from alloop.loop.batch import (
+from alloop.loop.agent.acquisition import AcquisitionContext, AcquisitionError, get_acquisition
+from alloop.loop.agent.batch import (
     BATCH_METHODS,
     condition_in_embedding_space,
     condition_on_believed,

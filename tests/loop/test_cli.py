@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
+from alloop.loop.face.cli import app
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewLabel
 

@@ -119,7 +119,7 @@ def test_escalation_defaults_resolve_against_the_acquisition_window():
 
 
 def test_escalation_reasons_order_matches_the_policy():
-    from alloop.loop.escalation import EscalationReason
+    from alloop.loop.agent.escalation import EscalationReason
 
     assert tuple(r.value for r in EscalationReason) == ESCALATION_REASONS
 
@@ -153,7 +153,7 @@ def test_escalation_needs_an_mlip_oracle_and_keeps_dft_settings():
         parse_config({**MINIMAL, "oracle": {"kind": "replay"}, "escalation": {"enabled": True}})
     dft = {"cutoff_ev": 300, "kpts": [2, 2, 1]}
     cfg = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax", "dft": dft}})
-    from alloop.loop.dft_bridge import dft_fidelity, dft_settings, escalation_policy
+    from alloop.loop.bridges.dft import dft_fidelity, dft_settings, escalation_policy
 
     settings = dft_settings(cfg.escalation)
     assert (settings.code, settings.mode, settings.cutoff_ev, settings.kpts) == (

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from alloop.loop.acquisition import AcquisitionError
-from alloop.loop.escalation import (
+from alloop.loop.agent.acquisition import AcquisitionError
+from alloop.loop.agent.escalation import (
     EscalationCandidate,
     EscalationPolicy,
     EscalationReason,

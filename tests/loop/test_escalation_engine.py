@@ -16,12 +16,12 @@ from ase.build import fcc111
 from ase.io import write
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
-from alloop.loop.commands import create_campaign
+from alloop.loop.agent.engine import CampaignEngine
+from alloop.loop.bridges.dft import EscalatingOracle, plan_round
+from alloop.loop.bridges.surrogate import PoolView, training_samples
 from alloop.loop.config import EscalationSection, load_config
-from alloop.loop.dft_bridge import EscalatingOracle, plan_round
-from alloop.loop.engine import CampaignEngine
-from alloop.loop.surrogate_bridge import PoolView, training_samples
+from alloop.loop.face.cli import app
+from alloop.loop.face.commands import create_campaign
 from alloop.oracles.dft import DFTOracle
 from alloop.oracles.dft_settings import DFTOracleSettings
 from alloop.oracles.types import OraclePair, OracleResult

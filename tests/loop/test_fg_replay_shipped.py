@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
+from alloop.loop.face.cli import app
 from alloop.oracles.fg_data import FG_ROOT_ENV, SHIPPED_FG_ROOT
 from alloop.store import CampaignStore
 from tests.conftest import REPO

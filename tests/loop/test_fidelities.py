@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from alloop.loop.escalation import DEFAULT_FIDELITY_RANK, training_labels
-from alloop.loop.fidelities import FIDELITY_RANK, is_low_fidelity, labels_that_count
+from alloop.loop.agent.escalation import DEFAULT_FIDELITY_RANK, training_labels
+from alloop.loop.agent.fidelities import FIDELITY_RANK, is_low_fidelity, labels_that_count
 
 
 class Lab(NamedTuple):

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
+from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.config import load_config
-from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
+from alloop.loop.face.cli import app
 from alloop.store import CampaignStore, JobState
 from tests.conftest import REPO
 

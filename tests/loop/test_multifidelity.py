@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
-from alloop.loop.commands import status_of
+from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.bridges.surrogate import PoolView, training_samples
 from alloop.loop.config import CostSection, parse_config
-from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.errors import ConfigError
-from alloop.loop.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
-from alloop.loop.surrogate_bridge import PoolView, training_samples
+from alloop.loop.face.cli import app
+from alloop.loop.face.commands import status_of
 from alloop.oracles.errors import OracleError
 from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
 from alloop.store import CampaignStore

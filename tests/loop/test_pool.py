@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import parse_config
-from alloop.loop.pool import build_pool
 
 
 def test_database_and_smiles_adsorbates_all_carry_smiles():

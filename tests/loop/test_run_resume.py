@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from alloop.loop.cli import app
+from alloop.loop.face.cli import app
 from alloop.store import CampaignStore
 from tests.conftest import FG_ROOT
 
@@ -228,7 +228,7 @@ def test_explore_fraction_splits_each_batch(tmp_path):
 
 
 def test_campaign_from_an_older_alloop_continues_with_the_same_config(tmp_path):
-    from alloop.loop.commands import open_for_run
+    from alloop.loop.face.commands import open_for_run
 
     cfg = tiny_config(tmp_path / "old.yaml", name="old")
     campaign = tmp_path / "old.alloop"

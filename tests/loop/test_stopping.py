@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from alloop.loop.acquisition import AcquisitionError
-from alloop.loop.stopping import StopReason, StopRules, StopState, check_stop, labels_left
+from alloop.loop.agent.acquisition import AcquisitionError
+from alloop.loop.agent.stopping import StopReason, StopRules, StopState, check_stop, labels_left
 
 
 def state(

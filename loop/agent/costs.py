@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from alloop.loop.agent.fidelities import is_low_fidelity
 from alloop.loop.config import CostSection
-from alloop.loop.fidelities import is_low_fidelity
 from alloop.store.records import JobRecord
 
 

@@ -3,7 +3,7 @@
 `plan_mf_batch` is step 3 of a round under ``escalation.policy: cost_aware``: it predicts the
 DFT-level value of every candidate with the round's ensemble (pairs with an MLIP label are
 predicted with it, so a Δ-learning model corrects it), and hands the choice to
-`alloop.loop.mf_acquisition.plan_cost_aware`. The MLIP picks become this round's labelling
+`alloop.loop.agent.mf_acquisition.plan_cost_aware`. The MLIP picks become this round's labelling
 jobs (step 4), the DFT picks its DFT jobs (step 5), each DFT pick with an ``escalated`` event
 that names the value and cost it was chosen for; all commit in one transaction.
 
@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
+from alloop.loop.agent.costs import cost_spent, fidelity_cost
+from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.bridges.dft import dft_fidelity, is_dft_job
+from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
 from alloop.loop.config import AlloopConfig
-from alloop.loop.costs import cost_spent, fidelity_cost
-from alloop.loop.dft_bridge import dft_fidelity, is_dft_job
-from alloop.loop.fidelities import LOW_FIDELITY_LABELS
-from alloop.loop.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
-from alloop.loop.surrogate_bridge import PoolView, labels_by_fidelity
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewJob, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble

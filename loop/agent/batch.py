@@ -39,13 +39,13 @@ import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 from torch import Tensor
 
-from alloop.loop.acquisition import (
+from alloop.loop.agent.acquisition import (
     AcquisitionContext,
     AcquisitionError,
     AcquisitionSpec,
     PoolEnsembleModel,
 )
-from alloop.loop.believer import condition_in_embedding_space, condition_on_believed
+from alloop.loop.agent.believer import condition_in_embedding_space, condition_on_believed
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
-from alloop.loop.fidelities import labels_that_count
-from alloop.loop.pool import build_pool
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignExistsError, StoreError
 from alloop.store.exports import export_asedb, export_csv
@@ -54,7 +54,7 @@ def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float]]:
 
 def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
     """`store.status()` with its strongest pairs ranked by the label that counts per pair
-    (`alloop.loop.fidelities`), so an MLIP label superseded by DFT is not reported."""
+    (`alloop.loop.agent.fidelities`), so an MLIP label superseded by DFT is not reported."""
     counting = labels_that_count(store.label_summaries()).values()
     ok = sorted(
         (lab for lab in counting if lab.status == "ok" and lab.gmae_ev is not None),
@@ -67,8 +67,8 @@ def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
 def campaign_costs(store: CampaignStore) -> dict[str, float]:
     """Cost units spent per job kind, priced by the campaign's stored `cost` section (older
     campaigns have none: the defaults)."""
+    from alloop.loop.agent.costs import cost_by_fidelity
     from alloop.loop.config import CostSection
-    from alloop.loop.costs import cost_by_fidelity
 
     section = CostSection.model_validate(store.campaign().config.get("cost", {}))
     return cost_by_fidelity(store.jobs(), section)

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alloop.loop.agent.escalation import EscalationCandidate, EscalationPolicy, plan_escalations
+from alloop.loop.agent.fidelities import DFT_FIDELITIES
 from alloop.loop.config import AlloopConfig, EscalationSection
 from alloop.loop.errors import LoopError
-from alloop.loop.escalation import EscalationCandidate, EscalationPolicy, plan_escalations
-from alloop.loop.fidelities import DFT_FIDELITIES
 from alloop.oracles.dft_settings import DFTOracleSettings
 from alloop.oracles.types import OraclePair, OracleResult
 from alloop.store import CampaignStore
@@ -53,7 +53,7 @@ def dft_fidelity(section: EscalationSection) -> str:
 def build_dft_oracle(cfg: AlloopConfig) -> Any:
     """The DFT oracle of escalations: the FG table for `mf_replay`, else a real DFT code."""
     if cfg.oracle.kind == "mf_replay":
-        from alloop.loop.oracle_bridge import replay_root
+        from alloop.loop.bridges.oracle import replay_root
         from alloop.oracles.lowfi_replay import DFTReplayOracle
         from alloop.oracles.replay import ReplayOracle
 

@@ -4,7 +4,7 @@ Layers, as in BoTorch: the surrogate's ensemble hands us an ``EnsemblePosterior`
 unlabelled pool; :class:`PoolEnsembleModel` turns it back into a BoTorch ``Model`` whose inputs
 are candidate indices; BoTorch acquisition functions (``UpperConfidenceBound``,
 ``LogExpectedImprovement``, ``PosteriorMean``, ``PosteriorStandardDeviation``) evaluate that
-model on every candidate; ``alloop.loop.batch.select_batch`` turns the scores into a batch.
+model on every candidate; ``alloop.loop.agent.batch.select_batch`` turns the scores into a batch.
 
 The target is the global minimum adsorption energy (GMAE, eV) and we *minimise* it (lower =
 stronger binding). Every acquisition function returns scores where **higher is more

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alloop.loop.acquisition import AcquisitionError
-from alloop.loop.fidelities import FIDELITY_RANK
+from alloop.loop.agent.acquisition import AcquisitionError
+from alloop.loop.agent.fidelities import FIDELITY_RANK
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ __all__ = [
 
 LABEL_STATUSES: tuple[str, ...] = ("ok", "anomalous", "failed")
 
-# the one fidelity rank (`alloop.loop.fidelities`), under the name this module exports
+# the one fidelity rank (`alloop.loop.agent.fidelities`), under the name this module exports
 DEFAULT_FIDELITY_RANK: Mapping[str, int] = FIDELITY_RANK
 
 

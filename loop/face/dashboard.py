@@ -15,9 +15,9 @@ from rich.layout import Layout
 from rich.panel import Panel
 from rich.table import Table
 
-from alloop.loop.commands import campaign_costs, status_of
-from alloop.loop.fidelities import labels_that_count
-from alloop.loop.views import cost_line
+from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.face.commands import campaign_costs, status_of
+from alloop.loop.face.views import cost_line
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from alloop.loop.commands import HistoryRow
+from alloop.loop.face.commands import HistoryRow
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 

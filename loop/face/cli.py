@@ -1,4 +1,4 @@
-"""The `alloop` command line: thin Typer commands over `alloop.loop.commands`.
+"""The `alloop` command line: thin Typer commands over `alloop.loop.face.commands`.
 
 Domain errors (bad config, missing or foreign campaign file, locked campaign, ...) become one
 red line on stderr and exit code 1; nothing is half-written, because the functions behind the
@@ -17,8 +17,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from alloop.loop import commands, views
 from alloop.loop.errors import LoopError
+from alloop.loop.face import commands, views
 from alloop.store.errors import StoreError
 
 
@@ -42,7 +42,7 @@ app = typer.Typer(
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:
-    from alloop.loop.acquisition import AcquisitionError
+    from alloop.loop.agent.acquisition import AcquisitionError
     from alloop.oracles.errors import OracleError
     from alloop.surrogate.errors import SurrogateError
 
@@ -131,8 +131,8 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 
 
 def _drive(store: object, cfg: object, quiet: bool) -> None:
-    from alloop.loop.engine import CampaignEngine
-    from alloop.loop.progress import ProgressReporter
+    from alloop.loop.agent.engine import CampaignEngine
+    from alloop.loop.face.progress import ProgressReporter
 
     with ProgressReporter(out(), quiet=quiet) as reporter:
         engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
@@ -190,7 +190,7 @@ def dashboard(
 
     from rich.live import Live
 
-    from alloop.loop.dashboard import render, render_static, snapshot
+    from alloop.loop.face.dashboard import render, render_static, snapshot
 
     with guard():
         snap = snapshot(campaign)
@@ -234,7 +234,7 @@ def report(
 
     Example: [bold]alloop report fg.alloop --out fg-report[/]
     """
-    from alloop.loop.report import write_report
+    from alloop.loop.face.report import write_report
 
     with guard():
         target = out_dir or Path(f"{Path(campaign).stem}-report")

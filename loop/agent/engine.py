@@ -12,10 +12,10 @@ Steps of one round, each a state recorded on the round row before the next begin
                    oracle jobs are committed in one transaction. Under
                    `escalation.policy: cost_aware` the batch is over (pair, fidelity): MLIP
                    jobs for unlabelled pairs and DFT jobs (with their `escalated` events) for
-                   MLIP-labelled ones, chosen by value per cost (`loop/mf_planning.py`).
+                   MLIP-labelled ones, chosen by value per cost (`loop/agent/mf_planning.py`).
   4. ``labelled``  the jobs run through the executor; each result is ingested exactly once
                    (`CampaignStore.complete_job`) as it arrives.
-  5. ``escalated`` when `escalation.enabled`: the rules policy (`loop/escalation.py`) picks
+  5. ``escalated`` when `escalation.enabled`: the rules policy (`loop/agent/escalation.py`) picks
                    pairs with an ok MLIP label for DFT within the per-round and campaign budgets
                    (the cost-aware policy planned its DFT jobs in step 3 and only gives a
                    campaign its first DFT labels here, `mf_planning.cold_start_dft`);
@@ -25,7 +25,7 @@ Steps of one round, each a state recorded on the round row before the next begin
                    minima and each DFT label is ingested exactly once. Both labels stay;
                    training and the metrics use the DFT one.
   6. ``closed``    round metrics (against each pair's highest-fidelity label; the cost spent,
-                   `loop/costs.py`) and the stop check.
+                   `loop/agent/costs.py`) and the stop check.
 
 Resuming after a crash re-enters the unfinished round at its recorded state. Every step is a
 pure function of the committed state and the seed (training and acquisition seeds derive from
@@ -46,11 +46,13 @@ from typing import Any
 import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 
-from alloop.loop.acquisition import AcquisitionContext, get_acquisition
-from alloop.loop.batch import select_batch
-from alloop.loop.config import AlloopConfig
-from alloop.loop.costs import cost_by_fidelity, cost_spent, fidelity_cost
-from alloop.loop.dft_bridge import (
+from alloop.loop.agent.acquisition import AcquisitionContext, get_acquisition
+from alloop.loop.agent.batch import select_batch
+from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
+from alloop.loop.agent.escalation import training_labels
+from alloop.loop.agent.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
+from alloop.loop.agent.stopping import StopDecision, StopRules, StopState, check_stop
+from alloop.loop.bridges.dft import (
     EscalatingOracle,
     build_dft_oracle,
     dft_fidelity,
@@ -58,22 +60,20 @@ from alloop.loop.dft_bridge import (
     mlip_start,
     plan_round,
 )
-from alloop.loop.escalation import training_labels
-from alloop.loop.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
-from alloop.loop.oracle_bridge import (
+from alloop.loop.bridges.oracle import (
     build_executor,
     build_oracle,
     oracle_fidelity,
     oracle_pairs,
     result_to_label,
 )
-from alloop.loop.stopping import StopDecision, StopRules, StopState, check_stop
-from alloop.loop.surrogate_bridge import (
+from alloop.loop.bridges.surrogate import (
     PoolView,
     fit_ensemble,
     labels_by_fidelity,
     training_samples,
 )
+from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore, JobState
 from alloop.store.enums import TERMINAL_JOB_STATES
 from alloop.store.records import JobRecord, NewAcquisition, NewJob, PairRecord, RoundRecord
@@ -234,7 +234,7 @@ class CampaignEngine:
 
     def _descriptor_embeddings(self, cands: Sequence[PairRecord]) -> torch.Tensor:
         """Surface one-hot ⊕ standardised adsorbate descriptors: a space to spread a cold start."""
-        from alloop.loop.surrogate_bridge import ensemble_config
+        from alloop.loop.bridges.surrogate import ensemble_config
         from alloop.surrogate.featurizer import Featurizer
 
         featurizer = Featurizer(ensemble_config(self.cfg.surrogate).featurizer)

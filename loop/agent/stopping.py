@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alloop.loop.acquisition import AcquisitionError
+from alloop.loop.agent.acquisition import AcquisitionError
 
 __all__ = ["StopDecision", "StopReason", "StopRules", "StopState", "check_stop", "labels_left"]
 
@@ -73,7 +73,7 @@ class StopState:
         pool_remaining: Unlabelled pairs still selectable.
         best_label_history_ev: Best (lowest) GMAE label after each completed round, oldest
             first; ``None`` while there is none.
-        cost_spent: Cost units of every oracle job so far (`alloop.loop.costs`).
+        cost_spent: Cost units of every oracle job so far (`alloop.loop.agent.costs`).
         min_label_cost: What the cheapest label costs: a budget that cannot buy one is spent.
         last_batch_empty: The latest completed round (after the first) acquired nothing: a
             next one would not either, so the pool is exhausted for this campaign.

@@ -1,6 +1,6 @@
 """Believing a picked candidate's label: the ensemble posterior conditioned on y_x = μ_x.
 
-Used by the kriging-believer batch method (`loop/batch.py`). Two covariances:
+Used by the kriging-believer batch method (`loop/agent/batch.py`). Two covariances:
 
 * `condition_on_believed`: the ensemble's own member covariance (rank K - 1), exact and cheap;
   it runs out of directions to condition after about K picks.
@@ -19,7 +19,7 @@ import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 from torch import Tensor
 
-from alloop.loop.acquisition import AcquisitionError, PoolEnsembleModel, pool_members
+from alloop.loop.agent.acquisition import AcquisitionError, PoolEnsembleModel, pool_members
 
 __all__ = ["condition_in_embedding_space", "condition_on_believed"]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import torch
 from ase import Atoms
 
+from alloop.loop.agent.escalation import training_labels
+from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS, is_low_fidelity
 from alloop.loop.config import SurrogateSection
 from alloop.loop.errors import LoopError
-from alloop.loop.escalation import training_labels
-from alloop.loop.fidelities import LOW_FIDELITY_LABELS, is_low_fidelity
 from alloop.store import CampaignStore
 from alloop.store.records import AdsorbateRecord, LabelSummary, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
