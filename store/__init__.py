@@ -6,7 +6,15 @@ checkpoints, events), the frozen records in `alloop.store.records`, the enums in
 """
 
 from alloop.store.campaign import CampaignStore, pair_key
-from alloop.store.enums import Fidelity, JobState, LabelStatus
+from alloop.store.enums import Fidelity, JobState, LabelStatus, RoundState
 from alloop.store.errors import StoreError
 
-__all__ = ["CampaignStore", "Fidelity", "JobState", "LabelStatus", "StoreError", "pair_key"]
+__all__ = [
+    "CampaignStore",
+    "Fidelity",
+    "JobState",
+    "LabelStatus",
+    "RoundState",
+    "StoreError",
+    "pair_key",
+]

@@ -33,6 +33,21 @@ class JobState(StrEnum):
     ABANDONED = "ABANDONED"
 
 
+class RoundState(StrEnum):
+    """The steps of a campaign round, in order; a round row records the last one finished.
+
+    The store keeps the value as given (it records, the engine in `alloop.loop.agent.engine`
+    decides), so a file written by an older engine stays readable.
+    """
+
+    STARTED = "started"
+    TRAINED = "trained"
+    ACQUIRED = "acquired"
+    LABELLED = "labelled"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+
+
 TERMINAL_JOB_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.ABANDONED})
 
 # The job state machine: PROPOSED -> SUBMITTED -> RUNNING -> DONE | FAILED | ABANDONED.

@@ -431,15 +431,19 @@ class AdsMTEnsemble:
     def posterior(
         self, slabs: Sequence[Atoms], smiles: Sequence[str], pair_index: Tensor | None = None
     ) -> EnsemblePosterior:
-        """BoTorch ``EnsemblePosterior`` over `P` pairs: values `P x K x 1 x 1` (eV).
+        """Joint BoTorch ``EnsemblePosterior`` over `P` pairs (see `pool_posterior`)."""
+        return self.pool_posterior(self.predict(slabs, smiles, pair_index))
+
+    def pool_posterior(self, pred: Prediction) -> EnsemblePosterior:
+        """The one way from a prediction to an acquisition model: a joint BoTorch
+        ``EnsemblePosterior`` over the `P` predicted pairs, values `K x P x 1` (eV).
 
         The member spread around the mean is multiplied by the calibration scale, so the
-        posterior's mean equals ``predict().mean_ev`` and its std ``predict().std_ev``.
+        posterior's mean equals ``pred.mean_ev`` and its std ``pred.std_ev``.
         """
-        pred = self.predict(slabs, smiles, pair_index)
         mean = pred.mean_ev.unsqueeze(0)
         values = mean + self.std_scale * (pred.member_ev - mean)  # K x P
-        return EnsemblePosterior(values.T.reshape(-1, values.shape[0], 1, 1))
+        return EnsemblePosterior(values.unsqueeze(-1))
 
     def site_scores(
         self, slabs: Sequence[Atoms], smiles: Sequence[str], pair_index: Tensor | None = None

@@ -86,15 +86,22 @@ LOOP_PARTS: dict[str, set[str]] = {
 
 @pytest.mark.parametrize("part", sorted(LOOP_PARTS))
 def test_loop_parts_import_downwards(part: str) -> None:
-    """The agent and the bridges never import the face: a screen or a command can change
-    without touching what a campaign decides."""
+    """The agent and the bridges never import the face (a screen or a command can change
+    without touching what a campaign decides), and the agent reaches the surrogate and the
+    oracles only through the bridges."""
     files = sorted((REPO / "loop" / part).rglob("*.py"))
     assert files
     bad = []
     for path in files:
         for line, name in imported_modules(path.read_text(encoding="utf-8")):
             parts = name.split(".")
-            if parts[:2] == ["alloop", "loop"] and parts[2:3] and parts[2] in LOOP_PARTS:
-                if parts[2] not in LOOP_PARTS[part]:
-                    bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+            inner = parts[:2] == ["alloop", "loop"] and parts[2:3] and parts[2] in LOOP_PARTS
+            if inner and parts[2] not in LOOP_PARTS[part]:
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+            if (
+                part == "agent"
+                and parts[0] == "alloop"
+                and parts[1:2] in (["surrogate"], ["oracles"])
+            ):
+                bad.append(f"{path.relative_to(REPO)}:{line} imports {name}: use loop/bridges/")
     assert not bad, "\n".join(bad)

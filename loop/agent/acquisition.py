@@ -106,9 +106,8 @@ class AcquisitionContext:
 def pool_members(posterior: EnsemblePosterior) -> tuple[Tensor, Tensor]:
     """Per-member predictions and normalised weights from an ensemble posterior over the pool.
 
-    Accepts BoTorch's two layouts for ``N`` candidates and ``K`` members: ``K x N x 1`` (one joint
-    posterior over the pool, ``s x q x m``) and ``N x K x 1 x 1`` (``N`` t-batches of one point,
-    ``b x s x q x m``).
+    One layout for ``N`` candidates and ``K`` members: ``K x N x 1``, one joint posterior over
+    the pool (BoTorch's ``s x q x m``), as `AdsMTEnsemble.pool_posterior` makes it.
 
     Returns:
         ``members``: ``K x N`` GMAE predictions in eV (float64); ``weights``: ``K`` summing to 1.
@@ -119,15 +118,12 @@ def pool_members(posterior: EnsemblePosterior) -> tuple[Tensor, Tensor]:
         )
     values = posterior.values
     shape = tuple(values.shape)
-    if values.ndim == 3 and shape[-1] == 1:
-        members = values[..., 0]
-    elif values.ndim == 4 and shape[-2:] == (1, 1):
-        members = values[..., 0, 0].transpose(0, 1)
-    else:
+    if values.ndim != 3 or shape[-1] != 1:
         raise AcquisitionError(
-            f"ensemble posterior values have shape {shape}; valid layouts: K x N x 1 "
-            "(joint over the pool) or N x K x 1 x 1 (t-batched), one output"
+            f"ensemble posterior values have shape {shape}; expected K x N x 1 (joint over "
+            "the pool, one output: AdsMTEnsemble.pool_posterior)"
         )
+    members = values[..., 0]
     if members.shape[1] == 0:
         raise AcquisitionError("the candidate pool is empty (N = 0)")
     members = members.to(torch.float64)

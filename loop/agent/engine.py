@@ -1,4 +1,7 @@
-"""The campaign engine: the closed loop, one committed step at a time.
+"""The campaign engine: the round state machine, one committed step at a time.
+
+The engine only sequences the steps; batch planning is `planning` (and `mf_planning` under the
+cost-aware policy), job running `jobs`, round metrics `metrics`, the states `RoundState`.
 
 Steps of one round, each a state recorded on the round row before the next begins:
 
@@ -40,17 +43,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
-import torch
-from botorch.posteriors.ensemble import EnsemblePosterior
-
-from alloop.loop.agent.acquisition import AcquisitionContext, get_acquisition
-from alloop.loop.agent.batch import select_batch
-from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
-from alloop.loop.agent.escalation import training_labels
+from alloop.loop.agent.costs import cost_spent, fidelity_cost
+from alloop.loop.agent.jobs import JobRunner
+from alloop.loop.agent.metrics import best_label, close_metrics, labels_used
 from alloop.loop.agent.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
+from alloop.loop.agent.planning import (
+    PlannedBatch,
+    batch_size,
+    plan_batch,
+    plan_cold_start,
+    round_generator,
+)
 from alloop.loop.agent.stopping import StopDecision, StopRules, StopState, check_stop
 from alloop.loop.bridges.dft import (
     EscalatingOracle,
@@ -60,35 +65,23 @@ from alloop.loop.bridges.dft import (
     mlip_start,
     plan_round,
 )
-from alloop.loop.bridges.oracle import (
-    build_executor,
-    build_oracle,
-    oracle_fidelity,
-    oracle_pairs,
-    result_to_label,
-)
+from alloop.loop.bridges.oracle import build_oracle, oracle_fidelity
 from alloop.loop.bridges.surrogate import (
+    AdsMTEnsemble,
     PoolView,
     fit_ensemble,
-    labels_by_fidelity,
+    load_ensemble,
     training_samples,
 )
 from alloop.loop.config import AlloopConfig
-from alloop.store import CampaignStore, JobState
-from alloop.store.enums import TERMINAL_JOB_STATES
-from alloop.store.records import JobRecord, NewAcquisition, NewJob, PairRecord, RoundRecord
-from alloop.surrogate.ensemble import AdsMTEnsemble
+from alloop.store import CampaignStore, RoundState
+from alloop.store.records import JobRecord, NewJob, PairRecord, RoundRecord
 
 logger = logging.getLogger(__name__)
 
 Observer = Callable[[str, dict[str, Any]], None]
-DIVERSITY_METHOD = {"kriging_believer": "kriging_believer", "maxmin": "maxmin", "none": "topk"}
-COLD_START_METHOD = {"random": "random", "space_filling": "farthest_point"}
 
-
-def round_generator(seed: int, index: int) -> torch.Generator:
-    """The seeded generator of round ``index``'s acquisition (cold start included)."""
-    return torch.Generator().manual_seed(seed * 7919 + index)
+__all__ = ["CampaignEngine", "round_generator"]
 
 
 class CampaignEngine:
@@ -108,15 +101,20 @@ class CampaignEngine:
         self.cfg = cfg
         self.seed = store.campaign().seed
         self.pool = PoolView.load(store)
-        self.adsorbate_atoms = {k: store.adsorbate_atoms(k) for k in self.pool.adsorbates}
-        self.by_key = {p.key: p for p in self.pool.pairs}
         self.notify: Observer = observer or (lambda kind, info: None)
+        self.jobs = JobRunner(store, cfg, self.pool, self.notify, executor)
         self._oracle = oracle
-        self._executor = executor
         self._dft_oracle = dft_oracle
         self._ensemble: tuple[int, AdsMTEnsemble] | None = None
+        self._steps: dict[RoundState, Callable[[int], RoundState]] = {
+            RoundState.STARTED: self._train,
+            RoundState.TRAINED: self._acquire,
+            RoundState.ACQUIRED: self._label,
+            RoundState.LABELLED: self._escalate,
+            RoundState.ESCALATED: self._close,
+        }
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ the state machine
     def run(self) -> StopDecision:
         try:
             while True:
@@ -129,34 +127,26 @@ class CampaignEngine:
                         )
                         return decision
                     index = len(self.store.rounds())
-                    rnd = self.store.begin_round(index, "started")
+                    rnd = self.store.begin_round(index, RoundState.STARTED)
                     self.notify("round", {"index": index})
                 self._advance(rnd)
         finally:
-            if self._executor is not None:
-                self._executor.close()
+            self.jobs.close()
 
     def _unfinished_round(self) -> RoundRecord | None:
         rounds = self.store.rounds()
-        return rounds[-1] if rounds and rounds[-1].state != "closed" else None
+        return rounds[-1] if rounds and rounds[-1].state != RoundState.CLOSED else None
 
     def _advance(self, rnd: RoundRecord) -> None:
-        steps = {
-            "started": self._train,
-            "trained": self._acquire,
-            "acquired": self._label,
-            "labelled": self._escalate,
-            "escalated": self._close,
-        }
-        state = rnd.state
-        while state != "closed":
-            step = steps.get(state)
-            if step is None:
-                raise RuntimeError(f"round {rnd.index} is in unknown state {state!r}")
-            state = step(rnd.index)
+        try:
+            state = RoundState(rnd.state)
+        except ValueError:
+            raise RuntimeError(f"round {rnd.index} is in unknown state {rnd.state!r}") from None
+        while state != RoundState.CLOSED:
+            state = self._steps[state](rnd.index)
 
     # ------------------------------------------------------------------ 1. train
-    def _train(self, index: int) -> str:
+    def _train(self, index: int) -> RoundState:
         mode = self.cfg.surrogate.mode
         samples = [s for _, s in training_samples(self.store, self.pool, mode)]
         if len(samples) < 2:
@@ -182,8 +172,8 @@ class CampaignEngine:
             }
         else:  # trained before a crash: the stored checkpoint is the result
             metrics = {}
-        self.store.set_round_state(index, "trained", metrics=metrics)
-        return "trained"
+        self.store.set_round_state(index, RoundState.TRAINED, metrics=metrics)
+        return RoundState.TRAINED
 
     def _previous_checkpoint(self, index: int) -> bytes | None:
         for earlier in range(index - 1, -1, -1):
@@ -195,7 +185,7 @@ class CampaignEngine:
     def _ensemble_for(self, index: int) -> AdsMTEnsemble:
         if self._ensemble is None or self._ensemble[0] != index:
             (ckpt,) = self.store.checkpoints(index)
-            self._ensemble = (index, AdsMTEnsemble.from_bytes(ckpt.blob))
+            self._ensemble = (index, load_ensemble(ckpt.blob))
         return self._ensemble[1]
 
     # ------------------------------------------------------------------ 2./3. acquire
@@ -205,211 +195,79 @@ class CampaignEngine:
         taken |= {job.pair_key for job in self.store.jobs()}
         return [p for p in self.pool.pairs if p.key not in taken]
 
-    def _batch_size(self, first: bool) -> int:
-        acq = self.cfg.acquisition
-        q = (acq.initial_batch_size or acq.batch_size) if first else acq.batch_size
-        budget = self.cfg.budget.max_labels
-        if budget is not None:
-            q = min(q, max(0, budget - self._labels_used()))
-        return max(q, 1)
-
-    def _generator(self, index: int) -> torch.Generator:
-        return round_generator(self.seed, index)
-
-    def _cold_start(self, index: int) -> str:
-        t0 = time.perf_counter()
-        cands = self.candidates()
-        method = COLD_START_METHOD[self.cfg.acquisition.cold_start]
-        embeddings = self._descriptor_embeddings(cands) if method == "farthest_point" else None
-        selection = select_batch(
-            None, embeddings, self._batch_size(first=True), method=method,
-            generator=self._generator(index), available=torch.ones(len(cands), dtype=torch.bool),
-        )  # fmt: skip
-        rows = [
-            NewAcquisition(cands[p.index].key, p.rank, p.score, None, None, method, p.reason)
-            for p in selection.picks
-        ]
-        self._commit_batch(index, rows, {"timing": {"acquire_s": time.perf_counter() - t0}})
-        return "acquired"
-
-    def _descriptor_embeddings(self, cands: Sequence[PairRecord]) -> torch.Tensor:
-        """Surface one-hot ⊕ standardised adsorbate descriptors: a space to spread a cold start."""
-        from alloop.loop.bridges.surrogate import ensemble_config
-        from alloop.surrogate.featurizer import Featurizer
-
-        featurizer = Featurizer(ensemble_config(self.cfg.surrogate).featurizer)
-        smiles = sorted({self.pool.smiles(p) for p in cands})
-        desc = featurizer.descriptors(smiles).double()
-        desc = (desc - desc.mean(0)) / desc.std(0).clamp_min(1e-8)
-        surfaces = sorted({p.surface_key for p in cands})
-        eye = torch.eye(len(surfaces), dtype=torch.float64) * 3.0
-        s_pos = {k: i for i, k in enumerate(surfaces)}
-        a_pos = {k: i for i, k in enumerate(smiles)}
-        return torch.stack(
-            [
-                torch.cat([eye[s_pos[p.surface_key]], desc[a_pos[self.pool.smiles(p)]]])
-                for p in cands
-            ]
+    def _cold_start(self, index: int) -> RoundState:
+        q = batch_size(self.cfg, labels_used(self.store), first=True)
+        batch = plan_cold_start(
+            self.cfg, self.pool, self.candidates(), q, round_generator(self.seed, index)
         )
+        self._commit_batch(index, batch)
+        return RoundState.ACQUIRED
 
-    @property
-    def cost_aware(self) -> bool:
-        return self.cfg.escalation.cost_aware
-
-    def _acquire_cost_aware(self, index: int) -> str:
-        t0 = time.perf_counter()
-        batch = plan_mf_batch(self.store, self.pool, self._ensemble_for(index), self.cfg, index)
-        self.store.record_batch(index, batch.acquisitions, batch.jobs, "acquired", batch.events)
-        timing = {"acquire_s": time.perf_counter() - t0}
-        self._merge_timing(index, "acquired", {**batch.metrics, "timing": timing})
-        self.notify("acquired", {"index": index, "n": len(batch.acquisitions)})
-        return "acquired"
-
-    def _acquire(self, index: int) -> str:
-        if self.cost_aware:
-            return self._acquire_cost_aware(index)
-        t0 = time.perf_counter()
-        ensemble = self._ensemble_for(index)
-        cands = self.candidates()
-        slabs, smiles, pair_index = self.pool.index_tensors(cands)
-        t_score = time.perf_counter()
-        pred = ensemble.predict(slabs, smiles, pair_index, with_embeddings=True)
-        score_s = time.perf_counter() - t_score
-        mean = pred.mean_ev.unsqueeze(0)
-        values = mean + ensemble.std_scale * (pred.member_ev - mean)  # K x N
-        posterior = EnsemblePosterior(values.unsqueeze(-1))
-        acq_cfg = self.cfg.acquisition
-        acquisition = get_acquisition(acq_cfg.name)
-        generator = self._generator(index)
-        q = self._batch_size(first=False)
-        context = AcquisitionContext(
-            best_label_ev=self.best_label(), target_window_ev=acq_cfg.target_window_ev,
-            beta=acq_cfg.beta, q=q, generator=generator,
+    def _acquire(self, index: int) -> RoundState:
+        if self.cfg.escalation.cost_aware:
+            t0 = time.perf_counter()
+            mf = plan_mf_batch(self.store, self.pool, self._ensemble_for(index), self.cfg, index)
+            self.store.record_batch(index, mf.acquisitions, mf.jobs, RoundState.ACQUIRED, mf.events)
+            timing = {"acquire_s": time.perf_counter() - t0}
+            self._merge_metrics(index, RoundState.ACQUIRED, {**mf.metrics, "timing": timing})
+            self.notify("acquired", {"index": index, "n": len(mf.acquisitions)})
+            return RoundState.ACQUIRED
+        q = batch_size(self.cfg, labels_used(self.store), first=False)
+        batch = plan_batch(
+            self.cfg, self._ensemble_for(index), self.pool, self.candidates(), q,
+            best_label(self.store), round_generator(self.seed, index),
         )  # fmt: skip
-        n_explore = min(q - 1, round(acq_cfg.explore_fraction * q)) if q > 1 else 0
-        picks = self._select(acquisition, posterior, pred.embeddings, q - n_explore,
-                             replace(context, q=q - n_explore), generator, None)  # fmt: skip
-        named = [(p, acq_cfg.name) for p in picks]
-        if n_explore:  # the explore share: max σ among what the exploit part left
-            available = torch.ones(len(cands), dtype=torch.bool)
-            available[[p.index for p in picks]] = False
-            more = self._select(get_acquisition("uncertainty"), posterior, pred.embeddings,
-                                n_explore, replace(context, q=n_explore), generator,
-                                available)  # fmt: skip
-            named += [(replace(p, rank=len(picks) + p.rank), "uncertainty") for p in more]
-        rows = [
-            NewAcquisition(
-                cands[p.index].key, p.rank, p.score, float(pred.mean_ev[p.index]),
-                float(pred.std_ev[p.index]), name, p.reason,
-            )
-            for p, name in named
-        ]  # fmt: skip
-        total = time.perf_counter() - t0
-        timing = {"score_s": score_s, "acquire_s": total, "n_scored": len(cands)}
-        self._commit_batch(index, rows, {"timing": timing})
-        return "acquired"
+        self._commit_batch(index, batch)
+        return RoundState.ACQUIRED
 
-    def _select(
-        self,
-        acquisition: Any,
-        posterior: EnsemblePosterior,
-        embeddings: torch.Tensor | None,
-        q: int,
-        context: AcquisitionContext,
-        generator: torch.Generator,
-        available: torch.Tensor | None,
-    ) -> list[Any]:
-        if q <= 0:
-            return []
-        method = DIVERSITY_METHOD[self.cfg.acquisition.diversity]
-        if method == "kriging_believer" and (acquisition.per_slot or not acquisition.conditionable):
-            # Thompson slots are diverse by construction; random cannot be rescored by belief
-            method = "topk" if acquisition.per_slot else "maxmin"
-        selection = select_batch(
-            None, embeddings, q, method=method, generator=generator, posterior=posterior,
-            acquisition=acquisition, context=context, available=available,
-        )  # fmt: skip
-        return list(selection.picks)
-
-    def _commit_batch(
-        self, index: int, rows: list[NewAcquisition], metrics: dict[str, Any]
-    ) -> None:
+    def _commit_batch(self, index: int, batch: PlannedBatch) -> None:
+        """The acquisitions and their PROPOSED labelling jobs, in one transaction."""
         kind = oracle_fidelity(self.cfg)
+        rows = batch.acquisitions
         jobs = [NewJob.for_round(index, row.pair_key, kind) for row in rows]
-        self.store.record_batch(index, rows, jobs, "acquired")
-        self._merge_timing(index, "acquired", metrics)
+        self.store.record_batch(index, rows, jobs, RoundState.ACQUIRED)
+        self._merge_metrics(index, RoundState.ACQUIRED, dict(batch.metrics))
         self.notify("acquired", {"index": index, "n": len(rows)})
 
-    def _merge_timing(self, index: int, state: str, metrics: dict[str, Any]) -> None:
+    def _merge_metrics(self, index: int, state: RoundState, metrics: dict[str, Any]) -> None:
+        """Record ``state`` with ``metrics``, their ``timing`` merged into the round's."""
         current = next(r for r in self.store.rounds() if r.index == index).metrics
         timing = {**current.get("timing", {}), **metrics.pop("timing", {})}
         self.store.set_round_state(index, state, metrics={**metrics, "timing": timing})
 
     # ------------------------------------------------------------------ 4. label
-    def _label(self, index: int) -> str:
+    def _label(self, index: int) -> RoundState:
         t0 = time.perf_counter()
-        self._run_jobs(index, oracle_fidelity(self.cfg), self._labelling_oracle,
+        self.jobs.run(index, oracle_fidelity(self.cfg), self._labelling_oracle,
                       ("labelling", "labelled"))  # fmt: skip
-        self._merge_timing(index, "labelled", {"timing": {"label_s": time.perf_counter() - t0}})
-        return "labelled"
+        timing = {"label_s": time.perf_counter() - t0}
+        self._merge_metrics(index, RoundState.LABELLED, {"timing": timing})
+        return RoundState.LABELLED
 
     def _labelling_oracle(self, jobs: Sequence[JobRecord]) -> Any:
         self._oracle = self._oracle or build_oracle(self.cfg)
         return self._oracle
 
-    def _run_jobs(
-        self,
-        index: int,
-        kind: str,
-        oracle_for: Callable[[Sequence[JobRecord]], Any],
-        progress: tuple[str, str],
-    ) -> None:
-        """Run round `index`'s unfinished jobs of `kind` through the executor, ingesting each
-        result exactly once; `oracle_for(jobs)` gives the oracle (built only if there are any)."""
-        todo = [j for j in self.store.jobs() if j.round_index == index and j.kind == kind
-                and JobState(j.state) not in TERMINAL_JOB_STATES]  # fmt: skip
-        if not todo:
-            return
-        for job in todo:
-            if job.state in (JobState.PROPOSED.value, JobState.RUNNING.value):
-                self.store.transition_job(job.key, JobState.SUBMITTED)  # RUNNING: a re-run
-        oracle = oracle_for(todo)
-        if self._executor is None:
-            self._executor = build_executor(self.cfg)
-        width = max(1, self.cfg.executor.workers)
-        done = 0
-        starting, each = progress
-        self.notify(starting, {"index": index, "total": len(todo), "done": 0})
-        for start in range(0, len(todo), width):
-            chunk = todo[start : start + width]
-            for job in chunk:
-                self.store.transition_job(job.key, JobState.RUNNING)
-            pairs = oracle_pairs(
-                [self.by_key[j.pair_key] for j in chunk], self.pool.slabs,
-                self.pool.adsorbates, self.adsorbate_atoms,
-            )  # fmt: skip
-            for job, result in zip(chunk, self._executor.map(oracle, pairs), strict=True):
-                self.store.complete_job(job.key, result_to_label(result))
-                done += 1
-                info = {"index": index, "total": len(todo), "done": done, "pair": job.pair_key}
-                self.notify(each, {**info, "status": result.status})
-
     # ------------------------------------------------------------------ 5. escalate
-    def _escalate(self, index: int) -> str:
+    def _escalate(self, index: int) -> RoundState:
         esc = self.cfg.escalation
         if not esc.enabled:
-            self.store.set_round_state(index, "escalated", metrics={"escalation_enabled": False})
-            return "escalated"
+            self.store.set_round_state(
+                index, RoundState.ESCALATED, metrics={"escalation_enabled": False}
+            )
+            return RoundState.ESCALATED
         t0 = time.perf_counter()
         kind = dft_fidelity(esc)
         if not any(is_dft_job(j) and j.round_index == index for j in self.store.jobs()):
-            if self.cost_aware:
-                jobs, events = cold_start_dft(self.store, self.cfg, index, self._generator(index))
+            if esc.cost_aware:
+                jobs, events = cold_start_dft(
+                    self.store, self.cfg, index, round_generator(self.seed, index)
+                )
                 if jobs:
                     self.store.propose_jobs(index, jobs, events)
             else:
                 self._plan_escalations(index)
-        self._run_jobs(index, kind, self._escalating_oracle, ("escalating", "dft_labelled"))
+        self.jobs.run(index, kind, self._escalating_oracle, ("escalating", "dft_labelled"))
         dft_jobs = [j for j in self.store.jobs() if is_dft_job(j)]
         metrics = {
             "escalation_enabled": True,
@@ -417,8 +275,8 @@ class CampaignEngine:
             "dft_spent": len(dft_jobs),
             "timing": {"escalate_s": time.perf_counter() - t0},
         }
-        self._merge_timing(index, "escalated", metrics)
-        return "escalated"
+        self._merge_metrics(index, RoundState.ESCALATED, metrics)
+        return RoundState.ESCALATED
 
     def _plan_escalations(self, index: int) -> None:
         """Commit this round's DFT jobs with their `escalated` events in one transaction: a
@@ -436,64 +294,23 @@ class CampaignEngine:
         return EscalatingOracle(self._dft_oracle, starts)
 
     # ------------------------------------------------------------------ 6. close
-    def _close(self, index: int) -> str:
+    def _close(self, index: int) -> RoundState:
         rnd = next(r for r in self.store.rounds() if r.index == index)
-        labels = self._training_labels()
-        target, _ = labels_by_fidelity(self.store)
-        if self.cfg.surrogate.mode != "supersede" or self.cost_aware:
-            # μ, σ are DFT-level predictions: score them against DFT-level labels only
-            keys = {p.id: p.key for p in self.pool.pairs}
-            labels = {keys[pair_id]: ev for pair_id, ev in target.items()}
-        errors, covered = [], 0
-        for acq in self.store.acquisitions(round_index=index):
-            label_ev = labels.get(acq.pair_key)
-            if label_ev is None or acq.mu_ev is None or acq.sigma_ev is None:
-                continue
-            err = abs(acq.mu_ev - label_ev)
-            errors.append(err)
-            covered += err <= 1.96 * acq.sigma_ev
-        jobs = self.store.jobs()
-        metrics: dict[str, Any] = {
-            "n_labels": self._labels_used(),
-            "best_gmae_ev": self.best_label(),
-            "n_target_labels": len(target),
-            "best_target_ev": min(target.values(), default=None),
-            "cost_round": cost_spent(jobs, self.cfg.cost, index),
-            "cost_total": cost_spent(jobs, self.cfg.cost),
-            "cost_by_fidelity": cost_by_fidelity(jobs, self.cfg.cost),
-        }
-        if errors:
-            metrics["batch_mae_ev"] = sum(errors) / len(errors)
-            metrics["batch_coverage_95"] = covered / len(errors)
-        timing = rnd.metrics.get("timing", {})
-        spent = sum(timing.get(k, 0.0) for k in ("train_s", "label_s", "escalate_s"))
-        total = time.time() - rnd.started_at.timestamp()
-        metrics["timing"] = {**timing, "overhead_s": max(0.0, total - spent)}
-        self.store.set_round_state(index, "closed", metrics=metrics, finished=True)
+        metrics = close_metrics(self.store, self.cfg, self.pool, rnd)
+        self.store.set_round_state(index, RoundState.CLOSED, metrics=metrics, finished=True)
         self.notify("closed", {"index": index, **metrics})
-        return "closed"
+        return RoundState.CLOSED
 
     # ------------------------------------------------------------------ stop rules
-    def _training_labels(self) -> dict[str, float]:
-        """Pair key -> the label it trains on (highest usable fidelity: DFT over MLIP), eV."""
-        summaries = self.store.label_summaries()
-        keys = {lab.pair_id: lab.pair_key for lab in summaries}
-        chosen = training_labels((lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status)
-                                 for lab in summaries)  # fmt: skip
-        return {keys[pair_id]: t.gmae_ev for pair_id, t in chosen.items()}
-
     def best_label(self) -> float | None:
-        return min(self._training_labels().values(), default=None)
-
-    def _labels_used(self) -> int:
-        return len({lab.pair_key for lab in self.store.label_summaries()})
+        return best_label(self.store)
 
     def _open_options(self) -> tuple[int, float]:
         """What a next batch could still pick, and what the cheapest of it costs: unlabelled
         pairs (at the labelling fidelity's cost), and under the cost-aware policy also
         MLIP-labelled pairs that DFT has not labelled (at DFT's)."""
         label_cost = fidelity_cost(oracle_fidelity(self.cfg), self.cfg.cost)
-        if not self.cost_aware:
+        if not self.cfg.escalation.cost_aware:
             return len(self.candidates()), label_cost
         for_mlip, for_dft, _ = mf_candidates(self.store, self.pool)
         dft_cost = fidelity_cost(dft_fidelity(self.cfg.escalation), self.cfg.cost)
@@ -501,12 +318,12 @@ class CampaignEngine:
         return len(for_mlip) + len(for_dft), min(costs, default=0.0)
 
     def stop_decision(self) -> StopDecision:
-        closed = [r for r in self.store.rounds() if r.state == "closed"]
+        closed = [r for r in self.store.rounds() if r.state == RoundState.CLOSED]
         budget = self.cfg.budget
         remaining, cheapest = self._open_options()
         state = StopState(
             rounds_completed=len(closed),
-            labels_used=self._labels_used(),
+            labels_used=labels_used(self.store),
             pool_remaining=remaining,
             best_label_history_ev=tuple(r.metrics.get("best_gmae_ev") for r in closed),
             cost_spent=cost_spent(self.store.jobs(), self.cfg.cost),

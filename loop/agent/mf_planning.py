@@ -23,11 +23,10 @@ from alloop.loop.agent.costs import cost_spent, fidelity_cost
 from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS
 from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
 from alloop.loop.bridges.dft import dft_fidelity, is_dft_job
-from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
+from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, labels_by_fidelity
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewJob, PairRecord
-from alloop.surrogate.ensemble import AdsMTEnsemble
 
 MF_ACQUISITION = "mf_ei"
 #: reason codes of DFT decisions made by the cost-aware policy

@@ -22,7 +22,7 @@ from alloop.loop.errors import LoopError
 from alloop.store import CampaignStore
 from alloop.store.records import AdsorbateRecord, LabelSummary, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
-from alloop.surrogate.featurizer import FeaturizerConfig
+from alloop.surrogate.featurizer import Featurizer, FeaturizerConfig
 from alloop.surrogate.fidelity import (
     LOW_FIDELITY,
     TARGET_FIDELITY,
@@ -152,3 +152,26 @@ def fit_ensemble(
     ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
     report = ensemble.fit(train, val, warm_start=warm_start)
     return ensemble, report
+
+
+def load_ensemble(blob: bytes) -> AdsMTEnsemble:
+    """An ensemble from a stored checkpoint."""
+    return AdsMTEnsemble.from_bytes(blob)
+
+
+def descriptor_space(
+    section: SurrogateSection, pool: PoolView, cands: Sequence[PairRecord]
+) -> torch.Tensor:
+    """Surface one-hot (x3) ⊕ standardised adsorbate descriptors, one row per candidate: a
+    space in which to spread a cold start before any model exists."""
+    featurizer = Featurizer(ensemble_config(section).featurizer)
+    smiles = sorted({pool.smiles(p) for p in cands})
+    desc = featurizer.descriptors(smiles).double()
+    desc = (desc - desc.mean(0)) / desc.std(0).clamp_min(1e-8)
+    surfaces = sorted({p.surface_key for p in cands})
+    eye = torch.eye(len(surfaces), dtype=torch.float64) * 3.0
+    s_pos = {k: i for i, k in enumerate(surfaces)}
+    a_pos = {k: i for i, k in enumerate(smiles)}
+    return torch.stack(
+        [torch.cat([eye[s_pos[p.surface_key]], desc[a_pos[pool.smiles(p)]]]) for p in cands]
+    )

@@ -178,11 +178,13 @@ def test_random_functions_need_a_generator(name: str) -> None:
         score_pool(name, posterior([0.0, 1.0], [0.1, 0.2]), ctx(q=2))
 
 
-def test_both_botorch_layouts_give_the_same_scores() -> None:
+def test_only_the_joint_pool_layout_is_accepted() -> None:
+    """One path from the ensemble to acquisition: K x N x 1; a t-batched N x K x 1 x 1
+    posterior is refused with a message naming the layout, not silently transposed."""
     joint = posterior([0.3, -1.2, -0.5], [0.1, 0.2, 0.9])
     batched = EnsemblePosterior(joint.values.transpose(0, 1).unsqueeze(-1))  # N x K x 1 x 1
-    for name in ("lcb", "uncertainty", "greedy"):
-        torch.testing.assert_close(score_pool(name, joint, ctx()), score_pool(name, batched, ctx()))
+    with pytest.raises(AcquisitionError, match="expected K x N x 1"):
+        score_pool("lcb", batched, ctx())
 
 
 def test_weighted_ensemble_uses_weights() -> None:
@@ -287,8 +289,8 @@ def test_spread_acquisitions_refuse_single_member() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        (torch.zeros(4, 3, 2), r"shape \(4, 3, 2\); valid layouts"),
-        (torch.zeros(3, 4, 2, 1), r"shape \(3, 4, 2, 1\); valid layouts"),
+        (torch.zeros(4, 3, 2), r"shape \(4, 3, 2\); expected K x N x 1"),
+        (torch.zeros(3, 4, 2, 1), r"shape \(3, 4, 2, 1\); expected K x N x 1"),
         (torch.zeros(4, 0, 1), "pool is empty"),
         (torch.tensor([[[0.0], [math.nan]], [[1.0], [1.0]]]), r"non-finite .* candidates \[1\]"),
     ],

@@ -34,7 +34,7 @@ def test_posterior_matches_predict(fitted_tiny_ensemble) -> None:  # noqa: ANN00
     post = ens.posterior(slabs, list(TINY_SMILES), pairs)
     pred = ens.predict(slabs, list(TINY_SMILES), pairs, with_embeddings=True)
     assert isinstance(post, EnsemblePosterior)
-    assert post.values.shape == (4, 3, 1, 1)
+    assert post.values.shape == (3, 4, 1)  # joint over the pool: K x P x 1
     torch.testing.assert_close(post.mean.reshape(-1), pred.mean_ev)
     torch.testing.assert_close(post.variance.sqrt().reshape(-1), pred.std_ev)
     torch.testing.assert_close(pred.mean_ev[0], pred.mean_ev[3])

@@ -1,0 +1,80 @@
+"""Round metrics (step 6 of a round) and the label counts the stop rules read.
+
+Which label of a pair counts is `escalation.training_labels` (the one rule, see
+`fidelities.labels_that_count`). A round's batch is scored against it: the batch MAE and 95 %
+coverage of the μ, σ the acquisitions were chosen with. When the surrogate predicts at the
+target fidelity (any mode but `supersede`, or the cost-aware policy) μ, σ are DFT-level, so
+they are scored against DFT-level labels only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from alloop.loop.agent.costs import cost_by_fidelity, cost_spent
+from alloop.loop.agent.escalation import training_labels
+from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
+from alloop.loop.config import AlloopConfig
+from alloop.store import CampaignStore
+from alloop.store.records import RoundRecord
+
+#: the timed steps of a round; the rest of its wall time is reported as ``overhead_s``
+TIMED_STEPS = ("train_s", "label_s", "escalate_s")
+
+
+def counted_labels(store: CampaignStore) -> dict[str, float]:
+    """Pair key -> the label that counts for it (highest usable fidelity, then newest), eV."""
+    summaries = store.label_summaries()
+    keys = {lab.pair_id: lab.pair_key for lab in summaries}
+    chosen = training_labels((lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status)
+                             for lab in summaries)  # fmt: skip
+    return {keys[pair_id]: t.gmae_ev for pair_id, t in chosen.items()}
+
+
+def best_label(store: CampaignStore) -> float | None:
+    return min(counted_labels(store).values(), default=None)
+
+
+def labels_used(store: CampaignStore) -> int:
+    """Pairs with any label (ok or not): what ``budget.max_labels`` counts."""
+    return len({lab.pair_key for lab in store.label_summaries()})
+
+
+def close_metrics(
+    store: CampaignStore, cfg: AlloopConfig, pool: PoolView, rnd: RoundRecord
+) -> dict[str, Any]:
+    """The metrics a round closes with: labels, best values, cost, batch error and coverage,
+    and the step timings with the round's unaccounted ``overhead_s``."""
+    index = rnd.index
+    labels = counted_labels(store)
+    target, _ = labels_by_fidelity(store)
+    if cfg.surrogate.mode != "supersede" or cfg.escalation.cost_aware:
+        keys = {p.id: p.key for p in pool.pairs}
+        labels = {keys[pair_id]: ev for pair_id, ev in target.items()}
+    errors, covered = [], 0
+    for acq in store.acquisitions(round_index=index):
+        label_ev = labels.get(acq.pair_key)
+        if label_ev is None or acq.mu_ev is None or acq.sigma_ev is None:
+            continue
+        err = abs(acq.mu_ev - label_ev)
+        errors.append(err)
+        covered += err <= 1.96 * acq.sigma_ev
+    jobs = store.jobs()
+    metrics: dict[str, Any] = {
+        "n_labels": labels_used(store),
+        "best_gmae_ev": best_label(store),
+        "n_target_labels": len(target),
+        "best_target_ev": min(target.values(), default=None),
+        "cost_round": cost_spent(jobs, cfg.cost, index),
+        "cost_total": cost_spent(jobs, cfg.cost),
+        "cost_by_fidelity": cost_by_fidelity(jobs, cfg.cost),
+    }
+    if errors:
+        metrics["batch_mae_ev"] = sum(errors) / len(errors)
+        metrics["batch_coverage_95"] = covered / len(errors)
+    timing = rnd.metrics.get("timing", {})
+    spent = sum(timing.get(k, 0.0) for k in TIMED_STEPS)
+    total = time.time() - rnd.started_at.timestamp()
+    metrics["timing"] = {**timing, "overhead_s": max(0.0, total - spent)}
+    return metrics

@@ -1,0 +1,143 @@
+"""Batch planning: which pairs a round sends to the oracle (step 3 of a round).
+
+* `plan_cold_start`: before any model exists, a random or space-filling batch over the
+  descriptor space (`bridges.surrogate.descriptor_space`).
+* `plan_batch`: the configured acquisition over the scored pool, its exploit share chosen as a
+  diverse batch (`batch.select_batch`), the rest by the explore share (max σ among what the
+  exploit part left).
+* The cost-aware policy plans over (pair, fidelity) instead: `mf_planning.plan_mf_batch`.
+
+All of them are pure functions of the committed state, the round's ensemble and the round's
+seeded generator (`round_generator`), so a resumed round plans the same batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from botorch.posteriors.ensemble import EnsemblePosterior
+
+from alloop.loop.agent.acquisition import AcquisitionContext, get_acquisition
+from alloop.loop.agent.batch import select_batch
+from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, descriptor_space
+from alloop.loop.config import AlloopConfig
+from alloop.store.records import NewAcquisition, PairRecord
+
+#: `acquisition.diversity` -> `select_batch` method
+DIVERSITY_METHOD = {"kriging_believer": "kriging_believer", "maxmin": "maxmin", "none": "topk"}
+#: `acquisition.cold_start` -> `select_batch` method
+COLD_START_METHOD = {"random": "random", "space_filling": "farthest_point"}
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """A round's acquisitions, ranked, and what planning them measured (``timing``...)."""
+
+    acquisitions: list[NewAcquisition]
+    metrics: dict[str, Any]
+
+
+def round_generator(seed: int, index: int) -> torch.Generator:
+    """The seeded generator of round ``index``'s acquisition (cold start included)."""
+    return torch.Generator().manual_seed(seed * 7919 + index)
+
+
+def batch_size(cfg: AlloopConfig, labels_used: int, *, first: bool) -> int:
+    """How many pairs this round may pick: the (initial) batch size, capped by what
+    ``budget.max_labels`` leaves; at least one."""
+    acq = cfg.acquisition
+    q = (acq.initial_batch_size or acq.batch_size) if first else acq.batch_size
+    if cfg.budget.max_labels is not None:
+        q = min(q, max(0, cfg.budget.max_labels - labels_used))
+    return max(q, 1)
+
+
+def plan_cold_start(
+    cfg: AlloopConfig,
+    pool: PoolView,
+    cands: Sequence[PairRecord],
+    q: int,
+    generator: torch.Generator,
+) -> PlannedBatch:
+    t0 = time.perf_counter()
+    method = COLD_START_METHOD[cfg.acquisition.cold_start]
+    embeddings = (
+        descriptor_space(cfg.surrogate, pool, cands) if method == "farthest_point" else None
+    )
+    selection = select_batch(
+        None, embeddings, q, method=method, generator=generator,
+        available=torch.ones(len(cands), dtype=torch.bool),
+    )  # fmt: skip
+    rows = [
+        NewAcquisition(cands[p.index].key, p.rank, p.score, None, None, method, p.reason)
+        for p in selection.picks
+    ]
+    return PlannedBatch(rows, {"timing": {"acquire_s": time.perf_counter() - t0}})
+
+
+def plan_batch(
+    cfg: AlloopConfig,
+    ensemble: AdsMTEnsemble,
+    pool: PoolView,
+    cands: Sequence[PairRecord],
+    q: int,
+    best_label_ev: float | None,
+    generator: torch.Generator,
+) -> PlannedBatch:
+    t0 = time.perf_counter()
+    slabs, smiles, pair_index = pool.index_tensors(cands)
+    t_score = time.perf_counter()
+    pred = ensemble.predict(slabs, smiles, pair_index, with_embeddings=True)
+    score_s = time.perf_counter() - t_score
+    posterior = ensemble.pool_posterior(pred)
+    acq_cfg = cfg.acquisition
+    context = AcquisitionContext(
+        best_label_ev=best_label_ev, target_window_ev=acq_cfg.target_window_ev,
+        beta=acq_cfg.beta, q=q, generator=generator,
+    )  # fmt: skip
+    n_explore = min(q - 1, round(acq_cfg.explore_fraction * q)) if q > 1 else 0
+    method = DIVERSITY_METHOD[acq_cfg.diversity]
+    acquisition = get_acquisition(acq_cfg.name)
+    picks = _select(method, acquisition, posterior, pred.embeddings,
+                    replace(context, q=q - n_explore), generator, None)  # fmt: skip
+    named = [(p, acq_cfg.name) for p in picks]
+    if n_explore:  # the explore share: max σ among what the exploit part left
+        available = torch.ones(len(cands), dtype=torch.bool)
+        available[[p.index for p in picks]] = False
+        more = _select(method, get_acquisition("uncertainty"), posterior, pred.embeddings,
+                       replace(context, q=n_explore), generator, available)  # fmt: skip
+        named += [(replace(p, rank=len(picks) + p.rank), "uncertainty") for p in more]
+    rows = [
+        NewAcquisition(
+            cands[p.index].key, p.rank, p.score, float(pred.mean_ev[p.index]),
+            float(pred.std_ev[p.index]), name, p.reason,
+        )
+        for p, name in named
+    ]  # fmt: skip
+    timing = {"score_s": score_s, "acquire_s": time.perf_counter() - t0, "n_scored": len(cands)}
+    return PlannedBatch(rows, {"timing": timing})
+
+
+def _select(
+    method: str,
+    acquisition: Any,
+    posterior: EnsemblePosterior,
+    embeddings: torch.Tensor | None,
+    context: AcquisitionContext,
+    generator: torch.Generator,
+    available: torch.Tensor | None,
+) -> list[Any]:
+    if context.q <= 0:
+        return []
+    if method == "kriging_believer" and (acquisition.per_slot or not acquisition.conditionable):
+        # Thompson slots are diverse by construction; random cannot be rescored by belief
+        method = "topk" if acquisition.per_slot else "maxmin"
+    selection = select_batch(
+        None, embeddings, context.q, method=method, generator=generator, posterior=posterior,
+        acquisition=acquisition, context=context, available=available,
+    )  # fmt: skip
+    return list(selection.picks)
