@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from alloop.store import convert, db, jobs
+from alloop.store import integrity as integ
 from alloop.store import models as m
 from alloop.store import records as r
 from alloop.store.enums import JobState, LabelStatus
@@ -31,7 +32,8 @@ from alloop.store.errors import (
     StoreError,
     UnknownRecordError,
 )
-from alloop.store.lock import FileLock
+from alloop.store.faults import faults_as_store_errors, refuse_read_only
+from alloop.store.lock import FileLock, remove_stale_temp_files, temp_path_for
 from alloop.store.pglock import PgAdvisoryLock
 from alloop.store.structures import atoms_from_json, atoms_to_json, content_hash, text_hash
 
@@ -84,15 +86,17 @@ class CampaignStore:
             raise CampaignExistsError(f"{final} exists already; choose another path or remove it")
         if not final.parent.is_dir():
             raise StoreError(f"cannot create {final}: directory {final.parent} does not exist")
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        remove_stale_temp_files(final)
+        tmp = temp_path_for(final)
         _remove_sqlite_files(tmp)
         try:
-            tmp_engine = db.make_engine(db.resolve_target(tmp))
-            try:
-                with tmp_engine.begin() as conn:
-                    _populate(conn, name, config, seed, surfaces, adsorbates, pairs)
-            finally:
-                tmp_engine.dispose()  # last connection closes: WAL checkpointed into the file
+            with faults_as_store_errors(str(final)):
+                tmp_engine = db.make_engine(db.resolve_target(tmp))
+                try:
+                    with tmp_engine.begin() as conn:
+                        _populate(conn, name, config, seed, surfaces, adsorbates, pairs)
+                finally:
+                    tmp_engine.dispose()  # last connection closes: WAL checkpointed into the file
             os.link(tmp, final)  # refuses to overwrite, unlike rename
         except FileExistsError as exc:
             raise CampaignExistsError(f"{final} appeared while creating; not overwritten") from exc
@@ -102,28 +106,35 @@ class CampaignStore:
 
     @classmethod
     def open(cls, target: str | Path, *, write: bool = False) -> CampaignStore:
-        """Open an existing campaign; `write=True` takes the campaign lock."""
+        """Open an existing campaign; `write=True` takes the campaign lock and refuses a file that
+        fails SQLite's quick integrity check, before this session writes anything."""
         tgt = db.resolve_target(target)
         if tgt.path is not None:
             db.preflight_sqlite(tgt.path)
+            if write:
+                refuse_read_only(tgt.path)
         lock: FileLock | PgAdvisoryLock | None = None
         engine = db.make_engine(tgt, readonly=not write)
         try:
-            found = db.current_revision(engine)
-            db.check_revision(found, tgt.display)
-            if write:
-                lock = FileLock(tgt.path) if tgt.path is not None else PgAdvisoryLock(engine)
-                lock.acquire()
-                if found != db.head_revision():
-                    with engine.begin() as conn:
-                        db.migrate(conn)
-            elif found != db.head_revision():
-                raise StoreError(
-                    f"{tgt.display} uses an older schema ({found}); open it once for writing "
-                    "(e.g. `alloop resume`) to migrate it"
-                )
-            store = cls(tgt, engine, lock)
-            store.campaign()  # a schema with no campaign row is not a campaign
+            with faults_as_store_errors(tgt.display):
+                found = db.current_revision(engine)
+                db.check_revision(found, tgt.display)
+                if write:
+                    lock = FileLock(tgt.path) if tgt.path is not None else PgAdvisoryLock(engine)
+                    lock.acquire()
+                    if tgt.path is not None:
+                        remove_stale_temp_files(tgt.path)
+                        integ.refuse_damaged(engine, tgt.display)
+                    if found != db.head_revision():
+                        with engine.begin() as conn:
+                            db.migrate(conn)
+                elif found != db.head_revision():
+                    raise StoreError(
+                        f"{tgt.display} uses an older schema ({found}); open it once for writing "
+                        "(e.g. `alloop resume`) to migrate it"
+                    )
+                store = cls(tgt, engine, lock)
+                store.campaign()  # a schema with no campaign row is not a campaign
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -144,12 +155,12 @@ class CampaignStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        with faults_as_store_errors(self.target.display), self._sessions.begin() as session:
             yield session
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Session]:
-        with self._sessions() as session:
+        with faults_as_store_errors(self.target.display), self._sessions() as session:
             yield session
 
     # ---------------------------------------------------------------- campaign and pool

@@ -8,6 +8,7 @@ by a newer schema, is refused and left byte-for-byte untouched.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,14 @@ def check_revision(found: str | None, where: str) -> None:
         )
 
 
+def unwritable_wal_file(path: Path) -> bool:
+    """A campaign in a directory this process may not write (a read-only mount, an archive),
+    without WAL sidecars: SQLite cannot create the `-shm` it needs to read a WAL-mode file, so
+    such a file is read as immutable, which it is while its directory stays read-only."""
+    sidecars = (path.with_name(path.name + s) for s in ("-wal", "-shm"))
+    return not os.access(path.parent, os.W_OK) and not any(p.exists() for p in sidecars)
+
+
 def preflight_sqlite(path: Path) -> None:
     """Check, without writing, that `path` is an alloop campaign this alloop can open."""
     if not path.exists():
@@ -94,8 +103,9 @@ def preflight_sqlite(path: Path) -> None:
     # Opening a WAL-mode file, even read-only, makes -wal/-shm sidecars; remove those we made
     sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
     preexisting = {p for p in sidecars if p.exists()}
+    immutable = "&immutable=1" if unwritable_wal_file(path) else ""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True)
         try:
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -112,7 +122,7 @@ def preflight_sqlite(path: Path) -> None:
         raise NotACampaignError(f"{path} is not a readable alloop campaign ({exc})") from exc
     finally:
         for sidecar in sidecars:
-            if sidecar not in preexisting:
+            if sidecar not in preexisting and sidecar.exists():
                 sidecar.unlink(missing_ok=True)
     check_revision(row[0] if row else None, str(path))
 
@@ -127,7 +137,11 @@ def make_engine(target: Target, *, readonly: bool = False) -> Engine:
     """
     if target.path is None:
         return create_engine(target.url, pool_pre_ping=True)
-    engine = create_engine(target.url)
+    if readonly and unwritable_wal_file(target.path):
+        uri = f"file:{target.path}?mode=ro&immutable=1"
+        engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    else:
+        engine = create_engine(target.url)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:

@@ -40,3 +40,15 @@ class JobStateError(StoreError):
 
 class UnknownRecordError(StoreError):
     """A key (pair, surface, adsorbate, job, round) that the campaign does not hold."""
+
+
+class CampaignDamagedError(StoreError):
+    """The campaign file is damaged (SQLite reports corruption, or an integrity check fails)."""
+
+
+class StorageFullError(StoreError):
+    """The disk (or quota) holding the campaign is full."""
+
+
+class CampaignReadOnlyError(StoreError):
+    """The campaign file or its directory cannot be written."""
