@@ -25,10 +25,16 @@ from pydantic import (
 )
 
 from alloop.loop.errors import ConfigError
+from alloop.loop.yaml_guard import MAX_CONFIG_BYTES, load_bounded_yaml
 
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Upper bounds: a value past them is a typo or an attack (`hidden_dim: 1e12` would allocate
+# terabytes); each message names its bound. Seeds fit 32 bits: every generator takes them.
+MAX_SEED = 2**32 - 1
+Count = Annotated[int, Field(ge=1, le=1_000_000)]  # epochs, steps, batch sizes, budgets
+NonNegCount = Annotated[int, Field(ge=0, le=1_000_000)]
 ELEMENTS = frozenset(chemical_symbols[1:])
 
 
@@ -44,7 +50,7 @@ def check_window(v: tuple[float, float] | None) -> tuple[float, float] | None:
 
 class CampaignSection(Section):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
-    seed: NonNegInt = 0
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
 
 
 class SurfaceSpec(Section):
@@ -168,14 +174,14 @@ class SurrogateSection(Section):
     """AdsMT ensemble settings (see `alloop.surrogate`); the rest keep the surrogate's defaults."""
 
     ensemble_size: Annotated[int, Field(ge=1, le=64)] = 5
-    hidden_dim: PositiveInt = 128
-    num_graph_layers: PositiveInt = 3
-    max_epochs: PositiveInt = 300
-    early_stop_patience: PositiveInt = 30
-    learning_rate: PositiveFloat = 1e-3
-    batch_size: PositiveInt = 128
-    cutoff_ang: PositiveFloat = 6.0
-    max_neighbors: PositiveInt = 50
+    hidden_dim: Annotated[int, Field(ge=1, le=4096)] = 128
+    num_graph_layers: Annotated[int, Field(ge=1, le=64)] = 3
+    max_epochs: Count = 300
+    early_stop_patience: Count = 30
+    learning_rate: Annotated[float, Field(gt=0, le=10.0, allow_inf_nan=False)] = 1e-3
+    batch_size: Count = 128
+    cutoff_ang: Annotated[float, Field(gt=0, le=30.0, allow_inf_nan=False)] = 6.0
+    max_neighbors: Annotated[int, Field(ge=1, le=1000)] = 50
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are
@@ -196,8 +202,8 @@ class SurrogateSection(Section):
 
 class AcquisitionSection(Section):
     name: str = "lcb"
-    batch_size: PositiveInt = 10
-    initial_batch_size: PositiveInt | None = None
+    batch_size: Count = 10
+    initial_batch_size: Count | None = None
     beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1.0
     target_window_ev: tuple[float, float] | None = None
     diversity: Literal["kriging_believer", "maxmin", "none"] = "kriging_believer"
@@ -238,9 +244,9 @@ class OracleSection(Section):
     checkpoint: Path | None = None
     fg_root: Path | None = None
     fmax_ev_per_ang: PositiveFloat = 0.05
-    max_steps: PositiveInt = 200
-    max_placements: PositiveInt = 8
-    patience: PositiveInt = 3
+    max_steps: Count = 200
+    max_placements: Count = 8
+    patience: Count = 3
     tolerance_ev: PositiveFloat = 0.05
     time_limit_s: PositiveFloat | None = None
     committee: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "emt"] | None = None
@@ -273,13 +279,13 @@ class EscalationSection(Section):
     # DFT jobs together by value per cost (`alloop.loop.agent.mf_acquisition`); the first DFT
     # labels go to `per_round` random MLIP-labelled pairs. dft_budget/reasons apply to `rules`.
     policy: Literal["rules", "cost_aware"] = "rules"
-    dft_budget: NonNegInt = 0
-    per_round: NonNegInt = 1
+    dft_budget: NonNegCount = 0
+    per_round: NonNegCount = 1
     mode: Literal["single_point", "relax"] = "single_point"
     reasons: tuple[str, ...] = ESCALATION_REASONS
     sigma_max_ev: PositiveFloat = 0.15
     disagreement_ev: PositiveFloat = 0.3
-    strong_binder_k: PositiveInt = 3
+    strong_binder_k: Count = 3
     target_window_ev: tuple[float, float] | None = None
     dft: dict[str, Any] = Field(default_factory=dict)
 
@@ -333,16 +339,16 @@ class CostSection(Section):
 
 
 class BudgetSection(Section):
-    max_labels: PositiveInt | None = None
-    max_rounds: PositiveInt | None = 3
-    no_improvement_rounds: PositiveInt | None = None
+    max_labels: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    max_rounds: Count | None = 3
+    no_improvement_rounds: Count | None = None
     # stop once the oracle jobs spent this many cost units (`cost` section)
     max_cost: PositiveFloat | None = None
 
 
 class ExecutorSection(Section):
     kind: Literal["inprocess", "process", "dask"] = "inprocess"
-    workers: PositiveInt = 1
+    workers: Annotated[int, Field(ge=1, le=4096)] = 1
     address: str | None = None
     job_timeout_s: PositiveFloat | None = None
 
@@ -436,7 +442,8 @@ def load_config(path: Path) -> AlloopConfig:
     if not path.is_file():
         raise ConfigError(f"config path {path} is not a file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as fh:  # a bounded read: a huge file is refused
+            data = load_bounded_yaml(fh.read(MAX_CONFIG_BYTES + 1), str(path))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
     except yaml.YAMLError as exc:

@@ -15,6 +15,7 @@ import numpy as np
 from ase import Atoms
 from ase.constraints import FixAtoms
 from ase.io import read
+from ase.io.formats import UnknownFileTypeError
 
 from alloop.oracles.errors import StructureError
 from alloop.oracles.types import TAG_SUBSURFACE, TAG_SURFACE
@@ -108,6 +109,11 @@ def read_single(path: Path | str, fmt: str | None = None) -> Atoms:
         fmt = "vasp"
     try:
         atoms = read(path, format=fmt)
+    except UnknownFileTypeError as exc:
+        raise StructureError(
+            f"{path} is not a structure file ASE can read (unknown file type {str(exc)!r}); "
+            "give a CIF, extxyz, POSCAR/CONTCAR, traj or another ASE-readable structure"
+        ) from exc
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise StructureError(f"cannot read structure file {path}: {exc}") from exc
     if not isinstance(atoms, Atoms):

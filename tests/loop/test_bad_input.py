@@ -23,6 +23,14 @@ runner = CliRunner()
 GOOD_POOL = "pool:\n  surfaces: [{bulk: Pt}]\n  adsorbates: [{smiles: CO}]\n"
 
 
+# billion laughs inside the free-form escalation.dft.code_kwargs: 9 levels of 9 aliases, 9^9
+# strings once expanded; refused before anything expands it
+ALIAS_BOMB = (
+    "escalation:\n  dft:\n    code_kwargs:\n"
+    "      l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"      l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+)
+
 # (case id, config text or None for no file, extra argv, expected message fragment)
 CONFIG_CASES = [
     ("missing-file", None, [], "config file missing.yaml does not exist"),
@@ -75,6 +83,20 @@ CONFIG_CASES = [
     ("escalation-with-replay", "campaign: {name: x}\n" + GOOD_POOL
      + "oracle: {kind: replay}\nescalation: {enabled: true}\n", [],
      "escalation.enabled: the replay oracle's labels are DFT already"),
+    ("huge-hidden-dim", "campaign: {name: x}\n" + GOOD_POOL + "surrogate: {hidden_dim: 1.0e+12}\n",
+     [], "surrogate.hidden_dim: Input should be less than or equal to 4096"),
+    ("seed-beyond-64-bits", "campaign: {name: x, seed: 123456789012345678901234567890}\n"
+     + GOOD_POOL, [], "campaign.seed: Input should be less than or equal to 4294967295"),
+    ("huge-epochs", "campaign: {name: x}\n" + GOOD_POOL + "surrogate: {max_epochs: 10000000000}\n",
+     [], "surrogate.max_epochs: Input should be less than or equal to 1000000"),
+    ("alias-bomb", "campaign: {name: x}\n" + GOOD_POOL + ALIAS_BOMB, [],
+     "bad.yaml: the YAML expands to more than 100,000 nodes"),
+    ("recursive-alias", "campaign: &c {name: x, again: *c}\n" + GOOD_POOL, [],
+     "bad.yaml: a YAML alias refers to itself"),
+    ("oversized-config", "campaign: {name: x}\n" + GOOD_POOL + "# " + "x" * 1_000_001 + "\n", [],
+     "bad.yaml: larger than 1,000,000 bytes"),
+    ("surface-file-not-a-structure", "campaign: {name: x}\npool:\n  surfaces: [{file: bad.yaml}]\n"
+     "  adsorbates: [{smiles: CO}]\n", [], "bad.yaml is not a structure file ASE can read"),
     ("campaign-exists", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",
      ["--campaign", "existing.alloop"], "existing.alloop exists already"),
     ("campaign-dir-missing", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",
