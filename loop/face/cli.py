@@ -19,6 +19,7 @@ from rich.console import Console
 
 from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, views
+from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.store.errors import StoreError
 
 
@@ -111,9 +112,13 @@ def history(
     adsorbate: Annotated[
         str | None, typer.Option("--adsorbate", "-a", help="Only this adsorbate key.")
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", "-w", help="All columns: acquisition, score, reason.")
+    ] = False,
 ) -> None:
     """Show the acquisition history: what was picked, when, why, and what it turned out to be.
 
+    Fits 80 columns; --wide adds the acquisition, its score and the reason.
     Example: [bold]alloop history fg.alloop --round 2 --surface Pt[/]
     """
     with guard():
@@ -124,7 +129,7 @@ def history(
         out().print("no acquisitions match" if (round_index, surface, adsorbate) != (None,) * 3
                       else "no acquisitions yet")  # fmt: skip
         return
-    out().print(views.history_table(rows))
+    out().print(views.history_table(rows, wide=wide))
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for scripts).")]
@@ -178,34 +183,33 @@ def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
 @app.command()
 def dashboard(
     campaign: CampaignArg,
-    refresh_s: Annotated[float, typer.Option("--refresh", help="Seconds between redraws.")] = 2.0,
-    once: Annotated[bool, typer.Option("--once", help="Draw one frame and exit.")] = False,
+    refresh_s: Annotated[
+        float, typer.Option("--refresh", help="Seconds between reads of the campaign.")
+    ] = DASHBOARD_REFRESH_S,
+    once: Annotated[
+        bool, typer.Option("--once", help="Print one frame and exit (also when not a terminal).")
+    ] = False,
 ) -> None:
-    """Live view of a campaign: rounds, current batch, labels, jobs, best pairs, escalations.
+    """Interactive view of a campaign: overview, rounds and their batches, pairs, plots.
 
-    Works while `alloop run` drives the campaign in another process, and on finished ones.
-    Example: [bold]alloop dashboard fg.alloop --refresh 5[/]
+    Keys (shown in its footer): o overview, r rounds, enter open, / filter, s sort, p plots,
+    x export a pair's structure, escape back, q quit. Works while `alloop run` drives the
+    campaign in another process, and on finished ones.
+    Example: [bold]alloop dashboard fg.alloop --refresh 1[/]
     """
-    import time
+    from alloop.loop.face.dashboard import render_static, snapshot
 
-    from rich.live import Live
-
-    from alloop.loop.face.dashboard import render, render_static, snapshot
-
+    if not refresh_s > 0:
+        raise fail(f"--refresh must be a positive number of seconds, got {refresh_s:g}")
     with guard():
         snap = snapshot(campaign)
     console = out()
     if once or not console.is_terminal:
         console.print(render_static(snap))
         return
-    with Live(render(snap), console=console, screen=True, refresh_per_second=4) as live:
-        try:
-            while True:
-                time.sleep(refresh_s)
-                with guard():
-                    live.update(render(snapshot(campaign)))
-        except KeyboardInterrupt:
-            pass
+    from alloop.loop.face.app import DashboardApp
+
+    DashboardApp(campaign, refresh_s).run()
 
 
 @app.command()
@@ -271,6 +275,9 @@ def export(
 
 def main() -> None:
     """Console-script entry point: usage errors also end as one red line and exit code 1."""
+    from alloop.loop.face.quiet import silence_startup_noise
+
+    silence_startup_noise()  # e.g. Warp's CUDA-driver warning; ALLOOP_DEBUG=1 keeps it
     try:
         # outside standalone mode click returns a command's exit code instead of exiting
         code = app(standalone_mode=False)

@@ -1,8 +1,10 @@
-"""`alloop dashboard`: a Rich `Live` layout redrawn from the campaign file.
+"""The overview frame of `alloop dashboard`: everything at a glance, from the campaign file.
 
-`snapshot` reads everything the screen shows in one read-only pass (WAL lets it read while a
-run writes); `render` is a pure function from that snapshot to a `Layout`. The CLI loops
-snapshot → render under `Live` until interrupted, or prints one frame with `--once`.
+`snapshot` reads everything the frame shows in one read-only pass (WAL lets it read while a
+run writes); `render_static` is a pure function from that snapshot to Rich renderables. The
+CLI prints one frame with `--once` or when its output is not a terminal; the interactive app
+(`alloop.loop.face.app`) shows the same frame as its overview screen and re-reads the campaign
+every `DEFAULT_REFRESH_S` seconds.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rich.console import Group
-from rich.layout import Layout
 from rich.panel import Panel
 from rich.table import Table
 
@@ -26,6 +27,10 @@ from alloop.store.records import (
     LabelRecord,
     RoundRecord,
 )
+
+#: seconds between two reads of the campaign by the interactive dashboard (at most 2: a run
+#: in another process shows up within that)
+DEFAULT_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -141,13 +146,3 @@ def render_static(snap: Snapshot) -> Group:
         Group(counts_table(snap), best_table(snap), escalations_table(snap)),
     )
     return Group(Panel(_head(snap)), grid)
-
-
-def render(snap: Snapshot) -> Layout:
-    head = _head(snap)
-    layout = Layout()
-    layout.split_column(Layout(Panel(head), size=3), Layout(name="body"))
-    layout["body"].split_row(Layout(name="left", ratio=3), Layout(name="right", ratio=2))
-    layout["left"].update(Group(rounds_table(snap), batch_table(snap)))
-    layout["right"].update(Group(counts_table(snap), best_table(snap), escalations_table(snap)))
-    return layout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -67,25 +68,44 @@ def status_panel(
     return Panel(Group(*parts), title="alloop status", expand=False)  # type: ignore[arg-type]
 
 
-def history_table(rows: Sequence[HistoryRow]) -> Table:
-    table = Table(title="acquisition history", show_lines=False)
-    for col, justify in (
-        ("round", "right"), ("rank", "right"), ("surface", "left"), ("adsorbate", "left"),
-        ("acquisition", "left"), ("score", "right"), ("μ (eV)", "right"), ("σ (eV)", "right"),
-        ("label (eV)", "right"), ("fidelity", "left"), ("reason", "left"),
-    ):  # fmt: skip
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
+    """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ, σ,
+    the label that counts and its fidelity; ``wide`` adds the acquisition, its score and the
+    reason, and splits the pair into surface and adsorbate."""
+    table = Table(title="acquisition history", box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
+                  pad_edge=wide, show_lines=False)  # fmt: skip
+    cols: tuple[tuple[str, str], ...]
+    if wide:
+        cols = (("round", "right"), ("rank", "right"), ("surface", "left"),
+                ("adsorbate", "left"), ("acquisition", "left"), ("score", "right"),
+                ("μ (eV)", "right"), ("σ (eV)", "right"), ("label (eV)", "right"),
+                ("fidelity", "left"), ("reason", "left"))  # fmt: skip
+    else:
+        cols = (("rnd", "right"), ("#", "right"), ("pair", "left"), ("μ eV", "right"),
+                ("σ eV", "right"), ("label eV", "right"), ("fidelity", "left"))  # fmt: skip
+    for col, justify in cols:
+        # narrow: one line per pick (only a long pair key folds); wide: every cell folds
+        # rather than lose its end to an ellipsis in a terminal too narrow for it
+        table.add_column(col, justify=justify, no_wrap=not wide and col != "pair",  # type: ignore[arg-type]
+                         overflow="fold")  # fmt: skip
     for row in rows:
         a, lab = row.acquisition, row.label
         label_text = (
             "pending" if lab is None else (_ev(lab.gmae_ev) if lab.status == "ok" else lab.status)
         )
-        table.add_row(
-            str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
-            "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
-            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", label_text,
-            "" if lab is None else lab.fidelity, a.reason,
-        )  # fmt: skip
+        sigma = "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}"
+        fidelity = "" if lab is None else lab.fidelity
+        if wide:
+            table.add_row(
+                str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
+                "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev), sigma, label_text,
+                fidelity, a.reason,
+            )  # fmt: skip
+        else:
+            table.add_row(str(a.round_index), str(a.rank), a.pair_key, _ev(a.mu_ev), sigma,
+                          label_text, fidelity)  # fmt: skip
+    if not wide:
+        table.caption = "--wide: acquisition, score and reason"
     return table
 
 

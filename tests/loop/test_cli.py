@@ -55,9 +55,9 @@ def test_history_filters(campaign):
         store.begin_round(1, "closed")
         store.record_acquisitions(1, [NewAcquisition(pairs[5], 0, 0.3, -1.0, 0.2, "ei", "r")])
         store.add_label(pairs[0], NewLabel(-0.75, "ok", "replay"))
-    out = runner.invoke(app, ["history", str(campaign)], env=WIDE).output
+    out = runner.invoke(app, ["history", str(campaign), "--wide"], env=WIDE).output
     assert out.count("lcb") == 3 and "ei" in out and "-0.750" in out and "pending" in out
-    out = runner.invoke(app, ["history", str(campaign), "--round", "1"], env=WIDE).output
+    out = runner.invoke(app, ["history", str(campaign), "--round", "1", "--wide"], env=WIDE).output
     assert "lcb" not in out and "ei" in out
     surface = pairs[0].split("|")[0]
     out = runner.invoke(app, ["history", str(campaign), "-s", surface], env=WIDE).output
