@@ -26,6 +26,7 @@ from pydantic import (
 
 from alloop.loop.errors import ConfigError
 from alloop.loop.yaml_guard import MAX_CONFIG_BYTES, load_bounded_yaml
+from alloop.surrogate.defaults import SURROGATE_DEFAULTS as _SD
 
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -171,17 +172,19 @@ class PoolSection(Section):
 
 
 class SurrogateSection(Section):
-    """AdsMT ensemble settings (see `alloop.surrogate`); the rest keep the surrogate's defaults."""
+    """AdsMT ensemble settings (see `alloop.surrogate`). Defaults: the measured model,
+    `alloop.surrogate.defaults.SURROGATE_DEFAULTS` (one source for the library and this
+    section); the rest keep the surrogate's defaults."""
 
-    ensemble_size: Annotated[int, Field(ge=1, le=64)] = 5
-    hidden_dim: Annotated[int, Field(ge=1, le=4096)] = 128
-    num_graph_layers: Annotated[int, Field(ge=1, le=64)] = 3
-    max_epochs: Count = 300
-    early_stop_patience: Count = 30
-    learning_rate: Annotated[float, Field(gt=0, le=10.0, allow_inf_nan=False)] = 1e-3
-    batch_size: Count = 128
-    cutoff_ang: Annotated[float, Field(gt=0, le=30.0, allow_inf_nan=False)] = 6.0
-    max_neighbors: Annotated[int, Field(ge=1, le=1000)] = 50
+    ensemble_size: Annotated[int, Field(ge=1, le=64)] = _SD.ensemble_size
+    hidden_dim: Annotated[int, Field(ge=1, le=4096)] = _SD.hidden_dim
+    num_graph_layers: Annotated[int, Field(ge=1, le=64)] = _SD.num_graph_layers
+    max_epochs: Count = _SD.max_epochs
+    early_stop_patience: Count = _SD.early_stop_patience
+    learning_rate: Annotated[float, Field(gt=0, le=10.0, allow_inf_nan=False)] = _SD.learning_rate
+    batch_size: Count = _SD.batch_size
+    cutoff_ang: Annotated[float, Field(gt=0, le=30.0, allow_inf_nan=False)] = _SD.cutoff_ang
+    max_neighbors: Annotated[int, Field(ge=1, le=1000)] = _SD.max_neighbors
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are

@@ -4,7 +4,7 @@ Public API (what the loop uses)::
 
     from alloop.surrogate import AdsMTEnsemble, EnsembleConfig, SurrogateSample
 
-    ens = AdsMTEnsemble(EnsembleConfig(num_members=5), seed=0)
+    ens = AdsMTEnsemble(EnsembleConfig(ensemble_size=5), seed=0)
     report = ens.fit(train, val, warm_start=last_round_bytes)  # -> FitReport
     pred = ens.predict(slabs, smiles, pair_index,               # -> Prediction
                        with_site_scores=True, with_embeddings=True)

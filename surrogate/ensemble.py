@@ -99,7 +99,7 @@ class AdsMTEnsemble:
     def __repr__(self) -> str:
         state = "fitted" if self.members else "unfitted"
         return (
-            f"AdsMTEnsemble(K={self.config.num_members}, {state}, device={self.device}, "
+            f"AdsMTEnsemble(K={self.config.ensemble_size}, {state}, device={self.device}, "
             f"std_scale={self.std_scale:.3g}, {self.featurizer!r})"
         )
 
@@ -180,7 +180,7 @@ class AdsMTEnsemble:
             cfg = self.config.train
             if stages:  # fine-tuning: from the pretrained weights, gently
                 warm_start = self.to_bytes()
-                cfg = replace(cfg, lr=cfg.lr * self.config.transfer_lr_factor)
+                cfg = replace(cfg, learning_rate=cfg.learning_rate * self.config.transfer_lr_factor)
             stages.append(self._fit_stage(tr, va, warm_start, cfg))
         if not stages:
             raise TrainingError(
@@ -224,7 +224,7 @@ class AdsMTEnsemble:
         tr = every.subset(torch.arange(n_tr, device=self.device))
         va = every.subset(torch.arange(n_tr, len(samples), device=self.device))
         self.members, self._enc_cache, reports = [], [], []
-        for k in range(self.config.num_members):
+        for k in range(self.config.ensemble_size):
             model = self._new_member(self._member_seed(k))
             if ckpt is not None:
                 model.load_state_dict(ckpt.members[k % len(ckpt.members)])

@@ -17,6 +17,7 @@ import torch
 from ase import Atoms
 from torch_geometric.data import Data
 
+from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.descriptors import adsorbate_descriptors, descriptor_spec_hash
 from alloop.surrogate.errors import FeaturisationError
 from alloop.surrogate.slab_graph import build_slab_graph, slab_content_hash
@@ -43,8 +44,8 @@ class FeaturizerConfig:
         stereo_features: append E/Z double-bond counts to the 208 descriptors.
     """
 
-    cutoff_ang: float = 6.0
-    max_neighbors: int = 24
+    cutoff_ang: float = SURROGATE_DEFAULTS.cutoff_ang
+    max_neighbors: int = SURROGATE_DEFAULTS.max_neighbors
     top_layer_tol_ang: float = 1.0
     stereo_features: bool = True
 

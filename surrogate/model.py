@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.utils import scatter, to_dense_batch
 
+from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.errors import SurrogateError
 from alloop.surrogate.graph_encoder import AdsGTEncoder
 from alloop.surrogate.layer_cross_attention import CrossModalAttention
@@ -32,8 +33,8 @@ class AdsMTConfig:
     (``benchmarks/surrogate``); the published AdsMT is wider and deeper.
     """
 
-    hidden_dim: int = 64
-    num_graph_layers: int = 2
+    hidden_dim: int = SURROGATE_DEFAULTS.hidden_dim
+    num_graph_layers: int = SURROGATE_DEFAULTS.num_graph_layers
     num_graph_heads: int = 4
     num_distance_basis: int = 50
     num_depth_basis: int = 16

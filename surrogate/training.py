@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.errors import TrainingError
 from alloop.surrogate.inference import collate_slabs, encode_slabs_chunked, predict_member
 from alloop.surrogate.model import AdsMT
@@ -32,14 +33,14 @@ class TrainConfig:
     only the slabs of the mini-batch are collated and encoded.
     """
 
-    max_epochs: int = 300
-    batch_size: int = 128
-    lr: float = 1e-3
+    max_epochs: int = SURROGATE_DEFAULTS.max_epochs
+    batch_size: int = SURROGATE_DEFAULTS.batch_size
+    learning_rate: float = SURROGATE_DEFAULTS.learning_rate
     weight_decay: float = 1e-4
     lr_factor: float = 0.5
     lr_patience: int = 10
     min_lr: float = 1e-5
-    early_stop_patience: int = 30
+    early_stop_patience: int = SURROGATE_DEFAULTS.early_stop_patience
     grad_clip: float = 5.0
     encode_all_slabs_below: int = 64
 
@@ -48,8 +49,8 @@ class TrainConfig:
             raise TrainingError(
                 f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, {self.batch_size}"
             )
-        if not self.lr > 0:
-            raise TrainingError(f"lr must be > 0, got {self.lr}")
+        if not self.learning_rate > 0:
+            raise TrainingError(f"learning_rate must be > 0, got {self.learning_rate}")
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -138,7 +139,9 @@ def train_member(
     dtype = next(model.parameters()).dtype
     y_train = train.y.to(dtype)
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from ase import Atoms
 from torch import Tensor
 
+from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.errors import SurrogateError
 from alloop.surrogate.featurizer import FeaturizerConfig
 from alloop.surrogate.model import AdsMTConfig
@@ -55,7 +56,7 @@ class EnsembleConfig:
     """Everything that defines an ensemble: featuriser, model, training, and inference knobs.
 
     Attributes:
-        num_members: ensemble size K (AdsMT-style deep ensemble, default 5).
+        ensemble_size: ensemble size K (AdsMT-style deep ensemble).
         descriptor_transform: ``"none"`` or ``"signed_log1p"`` (``sign(x) log1p(|x|)`` of the
             raw descriptors before standardising).
         descriptor_clip: bound on standardised descriptor values (None = no clipping).
@@ -69,10 +70,11 @@ class EnsembleConfig:
             fidelity), ``token`` (a learned fidelity embedding, predictions at the target),
             ``delta`` (token, plus target = low-fidelity label + learned correction where the
             pair has one), ``transfer`` (pretrain on low-fidelity labels, fine-tune on target).
-        transfer_lr_factor: ``transfer``'s fine-tuning learning rate, as a share of ``train.lr``.
+        transfer_lr_factor: ``transfer``'s fine-tuning learning rate, as a share of
+            ``train.learning_rate``.
     """
 
-    num_members: int = 5
+    ensemble_size: int = SURROGATE_DEFAULTS.ensemble_size
     featurizer: FeaturizerConfig = field(default_factory=FeaturizerConfig)
     model: AdsMTConfig = field(default_factory=AdsMTConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -98,8 +100,8 @@ class EnsembleConfig:
             raise SurrogateError(
                 f"transfer_lr_factor must be in (0, 1], got {self.transfer_lr_factor}"
             )
-        if self.num_members < 1:
-            raise SurrogateError(f"num_members must be >= 1, got {self.num_members}")
+        if self.ensemble_size < 1:
+            raise SurrogateError(f"ensemble_size must be >= 1, got {self.ensemble_size}")
         if self.descriptor_transform not in ("none", "signed_log1p"):
             raise SurrogateError(
                 "descriptor_transform must be 'none' or 'signed_log1p', got "
@@ -117,7 +119,7 @@ class EnsembleConfig:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "num_members": self.num_members,
+            "ensemble_size": self.ensemble_size,
             "featurizer": self.featurizer.to_dict(),
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
@@ -142,12 +144,18 @@ class EnsembleConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> EnsembleConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are errors."""
+        """Inverse of :meth:`to_dict`; unknown keys are errors. Checkpoints written before the
+        library took the campaign config's names (``num_members``, ``train.lr``) still load."""
         data = dict(data)
+        if "num_members" in data:
+            data["ensemble_size"] = data.pop("num_members")
+        train_data = dict(data.pop("train", {}))  # type: ignore[call-overload]
+        if "lr" in train_data:
+            train_data["learning_rate"] = train_data.pop("lr")
         try:
             feat = FeaturizerConfig(**data.pop("featurizer", {}))  # type: ignore[arg-type]
             model = AdsMTConfig(**data.pop("model", {}))  # type: ignore[arg-type]
-            train = TrainConfig(**data.pop("train", {}))  # type: ignore[arg-type]
+            train = TrainConfig(**train_data)
             return cls(featurizer=feat, model=model, train=train, **data)  # type: ignore[arg-type]
         except TypeError as exc:
             raise SurrogateError(f"bad ensemble config: {exc}") from exc

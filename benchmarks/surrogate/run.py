@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def ensemble_config(args: argparse.Namespace) -> EnsembleConfig:
     return EnsembleConfig(
-        num_members=args.members,
+        ensemble_size=args.members,
         featurizer=FeaturizerConfig(
             cutoff_ang=args.cutoff_ang,
             max_neighbors=args.max_neighbors,
@@ -102,7 +102,7 @@ def ensemble_config(args: argparse.Namespace) -> EnsembleConfig:
         train=TrainConfig(
             max_epochs=args.max_epochs,
             batch_size=args.batch_size,
-            lr=args.lr,
+            learning_rate=args.lr,
             early_stop_patience=args.patience,
             weight_decay=args.weight_decay,
         ),

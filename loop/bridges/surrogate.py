@@ -36,7 +36,7 @@ from alloop.surrogate.types import EnsembleConfig, FitReport, SurrogateSample
 
 def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
     return EnsembleConfig(
-        num_members=section.ensemble_size,
+        ensemble_size=section.ensemble_size,
         featurizer=FeaturizerConfig(
             cutoff_ang=section.cutoff_ang, max_neighbors=section.max_neighbors
         ),
@@ -44,7 +44,7 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
         train=TrainConfig(
             max_epochs=section.max_epochs,
             batch_size=section.batch_size,
-            lr=section.learning_rate,
+            learning_rate=section.learning_rate,
             early_stop_patience=section.early_stop_patience,
         ),
         device=None if section.device == "auto" else section.device,

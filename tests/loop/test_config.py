@@ -175,3 +175,27 @@ def test_relative_dft_cache_dir_resolves_against_the_config_file(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("campaign: {name: c}\npool: {fg: {}}\nescalation: {dft: {cache_dir: dft}}\n")
     assert load_config(path).escalation.dft["cache_dir"] == str((tmp_path / "dft").resolve())
+
+
+def test_surrogate_section_defaults_are_the_librarys() -> None:
+    """One source for the shipped surrogate: the campaign config's defaults build exactly the
+    library's default ensemble (alloop.surrogate.defaults)."""
+    from alloop.loop.bridges.surrogate import ensemble_config
+    from alloop.surrogate.types import EnsembleConfig
+
+    built = ensemble_config(AlloopConfig.model_validate(MINIMAL).surrogate).to_dict()
+    library = EnsembleConfig().to_dict()
+    for key in ("device", "fidelity_mode"):  # resolved per campaign, not model defaults
+        built.pop(key), library.pop(key)
+    assert built == library
+
+
+def test_checkpoint_configs_with_the_old_names_still_load() -> None:
+    from alloop.surrogate.types import EnsembleConfig
+
+    old = EnsembleConfig(ensemble_size=3).to_dict()
+    old["num_members"] = old.pop("ensemble_size")
+    old["train"] = {**old["train"], "lr": 5e-4}  # type: ignore[dict-item]
+    del old["train"]["learning_rate"]  # type: ignore[attr-defined]
+    cfg = EnsembleConfig.from_dict(old)
+    assert (cfg.ensemble_size, cfg.train.learning_rate) == (3, 5e-4)

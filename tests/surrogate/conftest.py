@@ -49,7 +49,7 @@ def fg_slabs(fg_root: Path):  # noqa: ANN201 - dict[str, Atoms]
 TINY_SMILES = ("CCO", "C=O", "CC(C)=O", r"C/C=C\C", "C/C=C/C", "c1ccccc1")
 
 
-def tiny_config(num_members: int = 3, max_epochs: int = 3, dtype: str = "float32"):  # noqa: ANN201
+def tiny_config(ensemble_size: int = 3, max_epochs: int = 3, dtype: str = "float32"):  # noqa: ANN201
     """An ensemble config small enough to train in about a second on one core."""
     from alloop.surrogate.featurizer import FeaturizerConfig
     from alloop.surrogate.model import AdsMTConfig
@@ -57,7 +57,7 @@ def tiny_config(num_members: int = 3, max_epochs: int = 3, dtype: str = "float32
     from alloop.surrogate.types import EnsembleConfig
 
     return EnsembleConfig(
-        num_members=num_members,
+        ensemble_size=ensemble_size,
         featurizer=FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12),
         model=AdsMTConfig(
             hidden_dim=16,
@@ -72,7 +72,9 @@ def tiny_config(num_members: int = 3, max_epochs: int = 3, dtype: str = "float32
             head_hidden_dim=16,
             dropout=0.0,
         ),
-        train=TrainConfig(max_epochs=max_epochs, batch_size=8, lr=3e-3, early_stop_patience=50),
+        train=TrainConfig(
+            max_epochs=max_epochs, batch_size=8, learning_rate=3e-3, early_stop_patience=50
+        ),
         device="cpu",
         dtype=dtype,
     )

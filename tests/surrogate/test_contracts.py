@@ -31,7 +31,7 @@ VARIANTS = {
 
 
 def _build(variant: str) -> AdsMTEnsemble:
-    cfg = tiny_config(num_members=2, max_epochs=2)
+    cfg = tiny_config(ensemble_size=2, max_epochs=2)
     spec = VARIANTS[variant]
     if "model" in spec:
         cfg = replace(cfg, model=replace(cfg.model, **spec["model"]))

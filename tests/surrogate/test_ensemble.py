@@ -104,7 +104,7 @@ def test_bad_checkpoints_are_refused() -> None:
 def test_warm_start_keeps_weights_and_normalisers(fitted_tiny_ensemble) -> None:  # noqa: ANN001
     ens, _ = fitted_tiny_ensemble
     slabs = list(tiny_slabs().values())
-    frozen = replace(ens.config, train=replace(ens.config.train, lr=1e-12, max_epochs=1))
+    frozen = replace(ens.config, train=replace(ens.config.train, learning_rate=1e-12, max_epochs=1))
     samples = tiny_samples()
     shifted = [SurrogateSample(s.surface_key, s.slab, s.smiles, s.gmae_ev + 5.0) for s in samples]
     warm = AdsMTEnsemble(frozen, seed=99)
@@ -123,7 +123,7 @@ def test_warm_start_keeps_weights_and_normalisers(fitted_tiny_ensemble) -> None:
 
 def test_seeds_make_training_reproducible() -> None:
     samples = tiny_samples()
-    cfg = tiny_config(num_members=1, max_epochs=2)
+    cfg = tiny_config(ensemble_size=1, max_epochs=2)
     runs = []
     for _ in range(2):
         ens = AdsMTEnsemble(cfg, seed=5)
@@ -148,8 +148,8 @@ def test_error_paths(fitted_tiny_ensemble) -> None:  # noqa: ANN001
         ens.predict(slabs, ["CCO"], torch.tensor([[0.0, 0.0]]))
     with pytest.raises(SurrogateError, match="non-finite gmae_ev=nan"):
         SurrogateSample("Pt", slabs[0], "CCO", float("nan"))
-    with pytest.raises(SurrogateError, match="num_members must be >= 1, got 0"):
-        EnsembleConfig(num_members=0)
+    with pytest.raises(SurrogateError, match="ensemble_size must be >= 1, got 0"):
+        EnsembleConfig(ensemble_size=0)
     with pytest.raises(SurrogateError, match="dtype must be 'float32' or 'float64', got 'half'"):
         EnsembleConfig(dtype="half")
     with pytest.raises(SurrogateError, match="descriptor_transform must be .* got 'log'"):

@@ -119,7 +119,7 @@ def _one_slab_encoding(model: AdsMT):  # noqa: ANN202
 
 
 def _fit(mode: str, samples: list[SurrogateSample], epochs: int = 80) -> AdsMTEnsemble:
-    cfg = replace(tiny_config(num_members=2, max_epochs=epochs), fidelity_mode=mode)
+    cfg = replace(tiny_config(ensemble_size=2, max_epochs=epochs), fidelity_mode=mode)
     prepared = prepare_samples(samples, mode)
     train, val = split_by_fidelity(prepared, 0.2, seed=0)
     ens = AdsMTEnsemble(cfg, seed=5)
