@@ -254,6 +254,9 @@ class OracleSection(Section):
     time_limit_s: PositiveFloat | None = None
     committee: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "emt"] | None = None
     reference: Literal["gas_phase_molecule", "atomic"] = "gas_phase_molecule"
+    # order placement sites by the surrogate's cross-attention scores of the acquired pair
+    # (stored with the acquisition either way); measured in the README, "site scores"
+    use_site_scores: bool = True
 
     @model_validator(mode="after")
     def _checkpoint(self) -> OracleSection:
@@ -349,11 +352,56 @@ class BudgetSection(Section):
     max_cost: PositiveFloat | None = None
 
 
+class JobqueueSection(Section):
+    """A SLURM or PBS cluster started through dask-jobqueue (``executor.kind: dask``).
+
+    ``jobs``: batch jobs requested at start (each runs ``cluster.processes`` workers);
+    ``cluster``: keyword arguments of ``dask_jobqueue.SLURMCluster`` / ``PBSCluster`` (queue,
+    account, cores, processes, memory, walltime, job_script_prologue, ...; see
+    ``configs/dask-slurm.example.yaml``), each key checked against the class.
+    """
+
+    kind: Literal["slurm", "pbs"]
+    jobs: NonNegCount = 1
+    cluster: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cluster_keys(self) -> JobqueueSection:
+        from alloop.oracles.dask_executor import jobqueue_keys
+        from alloop.oracles.errors import OracleConfigError
+
+        try:
+            valid = jobqueue_keys(self.kind)
+        except OracleConfigError as exc:
+            raise ValueError(str(exc)) from None
+        unknown = sorted(set(self.cluster) - valid)
+        if unknown:
+            raise ValueError(
+                f"cluster: unknown {self.kind} key(s) {unknown}; valid: {', '.join(sorted(valid))}"
+            )
+        return self
+
+
 class ExecutorSection(Section):
+    """Where oracle jobs (MLIP labels and DFT escalations alike) run. ``inprocess``: one after
+    another in the campaign process; ``process``: ``workers`` local processes; ``dask``: a
+    LocalCluster of ``workers`` processes, the scheduler at ``address``, or the SLURM/PBS
+    cluster of ``jobqueue``. Results stream back as each job finishes."""
+
     kind: Literal["inprocess", "process", "dask"] = "inprocess"
     workers: Annotated[int, Field(ge=1, le=4096)] = 1
     address: str | None = None
     job_timeout_s: PositiveFloat | None = None
+    jobqueue: JobqueueSection | None = None
+
+    @model_validator(mode="after")
+    def _where(self) -> ExecutorSection:
+        if (self.address is not None or self.jobqueue is not None) and self.kind != "dask":
+            which = "address" if self.address is not None else "jobqueue"
+            raise ValueError(f"{which} needs kind: dask, not {self.kind}")
+        if self.address is not None and self.jobqueue is not None:
+            raise ValueError("give a Dask scheduler address or a jobqueue cluster, not both")
+        return self
 
 
 class AlloopConfig(Section):

@@ -3,16 +3,20 @@
 The key is the content hash of the input structure plus the calculator identity and the
 relaxation settings, so the same slab is relaxed once per calculator however many pairs use
 it. Entries live in memory and, when ``directory`` is given, on disk (``<key>.traj`` plus
-``<key>.json``, written atomically) so that worker processes and later runs share them.
+``<key>.json``, written atomically) so that worker processes and later runs share them; there a
+per-key file lock makes a process that wants an entry another one is computing wait for it
+instead of computing it again, so each reference is relaxed once across all workers.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,10 +76,34 @@ class RelaxationCache:
         key = self.key(kind, atoms, settings)
         if key in self._memory:
             return _as_hit(self._memory[key])
-        loaded = self._load(key)
-        if loaded is not None:
-            self._memory[key] = loaded
-            return _as_hit(loaded)
+        with self._computing(key):  # another process computing the same key: wait, then load
+            loaded = self._load(key)
+            if loaded is not None:
+                self._memory[key] = loaded
+                return _as_hit(loaded)
+            return self._compute(kind, key, atoms, settings, compute)
+
+    @contextmanager
+    def _computing(self, key: str) -> Iterator[None]:
+        """An exclusive lock on ``key`` across processes (a no-op without a directory)."""
+        if self.directory is None:
+            yield
+            return
+        with open(self.directory / f".{key}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _compute(
+        self,
+        kind: str,
+        key: str,
+        atoms: Atoms,
+        settings: dict[str, Any],
+        compute: Callable[[Atoms], Relaxation],
+    ) -> CachedRelaxation:
         result = compute(atoms)
         entry = CachedRelaxation(
             key,

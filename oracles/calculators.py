@@ -22,6 +22,8 @@ import importlib.metadata
 import logging
 import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,8 +47,9 @@ class CalculatorSpec:
     """Which calculator to build and how.
 
     ``checkpoint_path``: required for ``fairchem`` (a local ``.pt`` file); optional override
-    of the bundled weights for the SevenNet names. ``torch_threads``: intra-op threads set in
-    the process that builds the model (1 keeps jobs from fighting over shared cores).
+    of the bundled weights for the SevenNet names. ``torch_threads``: torch and BLAS threads
+    while the model labels a pair (:func:`thread_limit`; 1 keeps jobs from fighting over
+    shared cores).
     ``fairchem_task``: the UMA task head (``"oc20"`` for adsorption).
     """
 
@@ -74,8 +77,10 @@ class CalculatorSpec:
 
 
 def build_calculator(spec: CalculatorSpec) -> Calculator:
-    """Construct the ASE calculator of ``spec``; :class:`CalculatorSetupError` if it cannot."""
-    _set_torch_threads(spec)
+    """Construct the ASE calculator of ``spec``; :class:`CalculatorSetupError` if it cannot.
+
+    Sets no process-wide thread count: run the calculator inside :func:`thread_limit`
+    (``spec.torch_threads``), as the MLIP oracle does for each pair."""
     if spec.name == "emt":
         from ase.calculators.emt import EMT
 
@@ -140,12 +145,25 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def _set_torch_threads(spec: CalculatorSpec) -> None:
-    if spec.name == "emt":
-        return
-    import torch
+@contextmanager
+def thread_limit(n_threads: int, torch_too: bool = True) -> Iterator[None]:
+    """Torch intra-op threads (``torch_too``) and BLAS/OpenMP threads limited to ``n_threads``
+    inside the block and restored after it, so an oracle's setting never outlives its work (a
+    surrogate trained later in the same process keeps its own)."""
+    from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(spec.torch_threads)
+    torch: Any = None
+    if torch_too:
+        import torch
+    before = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=n_threads):
+        if torch is not None:
+            torch.set_num_threads(n_threads)
+        try:
+            yield
+        finally:
+            if torch is not None and before is not None:
+                torch.set_num_threads(before)
 
 
 def _build_sevennet(spec: CalculatorSpec) -> Calculator:

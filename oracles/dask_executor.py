@@ -1,10 +1,11 @@
 """Run an oracle over many pairs on ``dask.distributed``: a LocalCluster, a scheduler address,
 or a SLURM/PBS cluster through dask-jobqueue (see ``configs/dask-slurm.example.yaml``).
 
-The oracle is scattered once to every worker (its model then stays loaded there between
-pairs); at most one job per worker thread is in flight, so a job starts as soon as it is
-submitted and ``job_timeout_s`` is measured from submission. A job over its limit is cancelled,
-its worker restarted (the nanny kills the runaway computation) and it is recorded as a
+Results stream back as each pair finishes (``stream``, as the local executors). The oracle is
+scattered once to every worker per oracle object (its model then stays loaded there between
+pairs and rounds); at most one job per worker thread is in flight, so a job starts as soon as
+it is submitted and ``job_timeout_s`` is measured from submission. A job over its limit is
+cancelled, its worker restarted (the nanny kills the runaway computation) and it is recorded as a
 ``time_limit`` failure; a job whose worker dies is recorded as ``worker_died`` (our own
 LocalCluster sets ``distributed.scheduler.allowed-failures`` to 0 so that a crashing pair is
 not retried on the next worker; an external scheduler keeps its own setting).
@@ -15,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.executors import (
+    OnStart,
+    collect,
     died_result,
     label_guarded,
     oracle_fidelity,
@@ -43,6 +45,8 @@ class DaskExecutor:
     Give exactly one of: ``address`` (an existing scheduler, ``"tcp://host:8786"``), ``cluster``
     (any dask cluster object, e.g. from :func:`jobqueue_cluster`), or neither, which starts a
     ``LocalCluster`` of ``n_workers`` single-threaded worker processes on 127.0.0.1.
+    ``owns_cluster``: close the given ``cluster`` with the executor (a jobqueue cluster built
+    from a campaign config).
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class DaskExecutor:
         n_workers: int = 2,
         job_timeout_s: float | None = None,
         memory_limit: str = "4GiB",
+        owns_cluster: bool = False,
     ) -> None:
         import dask
         from distributed import Client, LocalCluster
@@ -63,11 +68,13 @@ class DaskExecutor:
         if n_workers < 1:
             raise OracleConfigError(f"n_workers must be >= 1, got {n_workers}")
         self.job_timeout_s = job_timeout_s
-        self._own_cluster = None
+        self._own_cluster: Any = None
+        self._scattered: tuple[Oracle, Any] | None = None
         if address is not None:
             self.client = Client(address)
         elif cluster is not None:
             self.client = Client(cluster)
+            self._own_cluster = cluster if owns_cluster else None
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._own_cluster = LocalCluster(
@@ -89,43 +96,69 @@ class DaskExecutor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _slots(self) -> int:
-        threads = self.client.nthreads()
-        return max(1, sum(threads.values()))
+    def _threads(self) -> int:
+        """Worker threads the cluster has now (0 while batch jobs wait in the queue)."""
+        return sum(self.client.nthreads().values())
 
     def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
         """One result per pair, in order; failures are results (see module docstring)."""
+        return collect(self.stream(oracle, pairs), len(pairs))
+
+    def _scatter(self, oracle: Oracle) -> Any:
+        """The oracle on every worker, sent once per oracle object (and again after a worker
+        was lost or restarted, which may have taken the only copy)."""
+        if self._scattered is None or self._scattered[0] is not oracle:
+            future = self.client.scatter(oracle, broadcast=True, hash=False)
+            self._scattered = (oracle, future)
+        return self._scattered[1]
+
+    def stream(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
+    ) -> Iterator[tuple[int, OracleResult]]:
+        """``(index, result)`` as each pair finishes; at most one job per worker thread in
+        flight, so ``on_start`` and the time limit count from when a pair really starts."""
         from distributed import wait
 
         if not pairs:
-            return []
-        scattered = self.client.scatter(oracle, broadcast=True, hash=False)
-        results: list[OracleResult | None] = [None] * len(pairs)
+            return
         pending = list(range(len(pairs)))
         running: dict[Any, tuple[int, float]] = {}
-        while pending or running:
-            while pending and len(running) < self._slots():
-                index = pending.pop(0)
-                future = self.client.submit(_label_task, scattered, pairs[index], pure=False)
-                running[future] = (index, time.monotonic())
-            # nothing finishing within the poll interval is normal: check the deadlines below
-            with contextlib.suppress(TimeoutError):
-                wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
-            for future in list(running):
-                index, submitted = running[future]
-                if future.done():
-                    results[index] = self._collect(future, oracle, pairs[index])
-                    del running[future]
-                elif (
-                    self.job_timeout_s is not None
-                    and time.monotonic() - submitted > self.job_timeout_s
-                ):
-                    results[index] = timeout_result(
-                        oracle, pairs[index], self.job_timeout_s, "a dask worker"
+        try:
+            while pending or running:
+                threads = self._threads()
+                if not threads:  # no worker yet (batch jobs queued): no job's clock runs
+                    running = {f: (i, time.monotonic()) for f, (i, _) in running.items()}
+                while pending and len(running) < max(1, threads):
+                    index = pending.pop(0)
+                    if on_start is not None:
+                        on_start(index)
+                    future = self.client.submit(
+                        _label_task, self._scatter(oracle), pairs[index], pure=False
                     )
-                    self._stop(future)
-                    del running[future]
-        return [r for r in results if r is not None]
+                    running[future] = (index, time.monotonic())
+                # nothing finishing within the poll interval is normal: check the deadlines
+                with contextlib.suppress(TimeoutError):
+                    wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
+                for future in list(running):
+                    index, submitted = running[future]
+                    if future.done():
+                        del running[future]
+                        yield index, self._collect(future, oracle, pairs[index])
+                    elif (
+                        self.job_timeout_s is not None
+                        and time.monotonic() - submitted > self.job_timeout_s
+                    ):
+                        self._stop(future)
+                        del running[future]
+                        yield (
+                            index,
+                            timeout_result(
+                                oracle, pairs[index], self.job_timeout_s, "a dask worker"
+                            ),
+                        )
+        finally:
+            for future in running:  # the caller stopped early: nobody waits for these
+                future.cancel()
 
     def _collect(self, future: Any, oracle: Oracle, pair: OraclePair) -> OracleResult:
         from distributed.scheduler import KilledWorker
@@ -134,6 +167,7 @@ class DaskExecutor:
             return future.result()
         exc = future.exception()
         if isinstance(exc, KilledWorker):
+            self._scattered = None
             return died_result(oracle, pair, f"dask reported KilledWorker: {exc}")
         # label_guarded cannot raise, so this is an infrastructure error (e.g. unpicklable pair)
         return failed_result(
@@ -147,6 +181,7 @@ class DaskExecutor:
         """Cancel a runaway job and restart the worker computing it."""
         holders = [w for w, keys in self.client.processing().items() if future.key in keys]
         future.cancel()
+        self._scattered = None
         if holders:
             logger.warning(
                 "restarting dask worker(s) %s to stop a job over its time limit", holders
@@ -157,41 +192,61 @@ class DaskExecutor:
                 logger.warning("could not restart %s: %s", holders, exc)
 
     def close(self) -> None:
-        """Close the client, and the LocalCluster if this executor started it."""
+        """Close the client, and the cluster if this executor started or owns it."""
         self.client.close()
         if self._own_cluster is not None:
             self._own_cluster.close()
 
 
-def jobqueue_cluster(config_path: Path | str) -> Any:
-    """A dask-jobqueue cluster (SLURM or PBS) from a YAML file like
-    ``configs/dask-slurm.example.yaml``: ``kind``, ``jobs`` (how many batch jobs to request) and
-    ``cluster`` (keyword arguments of ``SLURMCluster``/``PBSCluster``). Unknown keys are errors."""
-    import yaml
+# JobQueueCluster/Job arguments the executor sets itself, or that make no sense in a config
+_JOBQUEUE_RESERVED = frozenset(
+    {"self", "scheduler", "name", "job_cls", "loop", "asynchronous", "n_workers", "job_kwargs",
+     "base_class_kwargs", "config_name", "kwargs"}
+)  # fmt: skip
 
-    path = Path(config_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise OracleConfigError(f"cannot read dask cluster config {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise OracleConfigError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(data) - {"kind", "jobs", "cluster"})
-    if unknown:
-        raise OracleConfigError(f"{path}: unknown keys {unknown}; valid: cluster, jobs, kind")
-    kind = data.get("kind")
+
+def _jobqueue_classes(kind: str) -> tuple[Any, Any]:
     if kind not in JOBQUEUE_KINDS:
-        raise OracleConfigError(f"{path}: kind {kind!r} is not one of {', '.join(JOBQUEUE_KINDS)}")
-    jobs = data.get("jobs", 1)
-    if not isinstance(jobs, int) or jobs < 0:
-        raise OracleConfigError(f"{path}: jobs must be an integer >= 0, got {jobs!r}")
-    from dask_jobqueue import PBSCluster, SLURMCluster
-
-    cls = SLURMCluster if kind == "slurm" else PBSCluster
+        raise OracleConfigError(f"jobqueue kind {kind!r} is not one of {', '.join(JOBQUEUE_KINDS)}")
     try:
-        cluster = cls(**(data.get("cluster") or {}))
+        from dask_jobqueue import PBSCluster, SLURMCluster
+        from dask_jobqueue.pbs import PBSJob
+        from dask_jobqueue.slurm import SLURMJob
+    except ImportError as exc:
+        raise OracleConfigError(
+            f"a {kind} cluster needs dask-jobqueue (pip install 'alloop[dist]'): {exc}"
+        ) from exc
+    return (SLURMCluster, SLURMJob) if kind == "slurm" else (PBSCluster, PBSJob)
+
+
+def jobqueue_keys(kind: str) -> frozenset[str]:
+    """The keyword arguments a ``kind`` ("slurm"/"pbs") cluster takes from a config: those of
+    its job class, of every job and of the cluster."""
+    import inspect
+
+    from dask_jobqueue.core import Job, JobQueueCluster
+
+    cluster_cls, job_cls = _jobqueue_classes(kind)
+    names: set[str] = set()
+    for cls in (job_cls, Job, JobQueueCluster):
+        names |= set(inspect.signature(cls.__init__).parameters)
+    return frozenset(names - _JOBQUEUE_RESERVED)
+
+
+def jobqueue_cluster(kind: str, jobs: int, cluster: dict[str, Any]) -> Any:
+    """A dask-jobqueue ``kind`` cluster built from ``cluster`` (keyword arguments of
+    ``SLURMCluster``/``PBSCluster``), with ``jobs`` batch jobs requested (0: none yet, e.g. to
+    render ``job_script()``). Bad settings are one :class:`OracleConfigError`."""
+    unknown = sorted(set(cluster) - jobqueue_keys(kind))
+    if unknown:
+        raise OracleConfigError(f"unknown {kind} cluster key(s) {unknown}")
+    if not isinstance(jobs, int) or jobs < 0:
+        raise OracleConfigError(f"jobs must be an integer >= 0, got {jobs!r}")
+    cls, _ = _jobqueue_classes(kind)
+    try:
+        made = cls(**cluster)
     except (TypeError, ValueError) as exc:
-        raise OracleConfigError(f"{path}: invalid {cls.__name__} settings: {exc}") from exc
+        raise OracleConfigError(f"invalid {cls.__name__} settings: {exc}") from exc
     if jobs:
-        cluster.scale(jobs=jobs)
-    return cluster
+        made.scale(jobs=jobs)
+    return made

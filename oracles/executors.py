@@ -1,13 +1,18 @@
 """Run an oracle over many pairs: in this process, or in a pool of local worker processes.
 
-Every executor returns one :class:`OracleResult` per pair, in input order, and never raises for
-a pair: a job over its ``job_timeout_s`` becomes a ``failed`` result of kind ``time_limit``, a
-worker process that dies (killed, segfault, out of memory) a ``failed`` result of kind
-``worker_died``, and the pool starts a fresh worker for the remaining pairs.
+Every executor streams: ``stream(oracle, pairs, on_start)`` yields ``(index, result)`` for each
+pair as soon as it finishes (completion order), keeps every worker busy while pairs remain (no
+barrier between pairs) and calls ``on_start(index)`` when a pair is handed to a worker.
+``map`` collects the stream into input order. No executor raises for a pair: a job over its
+``job_timeout_s`` becomes a ``failed`` result of kind ``time_limit``, a worker process that dies
+(killed, segfault, out of memory, its batch job ended) a ``failed`` result of kind
+``worker_died`` (:data:`RETRYABLE_FAILURES`: the campaign records the job as failed and runs it
+again on resume), and the pool starts a fresh worker for the remaining pairs.
 
-:class:`LocalProcessExecutor` keeps long-lived workers (the oracle is sent once and its model
-stays loaded between pairs); a job that overruns its limit is stopped by terminating its worker,
-which is the only way to interrupt a force call that does not return. The Dask executor is in
+Workers live as long as the executor (until ``close``): the oracle is sent to a worker once and
+its model stays loaded across ``stream`` calls and rounds; a different oracle object is sent
+again. A job that overruns its limit is stopped by terminating its worker, the only way to
+interrupt a force call that does not return. The Dask executor is in
 :mod:`alloop.oracles.dask_executor`.
 """
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
@@ -28,16 +33,42 @@ from alloop.oracles.types import Oracle, OraclePair, OracleResult, failed_result
 logger = logging.getLogger(__name__)
 
 EXECUTOR_KINDS: tuple[str, ...] = ("inprocess", "process", "dask")
+#: failure kinds that say nothing about the pair (its worker went away): worth running again
+RETRYABLE_FAILURES: frozenset[str] = frozenset({WorkerDiedError.kind})
+
+OnStart = Callable[[int], None]
 
 
 class Executor(Protocol):
-    """Labels a batch of pairs with an oracle; one result per pair, in order."""
+    """Labels pairs with an oracle (see the module docstring)."""
+
+    def stream(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
+    ) -> Iterator[tuple[int, OracleResult]]: ...  # pragma: no cover - protocol
 
     def map(
         self, oracle: Oracle, pairs: Sequence[OraclePair]
     ) -> list[OracleResult]: ...  # pragma: no cover - protocol
 
     def close(self) -> None: ...  # pragma: no cover - protocol
+
+
+def collect(stream: Iterator[tuple[int, OracleResult]], n: int) -> list[OracleResult]:
+    """A stream's ``n`` results in input order."""
+    results: list[OracleResult | None] = [None] * n
+    for index, result in stream:
+        results[index] = result
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:  # an executor bug, not a pair's failure
+        raise RuntimeError(f"executor returned no result for pair indices {missing}")
+    return [r for r in results if r is not None]
+
+
+def is_retryable(result: OracleResult) -> bool:
+    """Whether a failed result is the worker's fault, not the pair's (see module docstring)."""
+    return result.status == "failed" and result.provenance.get("failure_kind") in (
+        RETRYABLE_FAILURES
+    )
 
 
 def oracle_fidelity(oracle: Oracle) -> Any:
@@ -76,20 +107,35 @@ class InProcessExecutor:
     def __repr__(self) -> str:
         return "InProcessExecutor()"
 
+    def stream(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
+    ) -> Iterator[tuple[int, OracleResult]]:
+        for index, pair in enumerate(pairs):
+            if on_start is not None:
+                on_start(index)
+            yield index, label_guarded(oracle, pair)
+
     def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
-        return [label_guarded(oracle, pair) for pair in pairs]
+        return collect(self.stream(oracle, pairs), len(pairs))
 
     def close(self) -> None:
         """Nothing to release."""
 
 
-def _worker_main(conn: Connection, oracle: Oracle) -> None:
-    """Worker loop: receive ``(index, pair)``, send ``(index, result)``; ``None`` stops it."""
+def _worker_main(conn: Connection) -> None:
+    """Worker loop: ``("oracle", oracle)`` sets the oracle, ``("job", index, pair)`` sends back
+    ``(index, result)``, ``None`` stops it."""
+    oracle: Oracle | None = None
     while True:
         message = conn.recv()
         if message is None:
             return
-        index, pair = message
+        if message[0] == "oracle":
+            oracle = message[1]
+            continue
+        _, index, pair = message
+        if oracle is None:  # the parent always sends the oracle first
+            raise RuntimeError("worker got a job before an oracle")
         conn.send((index, label_guarded(oracle, pair)))
 
 
@@ -97,12 +143,14 @@ def _worker_main(conn: Connection, oracle: Oracle) -> None:
 class _Slot:
     process: Any
     conn: Connection
+    oracle_token: int | None = None
     job: int | None = None
     started: float = 0.0
 
 
 class LocalProcessExecutor:
-    """A pool of ``n_workers`` local processes (``spawn`` start method) with hard per-job limits.
+    """A pool of up to ``n_workers`` local processes (``spawn`` start method) with hard per-job
+    limits, started on first use and kept until :meth:`close` (see the module docstring).
 
     ``job_timeout_s``: wall seconds one pair may take in a worker (``None``: no limit).
     """
@@ -117,81 +165,120 @@ class LocalProcessExecutor:
         self.n_workers = n_workers
         self.job_timeout_s = job_timeout_s
         self._ctx: Any = mp.get_context(start_method)
+        self._slots: list[_Slot] = []
+        self._oracle: Oracle | None = None  # the oracle object the token stands for
+        self._token = 0
+        #: worker processes started over the executor's life (replacements included)
+        self.started_workers = 0
 
     def __repr__(self) -> str:
         return (
             f"LocalProcessExecutor(n_workers={self.n_workers}, job_timeout_s={self.job_timeout_s})"
         )
 
+    def __enter__(self) -> LocalProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
-        results: list[OracleResult | None] = [None] * len(pairs)
+        return collect(self.stream(oracle, pairs), len(pairs))
+
+    def stream(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
+    ) -> Iterator[tuple[int, OracleResult]]:
+        if oracle is not self._oracle:
+            self._oracle, self._token = oracle, self._token + 1
         pending = list(range(len(pairs)))
-        slots = [self._start(oracle) for _ in range(min(self.n_workers, len(pairs)))]
+        while len(self._slots) < min(self.n_workers, len(pairs)):
+            self._slots.append(self._start())
+        owed = len(pairs)
         try:
-            while any(r is None for r in results):
-                for slot in slots:
+            while owed:
+                for slot in self._slots:
                     if slot.job is None and pending:
-                        slot.job = pending.pop(0)
-                        slot.started = time.monotonic()
-                        slot.conn.send((slot.job, pairs[slot.job]))
-                busy = [s for s in slots if s.job is not None]
+                        self._dispatch(slot, pending.pop(0), oracle, pairs, on_start)
+                busy = [s for s in self._slots if s.job is not None]
                 ready = wait(
                     [s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=0.2
                 )
-                for i, slot in enumerate(slots):
+                for i, slot in enumerate(self._slots):
                     if slot.job is None:
                         continue
-                    replacement = self._check(slot, ready, oracle, pairs, results)
-                    if replacement:
-                        slots[i] = self._start(oracle)
+                    done, replace = self._check(slot, ready, oracle, pairs)
+                    if replace:
+                        self._slots[i] = self._start()
+                    if done is not None:
+                        owed -= 1
+                        yield done
         finally:
-            for slot in slots:
-                self._stop(slot)
-        return [r for r in results if r is not None]
+            # the caller stopped early or failed: a worker still busy holds a pair nobody waits
+            # for; stop it (a fresh one starts on the next call)
+            for slot in [s for s in self._slots if s.job is not None]:
+                self._stop(slot, kill=True)
+                self._slots.remove(slot)
 
-    def _check(
+    def _dispatch(
         self,
         slot: _Slot,
-        ready: list[Any],
+        index: int,
         oracle: Oracle,
         pairs: Sequence[OraclePair],
-        results: list[OracleResult | None],
-    ) -> bool:
-        """Collect a finished job or record a death/timeout; True if the worker must be replaced."""
+        on_start: OnStart | None,
+    ) -> None:
+        if slot.oracle_token != self._token:
+            slot.conn.send(("oracle", oracle))
+            slot.oracle_token = self._token
+        if on_start is not None:
+            on_start(index)
+        slot.job = index
+        slot.started = time.monotonic()
+        slot.conn.send(("job", index, pairs[index]))
+
+    def _check(
+        self, slot: _Slot, ready: list[Any], oracle: Oracle, pairs: Sequence[OraclePair]
+    ) -> tuple[tuple[int, OracleResult] | None, bool]:
+        """A finished job's ``(index, result)`` or a death/timeout recorded as one, and whether
+        the worker must be replaced."""
         job = slot.job
         if job is None:
-            return False
+            return None, False
         if slot.conn in ready:
             try:
                 index, result = slot.conn.recv()
             except (EOFError, OSError):
                 pass  # the worker died mid-send; handled as a death below
             else:
-                results[index] = result
                 slot.job = None
-                return False
+                return (index, result), False
         if slot.process.sentinel in ready or not slot.process.is_alive():
             slot.process.join(timeout=1)
             detail = f"exit code {slot.process.exitcode}"
             logger.warning("worker for pair %s died (%s)", pairs[job].key, detail)
-            results[job] = died_result(oracle, pairs[job], detail)
-            return True
+            slot.job = None
+            self._stop(slot, kill=True)
+            return (job, died_result(oracle, pairs[job], detail)), True
         if self.job_timeout_s is not None and time.monotonic() - slot.started > self.job_timeout_s:
             logger.warning(
                 "pair %s over job_timeout_s=%s; terminating its worker",
                 pairs[job].key,
                 self.job_timeout_s,
             )
-            results[job] = timeout_result(oracle, pairs[job], self.job_timeout_s, "a local worker")
+            slot.job = None
             self._stop(slot, kill=True)
-            return True
-        return False
+            return (
+                job,
+                timeout_result(oracle, pairs[job], self.job_timeout_s, "a local worker"),
+            ), True
+        return None, False
 
-    def _start(self, oracle: Oracle) -> _Slot:
+    def _start(self) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, oracle), daemon=True)
+        process = self._ctx.Process(target=_worker_main, args=(child,), daemon=True)
         process.start()
         child.close()
+        self.started_workers += 1
         return _Slot(process, parent)
 
     @staticmethod
@@ -208,4 +295,7 @@ class LocalProcessExecutor:
         slot.conn.close()
 
     def close(self) -> None:
-        """Workers live only inside ``map``; nothing stays running."""
+        """Stop every worker."""
+        for slot in self._slots:
+            self._stop(slot)
+        self._slots = []

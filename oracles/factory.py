@@ -45,13 +45,14 @@ class ReplayOracleSettings:
 @dataclass(frozen=True)
 class ExecutorSettings:
     """``kind``: inprocess, process or dask; ``n_workers``; ``job_timeout_s`` (hard limit per
-    pair); ``address``: a Dask scheduler; ``jobqueue_config``: a dask-jobqueue YAML."""
+    pair); ``address``: a Dask scheduler; ``jobqueue``: a SLURM/PBS cluster as
+    ``{"kind": "slurm"|"pbs", "jobs": int, "cluster": {...SLURMCluster keywords...}}``."""
 
     kind: str = "inprocess"
     n_workers: int = 2
     job_timeout_s: float | None = None
     address: str | None = None
-    jobqueue_config: str | None = None
+    jobqueue: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTOR_KINDS:
@@ -59,10 +60,17 @@ class ExecutorSettings:
                 f"executor kind {self.kind!r} is not valid; choose one of "
                 f"{', '.join(EXECUTOR_KINDS)}"
             )
-        if (self.address or self.jobqueue_config) and self.kind != "dask":
-            raise OracleConfigError("address and jobqueue_config need kind='dask'")
-        if self.address and self.jobqueue_config:
-            raise OracleConfigError("give a Dask address or a jobqueue_config, not both")
+        if (self.address or self.jobqueue) and self.kind != "dask":
+            raise OracleConfigError("address and jobqueue need kind='dask'")
+        if self.address and self.jobqueue:
+            raise OracleConfigError("give a Dask address or a jobqueue cluster, not both")
+        if self.jobqueue is not None:
+            unknown = sorted(set(self.jobqueue) - {"kind", "jobs", "cluster"})
+            if unknown or "kind" not in self.jobqueue:
+                got = sorted(self.jobqueue)
+                raise OracleConfigError(
+                    f"jobqueue needs 'kind' and may have 'jobs', 'cluster'; got {got}"
+                )
 
 
 OracleSettings: TypeAlias = MLIPOracleSettings | DFTOracleSettings | ReplayOracleSettings
@@ -114,12 +122,18 @@ def build_executor(settings: ExecutorSettings) -> Any:
         return LocalProcessExecutor(settings.n_workers, settings.job_timeout_s)
     from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster
 
-    cluster = jobqueue_cluster(settings.jobqueue_config) if settings.jobqueue_config else None
+    jq = settings.jobqueue
+    cluster = (
+        jobqueue_cluster(jq["kind"], jq.get("jobs", 1), dict(jq.get("cluster") or {}))
+        if jq is not None
+        else None
+    )
     return DaskExecutor(
         address=settings.address,
         cluster=cluster,
         n_workers=settings.n_workers,
         job_timeout_s=settings.job_timeout_s,
+        owns_cluster=True,
     )
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from threadpoolctl import threadpool_limits
 
 from alloop.oracles.adsorbates import resolve_adsorbate
 from alloop.oracles.anomalies import ANOMALY_KINDS, detect_anomalies
 from alloop.oracles.cache import RelaxationCache
+from alloop.oracles.calculators import thread_limit
 from alloop.oracles.errors import OracleError
 from alloop.oracles.guard import empty_provenance, guarded_label
 from alloop.oracles.placement import PlacementPlan
@@ -84,8 +84,11 @@ class MLIPOracle:
 
     def _label(self, pair: OraclePair) -> OracleResult:
         # BLAS threads oversubscribe shared cores badly: BFGS's eigh on an 87x87 Hessian took
-        # 37 ms with 2 OpenBLAS threads next to a busy neighbour and 0.2 ms with one
-        with threadpool_limits(limits=self.settings.torch_threads):
+        # 37 ms with 2 OpenBLAS threads next to a busy neighbour and 0.2 ms with one. The limit
+        # holds for this pair only: training in the same process keeps its own thread count.
+        specs = [self.settings.calculator_spec(), self.settings.committee_spec()]
+        uses_torch = any(spec is not None and spec.name != "emt" for spec in specs)
+        with thread_limit(self.settings.torch_threads, torch_too=uses_torch):
             return self._label_limited(pair)
 
     def _label_limited(self, pair: OraclePair) -> OracleResult:

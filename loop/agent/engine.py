@@ -65,7 +65,7 @@ from alloop.loop.bridges.dft import (
     mlip_start,
     plan_round,
 )
-from alloop.loop.bridges.oracle import build_oracle, oracle_fidelity
+from alloop.loop.bridges.oracle import build_oracle, oracle_cache_dir, oracle_fidelity
 from alloop.loop.bridges.surrogate import (
     AdsMTEnsemble,
     PoolView,
@@ -117,6 +117,7 @@ class CampaignEngine:
     # ------------------------------------------------------------------ the state machine
     def run(self) -> StopDecision:
         try:
+            self._retry_lost()
             while True:
                 rnd = self._unfinished_round()
                 if rnd is None:
@@ -132,6 +133,15 @@ class CampaignEngine:
                 self._advance(rnd)
         finally:
             self.jobs.close()
+
+    def _retry_lost(self) -> None:
+        """Run again the jobs a dead worker lost in an earlier run (`JobRunner.lost`)."""
+        kinds = sorted({j.kind for j in self.jobs.lost()})
+        for kind in kinds:
+            if kind == oracle_fidelity(self.cfg):
+                self.jobs.retry_lost(kind, self._labelling_oracle, ("labelling", "labelled"))
+            else:
+                self.jobs.retry_lost(kind, self._escalating_oracle, ("escalating", "dft_labelled"))
 
     def _unfinished_round(self) -> RoundRecord | None:
         rounds = self.store.rounds()
@@ -225,7 +235,7 @@ class CampaignEngine:
         kind = oracle_fidelity(self.cfg)
         rows = batch.acquisitions
         jobs = [NewJob.for_round(index, row.pair_key, kind) for row in rows]
-        self.store.record_batch(index, rows, jobs, RoundState.ACQUIRED)
+        self.store.record_batch(index, rows, jobs, RoundState.ACQUIRED, batch.events)
         self._merge_metrics(index, RoundState.ACQUIRED, dict(batch.metrics))
         self.notify("acquired", {"index": index, "n": len(rows)})
 
@@ -245,7 +255,7 @@ class CampaignEngine:
         return RoundState.LABELLED
 
     def _labelling_oracle(self, jobs: Sequence[JobRecord]) -> Any:
-        self._oracle = self._oracle or build_oracle(self.cfg)
+        self._oracle = self._oracle or build_oracle(self.cfg, oracle_cache_dir(self.store))
         return self._oracle
 
     # ------------------------------------------------------------------ 5. escalate

@@ -1,9 +1,16 @@
 """Running a round's oracle jobs (steps 4 and 5 of a round).
 
 `JobRunner.run` takes the round's unfinished jobs of one kind (labelling or DFT), marks them
-SUBMITTED (a job left RUNNING by a killed process is re-queued and run again), hands them to
-the executor and ingests each result exactly once (`CampaignStore.complete_job`) as it
-arrives. The executor is built on first use and closed with the runner.
+SUBMITTED (a job left RUNNING by a killed process is re-queued and run again) and streams them
+through the executor: every worker stays busy while jobs remain (no barrier between jobs), a
+job turns RUNNING when a worker takes it, and each result is ingested exactly once
+(`CampaignStore.complete_job`) as it arrives. A job whose worker died (its process killed, its
+batch job ended) says nothing about the pair: it is recorded FAILED with the error, no label,
+and `retry_lost` runs it again when the campaign resumes (at most `MAX_ATTEMPTS` times).
+
+Labelling jobs of a round whose acquisitions carry the surrogate's site scores
+(`planning.SITE_SCORES_EVENT`) hand them to the oracle when `oracle.use_site_scores` is on.
+The executor is built on first use and closed with the runner; its workers live as long.
 """
 
 from __future__ import annotations
@@ -11,7 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from alloop.loop.bridges.oracle import build_executor, oracle_pairs, result_to_label
+from alloop.loop.agent.planning import stored_site_scores
+from alloop.loop.bridges.oracle import (
+    RETRYABLE_FAILURES,
+    build_executor,
+    is_retryable,
+    oracle_fidelity,
+    oracle_pairs,
+    result_to_label,
+)
 from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore, JobState
@@ -19,6 +34,10 @@ from alloop.store.enums import TERMINAL_JOB_STATES
 from alloop.store.records import JobRecord
 
 Observer = Callable[[str, dict[str, Any]], None]
+OracleFor = Callable[[Sequence[JobRecord]], Any]
+
+#: how many times a job whose worker died is run in all before it stays FAILED
+MAX_ATTEMPTS = 3
 
 
 class JobRunner:
@@ -44,41 +63,71 @@ class JobRunner:
         return [j for j in self.store.jobs() if j.round_index == index and j.kind == kind
                 and JobState(j.state) not in TERMINAL_JOB_STATES]  # fmt: skip
 
-    def run(
-        self,
-        index: int,
-        kind: str,
-        oracle_for: Callable[[Sequence[JobRecord]], Any],
-        progress: tuple[str, str],
-    ) -> None:
+    def lost(self) -> list[JobRecord]:
+        """FAILED jobs whose worker died, with attempts left: what a resume runs again."""
+        return [
+            j for j in self.store.jobs(JobState.FAILED)
+            if (j.error or "").partition(":")[0] in RETRYABLE_FAILURES and j.attempts < MAX_ATTEMPTS
+        ]  # fmt: skip
+
+    def run(self, index: int, kind: str, oracle_for: OracleFor, progress: tuple[str, str]) -> None:
         """Run round `index`'s unfinished jobs of `kind`, ingesting each result exactly once;
         `oracle_for(jobs)` gives the oracle (built only if there are any jobs)."""
-        todo = self.unfinished(index, kind)
+        self.run_jobs(self.unfinished(index, kind), oracle_for, progress, index)
+
+    def retry_lost(self, kind: str, oracle_for: OracleFor, progress: tuple[str, str]) -> None:
+        """Run again the lost jobs (see `lost`) of `kind`, round by round."""
+        lost = [j for j in self.lost() if j.kind == kind]
+        for index in sorted({j.round_index for j in lost}, key=lambda i: -1 if i is None else i):
+            jobs = [j for j in lost if j.round_index == index]
+            self.notify("retrying", {"index": index, "n": len(jobs), "kind": kind})
+            self.run_jobs(jobs, oracle_for, progress, index)
+
+    def run_jobs(
+        self,
+        todo: Sequence[JobRecord],
+        oracle_for: OracleFor,
+        progress: tuple[str, str],
+        index: int | None,
+    ) -> None:
         if not todo:
             return
         for job in todo:
-            if job.state in (JobState.PROPOSED.value, JobState.RUNNING.value):
-                self.store.transition_job(job.key, JobState.SUBMITTED)  # RUNNING: a re-run
+            if job.state != JobState.SUBMITTED.value:  # RUNNING: a re-run; FAILED: a retry
+                self.store.transition_job(job.key, JobState.SUBMITTED)
         oracle = oracle_for(todo)
         if self.executor is None:
             self.executor = build_executor(self.cfg)
-        width = max(1, self.cfg.executor.workers)
-        done = 0
+        scores = self.site_scores(index, todo)
+        pairs = oracle_pairs(
+            [self.by_key[j.pair_key] for j in todo], self.pool.slabs, self.pool.adsorbates,
+            self.adsorbate_atoms, site_scores=scores,
+        )  # fmt: skip
         starting, each = progress
         self.notify(starting, {"index": index, "total": len(todo), "done": 0})
-        for start in range(0, len(todo), width):
-            chunk = todo[start : start + width]
-            for job in chunk:
-                self.store.transition_job(job.key, JobState.RUNNING)
-            pairs = oracle_pairs(
-                [self.by_key[j.pair_key] for j in chunk], self.pool.slabs,
-                self.pool.adsorbates, self.adsorbate_atoms,
-            )  # fmt: skip
-            for job, result in zip(chunk, self.executor.map(oracle, pairs), strict=True):
+
+        def started(i: int) -> None:
+            self.store.transition_job(todo[i].key, JobState.RUNNING)
+
+        stream = self.executor.stream(oracle, pairs, on_start=started)
+        for done, (i, result) in enumerate(stream, start=1):
+            job = todo[i]
+            if is_retryable(result):
+                self.store.transition_job(job.key, JobState.FAILED, error=result.error)
+            else:
                 self.store.complete_job(job.key, result_to_label(result))
-                done += 1
-                info = {"index": index, "total": len(todo), "done": done, "pair": job.pair_key}
-                self.notify(each, {**info, "status": result.status})
+            info = {"index": index, "total": len(todo), "done": done, "pair": job.pair_key}
+            self.notify(each, {**info, "status": result.status})
+
+    def site_scores(
+        self, index: int | None, jobs: Sequence[JobRecord]
+    ) -> dict[str, tuple[float, ...]] | None:
+        """The stored site scores of labelling jobs, when the oracle is to use them."""
+        if index is None or not self.cfg.oracle.use_site_scores:
+            return None
+        if not any(j.kind == oracle_fidelity(self.cfg) for j in jobs):
+            return None
+        return stored_site_scores(self.store, index) or None
 
     def close(self) -> None:
         if self.executor is not None:

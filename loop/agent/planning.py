@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ from alloop.loop.agent.acquisition import AcquisitionContext, get_acquisition
 from alloop.loop.agent.batch import select_batch
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, descriptor_space
 from alloop.loop.config import AlloopConfig
+from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, PairRecord
 
 #: `acquisition.diversity` -> `select_batch` method
@@ -33,12 +34,43 @@ DIVERSITY_METHOD = {"kriging_believer": "kriging_believer", "maxmin": "maxmin", 
 COLD_START_METHOD = {"random": "random", "space_filling": "farthest_point"}
 
 
+#: the event that stores an acquired pair's site scores with its acquisition
+SITE_SCORES_EVENT = "site_scores"
+
+
 @dataclass(frozen=True)
 class PlannedBatch:
-    """A round's acquisitions, ranked, and what planning them measured (``timing``...)."""
+    """A round's acquisitions, ranked, what planning them measured (``timing``...), and the
+    events committed with them (the acquired pairs' site scores)."""
 
     acquisitions: list[NewAcquisition]
     metrics: dict[str, Any]
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def site_score_events(
+    ensemble: AdsMTEnsemble, pool: PoolView, pairs: Sequence[PairRecord]
+) -> list[tuple[str, dict[str, Any]]]:
+    """One `SITE_SCORES_EVENT` per pair: the ensemble's cross-attention over the pair's slab
+    atoms (slab atom order, sums to 1), as the oracle's placement search takes it."""
+    if not pairs:
+        return []
+    slabs, smiles, index = pool.index_tensors(pairs)
+    scores = ensemble.site_scores(slabs, smiles, index)
+    return [
+        (SITE_SCORES_EVENT, {"pair": p.key, "scores": [round(float(x), 6) for x in row]})
+        for p, row in zip(pairs, scores, strict=True)
+    ]
+
+
+def stored_site_scores(store: CampaignStore, index: int) -> dict[str, tuple[float, ...]]:
+    """Pair key -> the site scores stored with round ``index``'s acquisitions (none before
+    the first model)."""
+    return {
+        e.payload["pair"]: tuple(e.payload["scores"])
+        for e in store.events()
+        if e.kind == SITE_SCORES_EVENT and e.round_index == index
+    }
 
 
 def round_generator(seed: int, index: int) -> torch.Generator:
@@ -118,8 +150,9 @@ def plan_batch(
         )
         for p, name in named
     ]  # fmt: skip
+    events = site_score_events(ensemble, pool, [cands[p.index] for p, _ in named])
     timing = {"score_s": score_s, "acquire_s": time.perf_counter() - t0, "n_scored": len(cands)}
-    return PlannedBatch(rows, {"timing": timing})
+    return PlannedBatch(rows, {"timing": timing}, events)
 
 
 def _select(

@@ -10,15 +10,32 @@ from typing import Any
 from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import LoopError
 from alloop.oracles import factory
+from alloop.oracles.executors import RETRYABLE_FAILURES as RETRYABLE_FAILURES  # for agent/
+from alloop.oracles.executors import is_retryable as is_retryable  # for agent/
 from alloop.oracles.factory import ExecutorSettings, ReplayOracleSettings
 from alloop.oracles.fg_data import fg_data_root
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.types import AdsorbateSpec, Oracle, OraclePair, OracleResult
+from alloop.store import CampaignStore
 from alloop.store.records import NewLabel, PairRecord
 from alloop.store.structures import atoms_to_json
 
+#: the folder beside a campaign file that keeps its relaxed slabs and gas references
+ORACLE_CACHE_SUFFIX = ".oracle-cache"
 
-def mlip_settings(cfg: AlloopConfig) -> MLIPOracleSettings:
+
+def oracle_cache_dir(store: CampaignStore) -> Path:
+    """Where a campaign's MLIP oracle keeps relaxed slabs and gas references (shared by every
+    worker, run and resume): ``<campaign file>.oracle-cache`` beside a SQLite campaign, else
+    ``<campaign name>.oracle-cache`` in the working folder. Workers on other machines (SLURM,
+    PBS) need it on a shared file system."""
+    path = store.target.path
+    if path is not None:
+        return path.with_name(path.name + ORACLE_CACHE_SUFFIX)
+    return Path.cwd() / f"{store.campaign().name}{ORACLE_CACHE_SUFFIX}"
+
+
+def mlip_settings(cfg: AlloopConfig, cache_dir: Path | None = None) -> MLIPOracleSettings:
     section = cfg.oracle
     return MLIPOracleSettings.from_dict(
         {
@@ -33,19 +50,21 @@ def mlip_settings(cfg: AlloopConfig) -> MLIPOracleSettings:
             "reference_scheme": section.reference,
             "time_limit_s": section.time_limit_s,
             "seed": cfg.campaign.seed,
+            "slab_cache_dir": str(cache_dir) if cache_dir is not None else None,
         }
     )
 
 
-def build_oracle(cfg: AlloopConfig) -> Oracle:
-    """The labelling oracle the config names (`replay`, `mlip` or `mf_replay`)."""
+def build_oracle(cfg: AlloopConfig, cache_dir: Path | None = None) -> Oracle:
+    """The labelling oracle the config names (`replay`, `mlip` or `mf_replay`); ``cache_dir``:
+    where the MLIP oracle keeps its reference relaxations (`oracle_cache_dir`)."""
     if cfg.oracle.kind == "replay":
         return factory.build_oracle(ReplayOracleSettings(str(replay_root(cfg))))
     if cfg.oracle.kind == "mf_replay":
         from alloop.oracles.lowfi_replay import LowFidelityReplayOracle
 
         return LowFidelityReplayOracle(cfg.oracle.lowfi_table)
-    return factory.build_oracle(mlip_settings(cfg))
+    return factory.build_oracle(mlip_settings(cfg, cache_dir))
 
 
 def replay_root(cfg: AlloopConfig) -> Path:
@@ -61,6 +80,7 @@ def build_executor(cfg: AlloopConfig) -> Any:
             n_workers=section.workers,
             job_timeout_s=section.job_timeout_s,
             address=section.address,
+            jobqueue=section.jobqueue.model_dump() if section.jobqueue is not None else None,
         )
     )
 

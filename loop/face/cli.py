@@ -217,13 +217,15 @@ def show(
     campaign: CampaignArg,
     pair: Annotated[str, typer.Argument(help="Pair key, e.g. 'Pt|group2/3611'.")],
 ) -> None:
-    """Why a pair was chosen (round, rank, μ, σ, acquisition value, reason) and its labels.
+    """Why a pair was chosen (round, rank, μ, σ, acquisition value, reason, the slab atoms
+    the surrogate's attention scored highest) and its labels.
 
     Example: [bold]alloop show fg.alloop 'Pt|group2/3611'[/]
     """
     with guard():
         acqs, labels = commands.pair_story(campaign, pair)
-    out().print(views.pair_panel(pair, acqs, labels))
+        top = commands.pair_site_scores(campaign, pair)
+    out().print(views.pair_panel(pair, acqs, labels, top))
 
 
 @app.command()

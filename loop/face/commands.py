@@ -156,6 +156,32 @@ def open_for_resume(campaign: str) -> tuple[CampaignStore, AlloopConfig]:
     return store, cfg
 
 
+@dataclass(frozen=True)
+class TopSites:
+    """The slab atoms the surrogate's attention scored highest when a pair was acquired."""
+
+    round_index: int
+    atoms: list[tuple[int, str, float]]  # (atom index, element, score), best first
+
+
+def pair_site_scores(campaign: str, pair: str, n_top: int = 5) -> list[TopSites]:
+    """The `n_top` best-scored slab atoms of each acquisition of `pair` that stored site
+    scores (`agent.planning.SITE_SCORES_EVENT`), oldest first."""
+    from alloop.loop.agent.planning import SITE_SCORES_EVENT
+
+    with CampaignStore.open(campaign) as store:
+        record = store.pair(pair)
+        symbols = store.surface_atoms(record.surface_key).get_chemical_symbols()
+        out = []
+        for e in store.events():
+            if e.kind != SITE_SCORES_EVENT or e.payload.get("pair") != pair:
+                continue
+            scores = list(enumerate(e.payload["scores"]))
+            best = sorted(scores, key=lambda x: -x[1])[:n_top]
+            out.append(TopSites(e.round_index or 0, [(i, symbols[i], s) for i, s in best]))
+        return out
+
+
 def pair_story(campaign: str, pair: str) -> tuple[list[AcquisitionRecord], list[LabelRecord]]:
     """Every acquisition of `pair` and every label it has, oldest first."""
     with CampaignStore.open(campaign) as store:

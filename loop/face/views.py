@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from alloop.loop.face.commands import HistoryRow
+from alloop.loop.face.commands import HistoryRow, TopSites
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 
@@ -109,8 +109,22 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
     return table
 
 
+def top_sites_table(top: Sequence[TopSites]) -> Table:
+    """Per acquisition, the slab atoms the surrogate's attention scored highest."""
+    table = Table(title="top-scored slab atoms (surrogate attention)", show_edge=False)
+    for col in ("round", "atoms: index element score"):
+        table.add_column(col)
+    for t in top:
+        atoms = ", ".join(f"{i} {el} {score:.3f}" for i, el, score in t.atoms)
+        table.add_row(str(t.round_index), atoms)
+    return table
+
+
 def pair_panel(
-    pair: str, acquisitions: Sequence[AcquisitionRecord], labels: Sequence[LabelRecord]
+    pair: str,
+    acquisitions: Sequence[AcquisitionRecord],
+    labels: Sequence[LabelRecord],
+    top_sites: Sequence[TopSites] = (),
 ) -> Panel:
     acq = Table(title="acquisitions", show_edge=False)
     for col in ("round", "rank", "acquisition", "score", "μ (eV)", "σ (eV)", "reason"):
@@ -127,6 +141,8 @@ def pair_panel(
     for lab in labels:
         labs.add_row(_ev(lab.gmae_ev), lab.status, lab.fidelity, lab.job_key or "—")
     parts: list[object] = [acq if acquisitions else "never acquired"]
+    if top_sites:
+        parts.append(top_sites_table(top_sites))
     parts.append(labs if labels else "no labels yet")
     for lab in labels:  # scalar provenance; the full JSON is in `alloop export`
         prov = Table.grid(padding=(0, 2))

@@ -40,3 +40,21 @@ class SleepingOracle:
         if pair.key == self.hang_key:
             time.sleep(self.hang_s)
         return self.inner.label(pair)  # type: ignore[attr-defined]
+
+
+class CrashOnceOracle:
+    """Wraps a real oracle; the first pair any worker takes kills its worker process (as a
+    batch job that ends under it), once: ``marker`` is created atomically before the exit, so
+    every later pair, that one's re-run included, is labelled normally."""
+
+    def __init__(self, inner: object, marker: str) -> None:
+        self.inner = inner
+        self.marker = marker
+        self.fidelity = getattr(inner, "fidelity", "mlip")
+
+    def label(self, pair: OraclePair) -> OracleResult:
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return self.inner.label(pair)  # type: ignore[attr-defined]
+        os._exit(13)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 from ase.build import fcc111
 
 from alloop.oracles.adsorbates import adsorbate_from_database
-from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster
+from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster, jobqueue_keys
 from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.executors import InProcessExecutor
 from alloop.oracles.mlip_oracle import MLIPOracle
@@ -19,8 +17,6 @@ from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.slabs import prepare_slab
 from alloop.oracles.types import OraclePair
 from tests.oracles.helpers import CrashingOracle, SleepingOracle
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.fixture(scope="module")
@@ -86,20 +82,24 @@ def test_dask_job_over_time_limit_does_not_hang(
     assert sum(r.status == "ok" for r in results) == 3
 
 
-def test_jobqueue_example_config_builds_a_slurm_job_script(tmp_path: Path) -> None:
-    data = yaml.safe_load((CONFIGS / "dask-slurm.example.yaml").read_text())
-    data["jobs"] = 0  # build the cluster object and its job script; submit nothing
-    data["cluster"]["log_directory"] = str(tmp_path / "logs")
-    path = tmp_path / "slurm.yaml"
-    path.write_text(yaml.safe_dump(data))
-    cluster = jobqueue_cluster(path)
-    try:
-        script = cluster.job_script()
-    finally:
-        cluster.close()
-    assert "#SBATCH -p compute" in script and "#SBATCH -t 04:00:00" in script
-    assert "export OMP_NUM_THREADS=1" in script and "--nthreads 1" in script
-    data["kind"] = "lsf"
-    path.write_text(yaml.safe_dump(data))
+def test_dask_streams_results_and_keeps_its_oracle(
+    executor: DaskExecutor, oracle: MLIPOracle, pairs: list[OraclePair]
+) -> None:
+    started: list[int] = []
+    got = dict(executor.stream(oracle, pairs, on_start=started.append))
+    assert sorted(got) == sorted(started) == list(range(len(pairs)))
+    assert all(r.status == "ok" for r in got.values())
+    scattered = executor._scattered
+    executor.map(oracle, pairs[:1])  # the same oracle object is not sent again
+    assert executor._scattered is scattered
+
+
+def test_jobqueue_cluster_refuses_unknown_kinds_and_keys() -> None:
     with pytest.raises(OracleConfigError, match="kind 'lsf' is not one of slurm, pbs"):
-        jobqueue_cluster(path)
+        jobqueue_cluster("lsf", 0, {})
+    with pytest.raises(OracleConfigError, match=r"unknown slurm cluster key\(s\) \['queu'\]"):
+        jobqueue_cluster("slurm", 0, {"queu": "x"})
+    assert {"queue", "account", "walltime", "cores", "job_script_prologue"} <= jobqueue_keys(
+        "slurm"
+    )
+    assert "resource_spec" in jobqueue_keys("pbs") and "resource_spec" not in jobqueue_keys("slurm")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from ase import Atoms
@@ -51,12 +52,47 @@ def test_dead_worker_is_a_failed_result(oracle: MLIPOracle, pairs: list[OraclePa
 def test_job_over_time_limit_is_stopped(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
     hanging = SleepingOracle(oracle, hang_key="Cu:*O")
     start = time.monotonic()
-    results = LocalProcessExecutor(n_workers=2, job_timeout_s=6).map(hanging, pairs)
+    started: list[int] = []
+    with LocalProcessExecutor(n_workers=2, job_timeout_s=6) as pool:
+        pool.map(oracle, pairs[1:])  # both workers up, their imports done
+        streamed = list(pool.stream(hanging, pairs, on_start=started.append))
     assert time.monotonic() - start < 60  # not the 600 s the job would hang
-    by_key = {r.pair_key: r for r in results}
+    # streamed as they finished: the other worker labelled both other pairs meanwhile
+    assert [i for i, _ in streamed] == [1, 2, 0] and sorted(started) == [0, 1, 2]
+    by_key = {r.pair_key: r for _, r in streamed}
     assert by_key["Cu:*O"].provenance["failure_kind"] == "time_limit"
     assert "job_timeout_s=6" in (by_key["Cu:*O"].error or "")
     assert by_key["Cu:*OH"].status == by_key["Cu:*H"].status == "ok"
+
+
+def test_workers_live_as_long_as_the_executor(
+    oracle: MLIPOracle, pairs: list[OraclePair], tmp_path: Path
+) -> None:
+    with LocalProcessExecutor(n_workers=2) as pool:
+        first = pool.map(oracle, pairs)
+        pids = sorted(s.process.pid for s in pool._slots)
+        again = pool.map(oracle, pairs[:2])  # same oracle: same workers, not sent again
+        assert sorted(s.process.pid for s in pool._slots) == pids
+        assert {s.oracle_token for s in pool._slots} == {1}
+        other = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1, patience=1))
+        cheaper = pool.map(other, pairs[:1])  # another oracle reaches the same workers
+        assert pool.started_workers == 2
+        slots = list(pool._slots)
+    assert not any(s.process.is_alive() for s in slots)
+    assert [r.gmae_ev for r in again] == [r.gmae_ev for r in first[:2]]
+    assert cheaper[0].provenance["placements_tried"] == 1
+
+
+def test_shared_cache_relaxes_a_slab_once_across_workers(cu_slab: Atoms, tmp_path: Path) -> None:
+    settings = MLIPOracleSettings(
+        calculator="emt", placement_cap=1, patience=1, slab_cache_dir=str(tmp_path / "cache")
+    )
+    pairs = [OraclePair(f"Cu:{n}", "Cu", n, cu_slab, adsorbate_from_database(n)) for n in NAMES]
+    with LocalProcessExecutor(n_workers=2) as pool:  # both workers start on the same slab
+        results = pool.map(MLIPOracle(settings), pairs)
+    assert [r.status for r in results] == ["ok"] * 3
+    assert sum(not r.provenance["slab_cache_hit"] for r in results) == 1
+    assert len(list((tmp_path / "cache").glob("slab-*.json"))) == 1
 
 
 def test_executor_settings_validated() -> None:

@@ -149,7 +149,7 @@ def test_build_executor() -> None:
     assert isinstance(pool, LocalProcessExecutor) and pool.job_timeout_s == 30
     with pytest.raises(OracleConfigError, match="executor kind 'slurm' is not valid"):
         ExecutorSettings(kind="slurm")
-    with pytest.raises(OracleConfigError, match="address and jobqueue_config need kind='dask'"):
+    with pytest.raises(OracleConfigError, match="address and jobqueue need kind='dask'"):
         ExecutorSettings(kind="process", address="tcp://x:8786")
     with pytest.raises(OracleConfigError, match=r"unknown executor keys \['workers'\]"):
         executor_settings_from_dict({"workers": 2})
