@@ -35,8 +35,12 @@ def fmt(x: float | None, spec: str = "+.3f") -> str:
 class Reloading(Screen[None]):
     """A screen that re-reads the campaign in `load` (on mount and on every app refresh)."""
 
+    #: set once the first load ran: the app's timer leaves a screen still mounting alone
+    ready = False
+
     def on_mount(self) -> None:
         self.reload()
+        self.ready = True
 
     def reload(self) -> None:
         app: DashboardApp = self.app  # type: ignore[assignment]
@@ -62,7 +66,17 @@ class OverviewScreen(Reloading):
         yield Footer()
 
     def load(self, campaign: str) -> None:
-        self.query_one("#overview", Static).update(render_static(snapshot(campaign)))
+        self.snap = snapshot(campaign)
+        self._draw()
+
+    def _draw(self) -> None:
+        # the scrollbar takes two columns
+        frame = render_static(self.snap, width=self.app.size.width - 2)
+        self.query_one("#overview", Static).update(frame)
+
+    def on_resize(self) -> None:
+        if hasattr(self, "snap"):
+            self._draw()
 
 
 class RoundsScreen(Reloading):
@@ -164,6 +178,8 @@ class PlotsScreen(Reloading):
         self.app.call_from_thread(self._show_pool, scores, why)
 
     def _show_pool(self, scores: Any, why: str) -> None:
+        if not self.is_attached:  # the user left the screen while the pool was scored
+            return
         plot = self.query_one("#plot-pool", PlotextPlot)
         plots.draw_pool(plot.plt, scores, why)
         plot.refresh()
@@ -224,7 +240,7 @@ class DashboardApp(App[None]):
         self.set_interval(self.refresh_s, self.action_reload)
 
     def action_reload(self) -> None:
-        if isinstance(self.screen, Reloading):
+        if isinstance(self.screen, Reloading) and self.screen.ready:
             self.screen.reload()
 
     def _to_base(self) -> None:

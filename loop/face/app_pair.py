@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -29,8 +30,8 @@ from alloop.loop.face.app import DashboardApp, Reloading, fmt
 from alloop.store import CampaignStore
 from alloop.store.records import LabelRecord
 
-BATCH_COLUMNS = ("rank", "pair", "fidelity", "acquisition", "score", "μ eV", "σ eV",
-                 "label(s) eV", "label−μ", "reason")  # fmt: skip
+BATCH_COLUMNS = ("rank", "pair", "μ eV", "σ eV", "label−μ", "label(s) eV", "fidelity",
+                 "acquisition", "score", "reason")  # fmt: skip
 
 
 def label_cell(row: explore.BatchRow) -> Text:
@@ -49,13 +50,11 @@ def label_cell(row: explore.BatchRow) -> Text:
 
 def batch_cells(row: explore.BatchRow) -> tuple[Any, ...]:
     err = row.error_ev
+    outside = err is not None and row.sigma_ev is not None and abs(err) > 1.96 * row.sigma_ev
     return (
-        "esc." if row.rank is None else str(row.rank), row.pair_key, row.fidelity,
-        row.acquisition, fmt(row.score, ".3g"), fmt(row.mu_ev), fmt(row.sigma_ev, ".3f"),
-        label_cell(row),
-        Text(fmt(err), style="" if err is None or row.sigma_ev is None or
-             abs(err) <= 1.96 * row.sigma_ev else "yellow"),
-        row.reason,
+        "esc." if row.rank is None else str(row.rank), row.pair_key, fmt(row.mu_ev),
+        fmt(row.sigma_ev, ".3f"), Text(fmt(err), style="yellow" if outside else ""),
+        label_cell(row), row.fidelity, row.acquisition, fmt(row.score, ".3g"), row.reason,
     )  # fmt: skip
 
 
@@ -177,25 +176,28 @@ class BatchScreen(Reloading):
 
 # ---------------------------------------------------------------------------- the pair screen
 def why_table(d: explore.PairDetail) -> RenderableType:
-    """Each round that picked the pair: acquisition value, μ, σ, rank, expected gain."""
+    """Each round that picked the pair: its rank in the batch, the acquisition value, μ, σ,
+    the best label before that round and the gain the model expected (best − μ), the kriging
+    believer's σ when earlier picks lowered it; then each pick's acquisition, fidelity and
+    reason."""
     if not d.picks:
         return Text("never acquired (labelled outside any batch, or not yet)", style="dim")
-    t = Table(title="why it was chosen", expand=True, title_justify="left")
-    for col in ("round", "rank", "fidelity", "acquisition", "value", "μ eV", "σ eV",
-                "best before", "best−μ", "believer σ"):  # fmt: skip
-        t.add_column(col, justify="left" if col in ("fidelity", "acquisition") else "right")
+    t = Table(title="why it was chosen", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("round", "rank", "value", "μ eV", "σ eV", "best before", "best−μ", "believer σ"):
+        t.add_column(col, justify="right", no_wrap=True)
     for p in d.picks:
         a = p.acquisition
         believed = p.believed_sigma_ev
         t.add_row(
-            str(a.round_index), f"{a.rank + 1} of {p.batch_size}", p.fidelity, a.acquisition,
-            fmt(a.score, ".4g"), fmt(a.mu_ev), fmt(a.sigma_ev, ".3f"), fmt(p.best_before_ev),
-            fmt(p.improvement_ev), "—" if believed is None else f"{a.sigma_ev:.3f}→{believed:.3f}",
+            str(a.round_index), f"{a.rank + 1}/{p.batch_size}", fmt(a.score, ".4g"),
+            fmt(a.mu_ev), fmt(a.sigma_ev, ".3f"), fmt(p.best_before_ev), fmt(p.improvement_ev),
+            "—" if believed is None else f"{a.sigma_ev:.3f}→{believed:.3f}",
         )  # fmt: skip
     reasons = Text()
     for p in d.picks:
-        reasons.append(f"round {p.acquisition.round_index}: ", style="bold")
-        reasons.append(f"{p.acquisition.reason}\n")
+        a = p.acquisition
+        reasons.append(f"round {a.round_index} ({a.acquisition}, {p.fidelity}): ", style="bold")
+        reasons.append(f"{a.reason}\n")
     return Group(t, reasons)
 
 
@@ -349,7 +351,11 @@ class PairScreen(Reloading):
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - shown on the screen, the app keeps going
             shown = Text(f"cannot compute the attention: {str(exc).splitlines()[0]}", style="red")
-        self.app.call_from_thread(self.query_one("#sitemap", Static).update, shown)
+        self.app.call_from_thread(self._show_site_map, shown)
+
+    def _show_site_map(self, shown: RenderableType) -> None:
+        if self.is_attached:  # else the user left the screen while the model was loading
+            self.query_one("#sitemap", Static).update(shown)
 
     def action_export(self) -> None:
         if self.detail is None:

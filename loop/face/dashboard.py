@@ -136,13 +136,20 @@ def _head(snap: Snapshot) -> str:
     )
 
 
-def render_static(snap: Snapshot) -> Group:
-    """One frame at its natural height (for `--once` and output that is not a terminal)."""
+#: below this many columns the overview stacks its tables instead of two side by side
+STACK_BELOW_COLUMNS = 120
+
+
+def render_static(snap: Snapshot, width: int | None = None) -> Group:
+    """One frame at its natural height (for `--once`, output that is not a terminal, and the
+    interactive overview): two columns of tables, stacked into one below
+    `STACK_BELOW_COLUMNS` columns of ``width``."""
+    left = (rounds_table(snap), batch_table(snap))
+    right = (counts_table(snap), best_table(snap), escalations_table(snap))
+    if width is not None and width < STACK_BELOW_COLUMNS:
+        return Group(Panel(_head(snap)), *left, *right)
     grid = Table.grid(expand=True, padding=(0, 1))
     grid.add_column(ratio=3)
     grid.add_column(ratio=2)
-    grid.add_row(
-        Group(rounds_table(snap), batch_table(snap)),
-        Group(counts_table(snap), best_table(snap), escalations_table(snap)),
-    )
+    grid.add_row(Group(*left), Group(*right))
     return Group(Panel(_head(snap)), grid)

@@ -21,6 +21,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from typer.testing import CliRunner
 
+from alloop.loop.agent.fidelities import labels_that_count
 from alloop.loop.face.app import DashboardApp, OverviewScreen, PlotsScreen, RoundsScreen
 from alloop.loop.face.app_pair import BatchScreen, PairScreen
 from alloop.loop.face.cli import app as cli
@@ -172,7 +173,7 @@ def test_keys_move_between_screens(campaigns):
 def test_a_rounds_batch_shows_its_stored_acquisitions(campaigns):
     with CampaignStore.open(campaigns["mf"]) as store:
         want = store.acquisitions(round_index=2)
-        labels = {lab.pair_key: lab for lab in store.labels()}
+        counted = labels_that_count(store.labels())
     got: list[list[str]] = []
 
     async def steps(pilot: Pilot[Any], app: DashboardApp) -> None:
@@ -186,9 +187,11 @@ def test_a_rounds_batch_shows_its_stored_acquisitions(campaigns):
     drive(campaigns["mf"], steps)
     assert [(r[0], r[1]) for r in got] == [(str(a.rank), a.pair_key) for a in want]
     for row, a in zip(got, want, strict=True):
-        assert row[5] == f"{a.mu_ev:+.3f}" and row[6] == f"{a.sigma_ev:.3f}"
+        assert row[2] == f"{a.mu_ev:+.3f}" and row[3] == f"{a.sigma_ev:.3f}"
+        lab = counted[a.pair_key]  # the label that counts, and how wrong μ was about it
+        assert f"{lab.fidelity} {lab.gmae_ev:+.3f}" in row[5]
+        assert row[4] == f"{lab.gmae_ev - a.mu_ev:+.3f}"
         assert row[9].startswith(a.reason)
-        assert labels[a.pair_key].fidelity in row[7]  # the labels that came back
 
 
 def test_sort_and_filter_the_batch(campaigns):
@@ -210,7 +213,7 @@ def test_sort_and_filter_the_batch(campaigns):
         await pilot.pause()
         table = screen.query_one("#batch", DataTable)
         assert 0 < table.row_count < len(all_rows)
-        assert all("dft" in row[2] or "dft" in row[7] for row in table_rows(table))
+        assert all("dft" in row[5] + row[6] for row in table_rows(table))
         await pilot.press("slash", *"surface:Ru", "enter")
         await pilot.pause()
         assert all(r.surface_key == "Ru" for r in screen.shown)
