@@ -20,7 +20,6 @@ from rich.console import Console
 from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
-from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.store.errors import StoreError
 
 
@@ -131,41 +130,6 @@ def history(
                       else "no acquisitions yet")  # fmt: skip
         return
     out().print(views.history_table(rows, wide=wide))
-
-
-class Interrupted(BaseException):
-    """SIGTERM, raised in the main thread like SIGINT's KeyboardInterrupt (a BaseException, so
-    that no `except Exception` on the way swallows it)."""
-
-
-@contextlib.contextmanager
-def interrupts_end_the_run(store: object) -> Iterator[None]:
-    """SIGINT or SIGTERM during a run: the step under way is abandoned (its transaction rolls
-    back; every committed step stays), one line says where the campaign stands and how to go
-    on, and the process exits 130 (SIGINT) or 143 (SIGTERM)."""
-    import signal
-
-    def on_term(signum: int, _frame: object) -> None:
-        raise Interrupted(signum)
-
-    previous = signal.signal(signal.SIGTERM, on_term), signal.getsignal(signal.SIGINT)
-    try:
-        yield
-    except (KeyboardInterrupt, Interrupted) as exc:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the line
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        code = 143 if isinstance(exc, Interrupted) else 130
-        where = store.target.display  # type: ignore[attr-defined]
-        err().print(
-            f"[bold yellow]interrupted[/] {commands.where_it_stands(store)}; continue with: "  # type: ignore[arg-type]
-            f"alloop resume {where}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(code=code) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous[0])
-        signal.signal(signal.SIGINT, previous[1])
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for scripts).")]
