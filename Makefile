@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +61,12 @@ bench-lowfi: $(STAMP)     ## SevenNet-MF-0 companion of the FG table (needs ../s
 bench-mf: $(STAMP)     ## multi-fidelity: supervised check, then campaigns on the FG MF replay (hours on 2 cores)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/supervised.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py
+
+# wheels the GPU machine's image lacks (Python 3.12), for benchmarks/gpu/check.sh (carry .whl)
+GPU_WHEELS = ase==3.29.0 rdkit==2026.9.1 lmdb==1.7.3 SQLAlchemy==2.1.9 alembic==1.20.1 \
+	Mako==1.4.3 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0.8.0 \
+	typing-inspection==0.4.5 typing_extensions==4.16.0
+gpu-wheels:     ## download into .whl/ what benchmarks/gpu/check.sh needs on the GPU machine
+	python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
