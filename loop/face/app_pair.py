@@ -127,6 +127,7 @@ class BatchScreen(Reloading):
     def action_sort(self) -> None:
         keys = explore.SORT_KEYS
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.descending = self.sort_key in explore.DESCENDING_FIRST
         self.redraw()
 
     def action_reverse(self) -> None:
@@ -346,7 +347,8 @@ class PairScreen(Reloading):
                 Text("no model stored yet (cold start only): no attention to show", style="dim")
                 if found is None else Panel(
                     render_site_map(found), title_align="left",
-                    title=f"attention of the round-{found.round_index} model over the top layer",
+                    title=f"attention of the round-{found.round_index} model over the top layer"
+                    + ("" if found.stored else " (recomputed)"),
                 )
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - shown on the screen, the app keeps going

@@ -62,6 +62,8 @@ class BatchRow:
 
 #: sort keys of the batch screen, in the order the sort key cycles through them
 SORT_KEYS: tuple[str, ...] = ("rank", "score", "mu", "sigma", "label", "error", "pair")
+#: keys whose largest values matter most: sorted descending when first chosen
+DESCENDING_FIRST = frozenset({"score", "sigma", "error"})
 
 
 def sort_rows(rows: Sequence[BatchRow], key: str, descending: bool = False) -> list[BatchRow]:

@@ -1,9 +1,10 @@
 """What the campaign's stored surrogate says, recomputed for the dashboard from a checkpoint.
 
-The engine stores each round's ensemble (its checkpoint) and the batch's μ and σ, not the scores
-of the whole pool nor the attention over each slab. The dashboard recomputes both from the
-stored checkpoint on demand (seconds, in a worker thread): the cross-attention site scores of a
-pair's top-layer atoms (`site_map`) and μ, σ over the pool a round scored (`pool_scores`).
+The engine stores each round's ensemble (its checkpoint), the batch's μ and σ and the acquired
+pairs' site scores (`site_scores` events), not the scores of the whole pool. The dashboard
+takes a pair's stored site scores where it has them and otherwise recomputes them, as it does
+μ, σ over the pool a round scored (`pool_scores`), from the stored checkpoint on demand
+(seconds, in a worker thread).
 
 `render_site_map` draws the top layer as a small map: each atom at its (x, y), its element
 letter shaded by its share of the attention.
@@ -40,6 +41,7 @@ class SiteMap:
     symbols: tuple[str, ...]
     atom_index: tuple[int, ...]
     scores: np.ndarray
+    stored: bool = False  # True: as stored with the acquisition; False: recomputed
 
 
 @dataclass(frozen=True)
@@ -83,23 +85,36 @@ def top_layer(tags: np.ndarray, z_ang: np.ndarray) -> np.ndarray:
 
 
 def site_map(campaign: str, pair_key: str) -> SiteMap | None:
-    """The latest stored ensemble's attention over ``pair_key``'s top layer; None when the
-    campaign has no checkpoint yet (a cold start) or the adsorbate has no SMILES."""
+    """The attention over ``pair_key``'s top layer: as stored with its latest acquisition
+    (the model that chose it), else recomputed with the latest stored ensemble; None when
+    neither exists (a cold start) or the adsorbate has no SMILES."""
+    from alloop.loop.agent.planning import stored_site_scores
+
     with CampaignStore.open(campaign) as store:
         pair = store.pair(pair_key)
         smiles = next(a.smiles for a in store.adsorbates() if a.key == pair.adsorbate_key)
         slab = store.surface_atoms(pair.surface_key)
-        loaded = _ensemble(store)
-    if loaded is None or not smiles:
+        picked = sorted({a.round_index for a in store.acquisitions() if a.pair_key == pair_key})
+        stored = next(
+            ((i, found[pair_key]) for i in reversed(picked)
+             if pair_key in (found := stored_site_scores(store, i))),
+            None,
+        )  # fmt: skip
+        loaded = None if stored is not None or not smiles else _ensemble(store)
+    if stored is not None:
+        round_index, all_scores = stored[0], np.asarray(stored[1], dtype=float)
+    elif loaded is not None:
+        round_index, ens = loaded
+        (scores,) = ens.site_scores([slab], [smiles])
+        all_scores = scores.double().numpy()
+    else:
         return None
-    round_index, ens = loaded
-    (scores,) = ens.site_scores([slab], [smiles])
     top = top_layer(np.asarray(slab.get_tags()), slab.positions[:, 2])
-    share = scores.double().numpy()[top]
+    share = all_scores[top]
     share = share / share.sum() if share.sum() > 0 else share
     symbols = tuple(slab.get_chemical_symbols()[i] for i in top)
     return SiteMap(pair_key, round_index, slab.positions[top, :2].copy(), symbols,
-                   tuple(int(i) for i in top), share)  # fmt: skip
+                   tuple(int(i) for i in top), share, stored is not None)  # fmt: skip
 
 
 def render_site_map(m: SiteMap, width: int = 36, height: int = 10, n_top: int = 3) -> Text:

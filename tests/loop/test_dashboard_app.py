@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from alloop.loop.agent.fidelities import labels_that_count
 from alloop.loop.face.app import DashboardApp, OverviewScreen, PlotsScreen, RoundsScreen
 from alloop.loop.face.app_pair import BatchScreen, PairScreen
 from alloop.loop.face.cli import app as cli
+from alloop.loop.face.model_view import top_layer
 from alloop.store import CampaignStore
 from alloop.store.enums import JobState
 from alloop.store.records import NewAcquisition, NewJob, NewLabel
@@ -201,14 +203,14 @@ def test_sort_and_filter_the_batch(campaigns):
         screen = app.screen
         assert isinstance(screen, BatchScreen)
         all_rows = list(screen.shown)
-        await pilot.press("s")  # rank -> score
+        await pilot.press("s")  # rank -> score, the best first
         await pilot.pause()
         scores = [r.score for r in screen.shown if r.score is not None]
-        assert screen.sort_key == "score" and scores == sorted(scores)
+        assert screen.sort_key == "score" and scores == sorted(scores, reverse=True)
         await pilot.press("v")
         await pilot.pause()
         scores = [r.score for r in screen.shown if r.score is not None]
-        assert scores == sorted(scores, reverse=True)
+        assert scores == sorted(scores)
         await pilot.press("slash", *"fidelity:dft", "enter")
         await pilot.pause()
         table = screen.query_one("#batch", DataTable)
@@ -253,11 +255,36 @@ def test_pair_screen_shows_why_labels_with_provenance_and_attention(campaigns):
     for part in expected:
         assert part in text, part
     assert "COLD_START" in text or "VALUE_PER_COST" in text
-    assert (
-        "attention of the round-2 model" in sitemap
-        and "most attended: Pt#" in sitemap
-        or ("most attended: Ru#" in sitemap)
-    )
+    # cost-aware batches store no site scores: recomputed with the latest model
+    assert "attention of the round-2 model over the top layer (recomputed)" in sitemap
+    assert re.search(r"most attended: (Pt|Ru)#\d+ \d+%", sitemap)
+
+
+def test_site_map_is_the_one_stored_with_the_acquisition(campaigns):
+    """Single-fidelity batches store each pick's site scores (a `site_scores` event): the pair
+    screen draws those, from the model that chose the pair."""
+    with CampaignStore.open(campaigns["single"]) as store:
+        pair = store.acquisitions(round_index=1)[0].pair_key
+        stored = [
+            e for e in store.events() if e.kind == "site_scores" and e.payload["pair"] == pair
+        ]
+        slab = store.surface_atoms(store.pair(pair).surface_key)
+    assert stored
+    top_atoms = top_layer(slab.get_tags(), slab.positions[:, 2])
+    shown: list[str] = []
+
+    async def steps(pilot: Pilot[Any], app: DashboardApp) -> None:
+        app.push_screen(PairScreen(pair))
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown.append(text_of(app.screen.query_one("#sitemap", Static)))
+
+    drive(campaigns["single"], steps)
+    assert re.search(r"attention of the round-1 model over the top layer ─", shown[0]), shown[0]
+    scores = stored[-1].payload["scores"]
+    top = max(top_atoms, key=scores.__getitem__)  # the top-layer atom with the most attention
+    assert f"#{top} " in shown[0].split("most attended: ")[1].split(",")[0]
 
 
 def test_pair_screen_exports_the_best_structure_and_shows_failures(campaigns, tmp_path):
