@@ -20,7 +20,6 @@ from rich.console import Console
 from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
-from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.store.errors import StoreError
 
 
