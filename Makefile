@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ bench-oracles-search: $(STAMP)     ## adaptive vs dense placement search (EMT, 5
 
 bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 models), ~40 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/label_accuracy.py
+
+bench-oracles-sites: $(STAMP)     ## surrogate site scores vs default site order in the search (EMT, held-out pairs), ~15 min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_scores.py
+
+# no OMP_NUM_THREADS here: training's thread count is part of what it measures; needs idle cores
+bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12 labels), ~20 min on 2 free cores
+	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5
 
 bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~90 min on 2 cores
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py

@@ -255,8 +255,9 @@ class OracleSection(Section):
     committee: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "emt"] | None = None
     reference: Literal["gas_phase_molecule", "atomic"] = "gas_phase_molecule"
     # order placement sites by the surrogate's cross-attention scores of the acquired pair
-    # (stored with the acquisition either way); measured in the README, "site scores"
-    use_site_scores: bool = True
+    # (stored with the acquisition either way). Off: on 35 held-out EMT pairs they found the
+    # minimum later and less often (README, "Site scores"; benchmarks/oracles/site_scores.py)
+    use_site_scores: bool = False
 
     @model_validator(mode="after")
     def _checkpoint(self) -> OracleSection:

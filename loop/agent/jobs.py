@@ -9,7 +9,8 @@ batch job ended) says nothing about the pair: it is recorded FAILED with the err
 and `retry_lost` runs it again when the campaign resumes (at most `MAX_ATTEMPTS` times).
 
 Labelling jobs of a round whose acquisitions carry the surrogate's site scores
-(`planning.SITE_SCORES_EVENT`) hand them to the oracle when `oracle.use_site_scores` is on.
+(`planning.SITE_SCORES_EVENT`) hand them to the oracle when `oracle.use_site_scores` is on (off
+by default: measured, they did not pay; README, "Site scores").
 The executor is built on first use and closed with the runner; its workers live as long.
 """
 

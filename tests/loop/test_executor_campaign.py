@@ -30,7 +30,7 @@ pool:
   surfaces: [{bulk: Cu, min_ab_ang: 4.0}, {bulk: Pt, min_ab_ang: 4.0}]
   adsorbates: [{name: '*H'}, {name: '*O'}, {name: '*OH'}, {name: '*N'}]
 oracle: {kind: mlip, calculator: emt, max_placements: 2, patience: 1, fmax_ev_per_ang: 0.1,
-         max_steps: 60}
+         max_steps: 60, use_site_scores: true}
 surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,
             early_stop_patience: 2, batch_size: 16}
 acquisition: {name: lcb, batch_size: 2, initial_batch_size: 4}
