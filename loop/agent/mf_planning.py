@@ -22,6 +22,7 @@ import torch
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
 from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS
 from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.planning import site_score_events
 from alloop.loop.bridges.dft import dft_fidelity, is_dft_job
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, labels_by_fidelity
 from alloop.loop.config import AlloopConfig
@@ -119,6 +120,9 @@ def plan_mf_batch(
                                "detail": pick.describe(), "value": pick.value,
                                "cost": c.cost, "mu_ev": c.mu_ev, "sigma_ev": c.sigma_ev})
             )  # fmt: skip
+    by_key = {p.key: p for p in for_mlip}
+    mlip_picks = [by_key[c.candidate.pair_key] for c in picks if c.candidate.fidelity == mlip_kind]
+    events += site_score_events(ensemble, pool, mlip_picks)
     metrics = {
         "n_scored": len(pairs),
         "round_cost": budget,

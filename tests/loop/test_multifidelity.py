@@ -186,6 +186,9 @@ def test_mf_replay_campaign_end_to_end(tmp_path: Path) -> None:
         jobs = store.jobs()
         rounds = store.rounds()
         events = [e for e in store.events() if e.kind == "escalated"]
+        site_scored = {
+            (e.round_index, e.payload["pair"]) for e in store.events() if e.kind == "site_scores"
+        }
         samples = training_samples(store, PoolView.load(store), "delta")
         acquisitions = store.acquisitions()
         best = status_of(store, n_best=50).best
@@ -208,8 +211,11 @@ def test_mf_replay_campaign_end_to_end(tmp_path: Path) -> None:
     ]
     assert rounds[-1].metrics["cost_total"] == cost_spent(jobs, section)
     assert rounds[-1].metrics["cost_by_fidelity"] == cost_by_fidelity(jobs, section)
-    # later rounds were chosen by value per cost over (pair, fidelity)
+    # later rounds were chosen by value per cost over (pair, fidelity); their MLIP jobs carry
+    # the ensemble's site scores, stored with the acquisition
     assert {a.acquisition for a in acquisitions if a.round_index > 0} == {"mf_ei"}
+    mlip_later = {(j.round_index, j.pair_key) for j in jobs if j.kind == "mlip" and j.round_index}
+    assert mlip_later and site_scored == mlip_later
     # the strongest pairs are reported by the label that counts: DFT where there is one
     with_dft = {lab.pair_key for lab in dft if lab.status == "ok"}
     assert {fid for key, _, fid in best if key in with_dft} == {"dft_relax"}
