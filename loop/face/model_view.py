@@ -23,6 +23,8 @@ from alloop.store import CampaignStore
 
 #: an atom within this height of the highest slab atom is in the top layer (when untagged)
 TOP_LAYER_DEPTH_ANG = 1.0
+#: top-layer shares within this fraction of their mean count as one uniform share
+UNIFORM_SPREAD = 0.02
 _SHADES = ("grey50", "blue", "cyan", "green", "yellow", "dark_orange", "red")
 
 
@@ -42,6 +44,8 @@ class SiteMap:
     atom_index: tuple[int, ...]
     scores: np.ndarray
     stored: bool = False  # True: as stored with the acquisition; False: recomputed
+    top_share: float = 1.0  # the top layer's share of the attention over the whole slab
+    n_atoms: int = 0  # atoms in the slab
 
 
 @dataclass(frozen=True)
@@ -111,10 +115,13 @@ def site_map(campaign: str, pair_key: str) -> SiteMap | None:
         return None
     top = top_layer(np.asarray(slab.get_tags()), slab.positions[:, 2])
     share = all_scores[top]
+    total = float(all_scores.sum())
+    top_share = float(share.sum()) / total if total > 0 else 0.0
     share = share / share.sum() if share.sum() > 0 else share
     symbols = tuple(slab.get_chemical_symbols()[i] for i in top)
     return SiteMap(pair_key, round_index, slab.positions[top, :2].copy(), symbols,
-                   tuple(int(i) for i in top), share, stored is not None)  # fmt: skip
+                   tuple(int(i) for i in top), share, stored is not None, top_share,
+                   len(slab))  # fmt: skip
 
 
 def render_site_map(m: SiteMap, width: int = 36, height: int = 10, n_top: int = 3) -> Text:
@@ -143,7 +150,12 @@ def render_site_map(m: SiteMap, width: int = 36, height: int = 10, n_top: int = 
     text.append(" high attention\n")
     order = np.argsort(-m.scores)[:n_top]
     tops = ", ".join(f"{m.symbols[i]}#{m.atom_index[i]} {m.scores[i]:.0%}" for i in order)
-    text.append(f"most attended: {tops}")
+    text.append(f"most attended: {tops}\n")
+    if m.n_atoms:
+        text.append(f"the {len(m.scores)} top-layer atoms hold {m.top_share:.0%} of the "
+                    f"attention over all {m.n_atoms} slab atoms")  # fmt: skip
+    if len(m.scores) and float(np.ptp(m.scores)) <= UNIFORM_SPREAD * float(m.scores.mean()):
+        text.append("; every top-layer atom gets the same share (equivalent sites on this slab)")
     return text
 
 
