@@ -8,8 +8,10 @@ by a newer schema, is refused and left byte-for-byte untouched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +102,8 @@ def preflight_sqlite(path: Path) -> None:
         header = fh.read(len(SQLITE_MAGIC))
     if header != SQLITE_MAGIC:
         raise NotACampaignError(f"{path} is not an alloop campaign (not an SQLite database)")
-    # Opening a WAL-mode file, even read-only, makes -wal/-shm sidecars; remove those we made
-    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
-    preexisting = {p for p in sidecars if p.exists()}
-    immutable = "&immutable=1" if unwritable_wal_file(path) else ""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True)
-        try:
+        with read_only_sqlite(path) as conn:
             tables = {
                 r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
@@ -116,15 +113,28 @@ def preflight_sqlite(path: Path) -> None:
                     f"(missing tables: {', '.join(sorted(_REQUIRED_TABLES - tables))})"
                 )
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        finally:
-            conn.close()
     except sqlite3.DatabaseError as exc:
         raise NotACampaignError(f"{path} is not a readable alloop campaign ({exc})") from exc
+    check_revision(row[0] if row else None, str(path))
+
+
+@contextlib.contextmanager
+def read_only_sqlite(path: Path) -> Iterator[sqlite3.Connection]:
+    """A plain read-only sqlite3 connection to `path` that leaves no trace: opening a WAL-mode
+    file, even read-only, makes `-wal`/`-shm` sidecars, and those it made are removed."""
+    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    preexisting = {p for p in sidecars if p.exists()}
+    immutable = "&immutable=1" if unwritable_wal_file(path) else ""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
     finally:
         for sidecar in sidecars:
             if sidecar not in preexisting and sidecar.exists():
                 sidecar.unlink(missing_ok=True)
-    check_revision(row[0] if row else None, str(path))
 
 
 def make_engine(target: Target, *, readonly: bool = False) -> Engine:

@@ -15,6 +15,7 @@ import ase.db
 
 from alloop.store.campaign import CampaignStore
 from alloop.store.errors import StoreError
+from alloop.store.faults import faults_as_store_errors, refuse_read_only
 from alloop.store.structures import atoms_from_json
 
 LABEL_COLUMNS = (
@@ -32,6 +33,7 @@ def _fresh(path: Path) -> Path:
         raise StoreError(f"{path} exists already; not overwritten")
     if not path.parent.is_dir():
         raise StoreError(f"cannot write {path}: directory {path.parent} does not exist")
+    refuse_read_only(path)
     return path
 
 
@@ -76,7 +78,10 @@ def export_asedb(store: CampaignStore, out_path: Path) -> int:
     _fresh(out_path)
     pairs = {p.key: p for p in store.pairs()}
     n = 0
-    with ase.db.connect(out_path, type="db", append=False) as con:
+    with (
+        faults_as_store_errors(str(out_path)),
+        ase.db.connect(out_path, type="db", append=False) as con,
+    ):
         for lab in store.labels():
             text = lab.provenance.get("best_structure")
             if not text:

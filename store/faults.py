@@ -58,6 +58,17 @@ def read_only(where: str, detail: str) -> CampaignReadOnlyError:
     )
 
 
+def is_damage(exc: BaseException) -> bool:
+    """SQLite says the file itself is broken (corrupt page, not a database, I/O error)."""
+    err = _sqlite_error(exc)
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in (
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_IOERR,
+    )
+
+
 def store_fault(exc: BaseException, where: str) -> StoreError | None:
     """The one-line `StoreError` for a database or file-system failure on `where`, or None when
     `exc` is not one (integrity violations stay with the code that expects them)."""
@@ -116,11 +127,12 @@ def faults_as_store_errors(where: str) -> Iterator[None]:
 
 
 def refuse_read_only(path: Path) -> None:
-    """Raise CampaignReadOnlyError when this process may not write the campaign file or its
-    directory (SQLite's sidecars and the lock live there), before any work is done: SQLite
-    itself would open such a file read-only without a word and fail only at the first write."""
+    """Raise CampaignReadOnlyError when this process may not write the file `path` (if it
+    exists) or its directory (SQLite's sidecars and the lock live there), before any work is
+    done: SQLite itself would open such a file read-only without a word and fail only at the
+    first write."""
     for target, what in ((path, "the file"), (path.parent, "its directory")):
-        if not os.access(target, os.W_OK):
+        if target.exists() and not os.access(target, os.W_OK):
             reason = "read-only file system" if _on_read_only_fs(target) else "no write permission"
             raise read_only(str(path), f"{what}: {reason}")
 

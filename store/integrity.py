@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from alloop.store.db import preflight_sqlite, read_only_sqlite
 from alloop.store.faults import damaged
 
 #: campaign tables, in the order `alloop check` lists them (labels first: the expensive part)
@@ -55,8 +56,8 @@ class IntegrityReport:
 
 def check_campaign(path: Path, max_problems: int = 20) -> IntegrityReport:
     """Run SQLite's full integrity check on `path` (read-only) and try to read every table."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    preflight_sqlite(path)
+    with read_only_sqlite(path) as conn:
         try:
             found = [str(r[0]) for r in conn.execute(f"PRAGMA integrity_check({max_problems})")]
         except sqlite3.DatabaseError as exc:
@@ -69,8 +70,6 @@ def check_campaign(path: Path, max_problems: int = 20) -> IntegrityReport:
         ]
         problems = tuple(ln for ln in lines if ln != "ok")
         tables = tuple(_table_health(conn, t) for t in TABLES)
-    finally:
-        conn.close()
     return IntegrityReport(path, problems, tables)
 
 

@@ -42,7 +42,7 @@ def test_wheel_layout(tmp_path):
     fg = [n for n in names if n.startswith("alloop/oracles/data/fg/")]
     assert sum(n.endswith(".contcar") for n in fg) == 14 + 207  # no adsorbed configurations
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "alloop = alloop.loop.face.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "alloop = alloop.loop.face.entry:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
 def test_wheel_install_runs_migrations(tmp_path):

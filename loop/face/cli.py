@@ -8,6 +8,7 @@ commands validate everything before they touch a file.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
@@ -16,10 +17,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from alloop.loop.errors import LoopError
-from alloop.loop.face import commands, views
+from alloop.loop.face import commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
+from alloop.loop.face.entry import refuse_if_running
 from alloop.store.errors import StoreError
 
 
@@ -47,7 +50,10 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
     from alloop.oracles.errors import OracleError
     from alloop.surrogate.errors import SurrogateError
 
-    return (LoopError, StoreError, OracleError, SurrogateError, AcquisitionError, OSError)
+    return (
+        LoopError, StoreError, OracleError, SurrogateError, AcquisitionError, OSError,
+        sqlite3.Error, SQLAlchemyError,
+    )  # fmt: skip
 
 
 def fail(message: str) -> typer.Exit:
@@ -61,8 +67,23 @@ def guard() -> Iterator[None]:
     try:
         yield
     except _domain_errors() as exc:
-        text = str(exc) if not isinstance(exc, OSError) else f"{exc.strerror}: {exc.filename}"
-        raise fail(text.splitlines()[0] if text else type(exc).__name__) from None
+        raise fail(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """A domain error's first line; a database or file-system failure that escaped the store
+    (full disk, read-only or damaged file) described by `alloop.store.faults`."""
+    from alloop.store.faults import store_fault
+
+    if isinstance(exc, OSError | sqlite3.Error | SQLAlchemyError):
+        where = getattr(exc, "filename", None) or "the campaign"
+        fault = store_fault(exc, str(where))
+        if isinstance(exc, OSError) and type(fault) is StoreError:  # not full/read-only
+            fault = None
+        text = str(fault) if fault is not None else f"{getattr(exc, 'strerror', exc)}: {where}"
+    else:
+        text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 CampaignArg = Annotated[
@@ -132,6 +153,41 @@ def history(
     out().print(views.history_table(rows, wide=wide))
 
 
+class Interrupted(BaseException):
+    """SIGTERM, raised in the main thread like SIGINT's KeyboardInterrupt (a BaseException, so
+    that no `except Exception` on the way swallows it)."""
+
+
+@contextlib.contextmanager
+def interrupts_end_the_run(store: object) -> Iterator[None]:
+    """SIGINT or SIGTERM during a run: the step under way is abandoned (its transaction rolls
+    back; every committed step stays), one line says where the campaign stands and how to go
+    on, and the process exits 130 (SIGINT) or 143 (SIGTERM)."""
+    import signal
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, on_term), signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the line
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        code = 143 if isinstance(exc, Interrupted) else 130
+        where = store.target.display  # type: ignore[attr-defined]
+        err().print(
+            f"[bold yellow]interrupted[/] {commands.where_it_stands(store)}; continue with: "  # type: ignore[arg-type]
+            f"alloop resume {where}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=code) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for scripts).")]
 
 
@@ -139,7 +195,7 @@ def _drive(store: object, cfg: object, quiet: bool) -> None:
     from alloop.loop.agent.engine import CampaignEngine
     from alloop.loop.face.progress import ProgressReporter
 
-    with ProgressReporter(out(), quiet=quiet) as reporter:
+    with interrupts_end_the_run(store), ProgressReporter(out(), quiet=quiet) as reporter:
         engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
         decision = engine.run()
     if not quiet:
@@ -163,6 +219,7 @@ def run(
     Example: [bold]alloop run configs/fg-replay.yaml --campaign fg.alloop[/]
     """
     with guard():
+        refuse_if_running(campaign, config)  # also probed by the entry script
         store, cfg = commands.open_for_run(config, campaign)
         with store:
             _drive(store, cfg, quiet)
@@ -175,6 +232,7 @@ def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
     Example: [bold]alloop resume fg.alloop[/]
     """
     with guard():
+        refuse_if_running(campaign)
         store, cfg = commands.open_for_resume(campaign)
         with store:
             _drive(store, cfg, quiet)
@@ -273,6 +331,69 @@ def export(
         paths = commands.export_campaign(campaign, fmt.value, out_path)
     for p in paths:
         out().print(f"[green]wrote[/] {p}")
+
+
+@app.command()
+def check(campaign: CampaignArg) -> None:
+    """Run SQLite's full integrity check and say how much of each table can still be read.
+
+    Exit code 0 when the campaign is intact, 1 when it is damaged.
+    Example: [bold]alloop check fg.alloop[/]
+    """
+    from alloop.store.integrity import check_campaign
+
+    with guard():
+        report = check_campaign(Path(campaign))
+    out().print(repair_views.check_table(report))
+    if not report.intact:
+        first = report.problems[0] if report.problems else "rows that cannot be read"
+        raise fail(
+            f"{campaign} is damaged ({first}): `alloop restore {campaign}` puts back its newest "
+            f"intact backup; `alloop recover {campaign} --out NEW` salvages what is readable"
+        )
+    out().print(f"[green]intact[/] {campaign}")
+
+
+@app.command()
+def recover(
+    campaign: CampaignArg,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="The new campaign file.", show_default=False)
+    ],
+) -> None:
+    """Salvage every readable row of a damaged campaign (labels first) into a new campaign.
+
+    The damaged file is only read. Continue the new one with `alloop resume NEW`.
+    Example: [bold]alloop recover fg.alloop --out fg-recovered.alloop[/]
+    """
+    from alloop.store.recover import recover_campaign
+
+    with guard():
+        report = recover_campaign(Path(campaign), out_path)
+    out().print(repair_views.salvage_table(report))
+    out().print(f"[green]recovered[/] into {out_path}; continue with: alloop resume {out_path}")
+
+
+@app.command()
+def restore(
+    campaign: CampaignArg,
+    backup: Annotated[
+        Path | None,
+        typer.Option("--backup", "-b", help="This backup file (default: the newest intact one)."),
+    ] = None,
+) -> None:
+    """Put a backup (written at the end of rounds, `backup` config section) in place of the
+    campaign; the file it replaces is kept as NAME.damaged-TIME.
+
+    Example: [bold]alloop restore fg.alloop[/]
+    """
+    from alloop.store.backup import restore_campaign
+
+    with guard():
+        used, kept = restore_campaign(Path(campaign), backup)
+    if kept is not None:
+        out().print(f"kept the replaced file as {kept}")
+    out().print(f"[green]restored[/] {campaign} from {used}; continue: alloop resume {campaign}")
 
 
 def main() -> None:

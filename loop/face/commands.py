@@ -9,6 +9,7 @@ from pathlib import Path
 from alloop.loop.agent.fidelities import labels_that_count
 from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
+from alloop.loop.face.entry import campaign_file_for
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignExistsError, StoreError
 from alloop.store.exports import export_asedb, export_csv
@@ -16,7 +17,19 @@ from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 
 def default_campaign_path(cfg: AlloopConfig) -> Path:
-    return Path(f"{cfg.campaign.name}.alloop")
+    return campaign_file_for(cfg.campaign.name)
+
+
+def where_it_stands(store: CampaignStore) -> str:
+    """`at round 4, step labelled` (the last committed step), for the interruption line."""
+    try:
+        rounds = store.rounds()
+    except StoreError:
+        return "(state unreadable)"
+    if not rounds:
+        return "before round 0"
+    last = rounds[-1]
+    return f"at round {last.index}, step {last.state}"
 
 
 def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, CampaignStatus]:

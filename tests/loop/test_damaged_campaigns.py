@@ -1,0 +1,252 @@
+"""Damaged, read-only and full campaign files through every command; check, recover, restore;
+signals and the fast lock refusal. Real files throughout: pages corrupted on purpose, real
+read-only and full tmpfs mounts (root only, skipped otherwise), real signals to a real run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from alloop.loop.face.cli import app
+from alloop.store.integrity import check_campaign
+from tests.conftest import FG_ROOT, file_digest
+from tests.damage import corrupt_page, read_only_dir, resize_fs, small_fs
+
+ALLOOP = str(Path(sys.executable).parent / "alloop")
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "300"}
+runner = CliRunner()
+WIDE = {"COLUMNS": "300"}
+
+
+def tiny_config(path: Path, rounds: int, molecules: int = 8) -> Path:
+    path.write_text(
+        "campaign: {name: tiny, seed: 5}\n"
+        f"pool:\n  fg: {{root: {FG_ROOT}, metals: [Pt, Au], max_molecules: {molecules}}}\n"
+        "oracle: {kind: replay}\n"
+        "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
+        "            early_stop_patience: 2, batch_size: 16}\n"
+        "acquisition: {name: lcb, batch_size: 3, initial_batch_size: 4}\n"
+        f"budget: {{max_rounds: {rounds}}}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> Path:
+    """A replay campaign after two closed rounds (labels, jobs, acquisitions, a checkpoint)."""
+    root = tmp_path_factory.mktemp("ran")
+    cfg = tiny_config(root / "two.yaml", rounds=2)
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(root / "ran.alloop"), "-q"])
+    assert result.exit_code == 0, result.output
+    return root / "ran.alloop"
+
+
+@pytest.fixture
+def copy_of(ran, tmp_path):
+    def make(name: str = "c.alloop") -> Path:
+        shutil.copy(ran, tmp_path / name)
+        return tmp_path / name
+
+    return make
+
+
+def one_red_line(result, fragment: str) -> str:
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+COMMANDS = [
+    ["status", "{c}"],
+    ["history", "{c}"],
+    ["show", "{c}", "{pair}"],
+    ["export", "{c}", "-f", "csv", "-o", "{tmp}/csv"],
+    ["export", "{c}", "-f", "asedb", "-o", "{tmp}/best.db"],
+    ["dashboard", "{c}", "--once"],
+    ["resume", "{c}", "-q"],
+    ["run", "{tmp}/three.yaml", "-c", "{c}", "-q"],
+]
+
+
+@pytest.mark.parametrize("table", ["label", "acquisition"])
+@pytest.mark.parametrize("argv", COMMANDS, ids=lambda a: "-".join(a[:2]))
+def test_every_command_on_a_damaged_campaign_is_one_line(copy_of, tmp_path, table, argv):
+    campaign = copy_of()
+    tiny_config(tmp_path / "three.yaml", rounds=3)
+    (tmp_path / "csv").mkdir()
+    with sqlite3.connect(campaign) as conn:
+        (pair,) = conn.execute("SELECT key FROM pair ORDER BY id LIMIT 1").fetchone()
+    corrupt_page(campaign, table, which=0)
+    before = file_digest(campaign)
+    args = [a.format(c=campaign, tmp=tmp_path, pair=pair) for a in argv]
+    result = runner.invoke(app, args, env=WIDE)
+    if result.exit_code == 0:  # a command that never reads the damaged table
+        assert table == "acquisition" and argv[0] in ("status", "export", "dashboard")
+    else:
+        line = one_red_line(result, f"{campaign} is damaged")
+        assert f"alloop check {campaign}" in line
+    assert file_digest(campaign) == before  # nothing was written to a damaged file
+
+
+def test_check_recover_and_resume_end_to_end(copy_of, tmp_path):
+    campaign = copy_of()
+    assert runner.invoke(app, ["check", str(campaign)], env=WIDE).exit_code == 0
+    corrupt_page(campaign, "label", which=0)
+    checked = runner.invoke(app, ["check", str(campaign)], env=WIDE)
+    assert checked.exit_code == 1 and "damaged" in checked.output
+    assert "label" in checked.output and "readable" in checked.output
+    new = tmp_path / "new.alloop"
+    recovered = runner.invoke(app, ["recover", str(campaign), "--out", str(new)], env=WIDE)
+    assert recovered.exit_code == 0, recovered.output
+    assert f"alloop resume {new}" in recovered.output
+    assert check_campaign(new).intact
+    cfg = tiny_config(tmp_path / "three.yaml", rounds=3)
+    env = {**WIDE, "OMP_NUM_THREADS": "1"}
+    resumed = runner.invoke(app, ["run", str(cfg), "-c", str(new), "-q"], env=env)
+    assert resumed.exit_code == 0, resumed.output
+    conn = sqlite3.connect(new)
+    rounds = conn.execute('SELECT "index", state FROM round ORDER BY "index"').fetchall()
+    labels = conn.execute("SELECT count(*) FROM label").fetchone()[0]
+    conn.close()
+    assert rounds[-1] == (2, "closed") and labels >= 3  # round 2 labelled again what was lost
+
+
+def test_recover_keeps_labels_whose_jobs_were_lost(copy_of, tmp_path):
+    campaign = copy_of()
+    with sqlite3.connect(campaign) as conn:
+        n_labels = conn.execute("SELECT count(*) FROM label").fetchone()[0]
+    corrupt_page(campaign, "job", which=0)
+    new = tmp_path / "new.alloop"
+    result = runner.invoke(app, ["recover", str(campaign), "-o", str(new)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(new) as conn:
+        kept = conn.execute("SELECT count(*), count(job_id) FROM label").fetchone()
+    assert kept == (n_labels, 0)
+
+
+def test_recover_refuses_to_overwrite(copy_of, tmp_path):
+    campaign = copy_of()
+    other = copy_of("other.alloop")
+    before = file_digest(other)
+    result = runner.invoke(app, ["recover", str(campaign), "-o", str(other)], env=WIDE)
+    one_red_line(result, "exists already")
+    assert file_digest(other) == before
+
+
+def test_read_only_campaign(copy_of, tmp_path):
+    campaign = copy_of()
+    with read_only_dir(tmp_path / "ro", [campaign]) as ro:
+        path = ro / campaign.name
+        one_red_line(runner.invoke(app, ["resume", str(path), "-q"], env=WIDE), "is read-only")
+        assert runner.invoke(app, ["status", str(path)], env=WIDE).exit_code == 0
+        result = runner.invoke(
+            app, ["export", str(campaign), "-f", "asedb", "-o", str(ro / "best.db")], env=WIDE
+        )
+        one_red_line(result, "is read-only")
+
+
+def test_init_on_a_full_disk_leaves_nothing(tmp_path):
+    cfg = tiny_config(tmp_path / "c.yaml", rounds=1, molecules=40)
+    with small_fs(tmp_path / "full", "96k") as fs:
+        result = runner.invoke(app, ["init", str(cfg), "-c", str(fs / "c.alloop")], env=WIDE)
+        one_red_line(result, "the disk is full")
+        assert list(fs.iterdir()) == []
+
+
+def test_full_disk_during_a_run_then_resume(copy_of, tmp_path):
+    campaign = copy_of()
+    cfg = tiny_config(tmp_path / "four.yaml", rounds=4)
+    size_kb = campaign.stat().st_size // 1024
+    env = {**WIDE, "OMP_NUM_THREADS": "1"}
+    with small_fs(tmp_path / "full", f"{size_kb + 200}k") as fs:
+        path = fs / campaign.name
+        shutil.copy(campaign, path)
+        result = runner.invoke(app, ["run", str(cfg), "-c", str(path), "-q"], env=env)
+        one_red_line(result, "the disk is full")
+        resize_fs(fs, "64m")
+        assert check_campaign(path).intact
+        resumed = runner.invoke(app, ["run", str(cfg), "-c", str(path), "-q"], env=env)
+        assert resumed.exit_code == 0, resumed.output
+        with sqlite3.connect(path) as conn:
+            last = conn.execute('SELECT max("index") FROM round').fetchone()[0]
+        assert last == 3
+
+
+def _wait_for_closed_round(path: Path, proc: subprocess.Popen[str]) -> None:
+    for _ in range(1200):  # a readiness poll, not a timing assertion
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended early: {proc.communicate()}")
+        if path.exists():
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                    n = conn.execute("SELECT count(*) FROM round WHERE state='closed'").fetchone()
+                if n[0] >= 1:
+                    return
+            except sqlite3.Error:
+                pass
+        time.sleep(0.1)
+    pytest.fail("no round closed")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_prints_where_it_stopped_and_exits_non_zero(tmp_path, signum, code):
+    cfg = tiny_config(tmp_path / "long.yaml", rounds=60, molecules=60)
+    path = tmp_path / "long.alloop"
+    proc = subprocess.Popen(
+        [ALLOOP, "run", str(cfg), "-c", str(path), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD,
+    )  # fmt: skip
+    _wait_for_closed_round(path, proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, out + err
+    lines = [ln for ln in (out + err).splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("interrupted at round ") and ", step " in lines[0]
+    assert lines[0].endswith(f"continue with: alloop resume {path}")
+    assert check_campaign(path).intact
+
+
+HOLDER = (
+    "import sys\n"
+    "from alloop.store import CampaignStore\n"
+    "store = CampaignStore.open(sys.argv[1], write=True)\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_a_second_run_is_refused_before_the_heavy_imports(copy_of, tmp_path):
+    campaign = copy_of()
+    cfg = tiny_config(tmp_path / "three.yaml", rounds=3)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(campaign)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        for argv in (["resume", str(campaign)], ["run", str(cfg), "-c", str(campaign)]):
+            done = subprocess.run(
+                [sys.executable, "-X", "importtime", ALLOOP, *argv],
+                capture_output=True, text=True, env=ONE_THREAD, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 1
+            said = [ln for ln in done.stderr.splitlines() if not ln.startswith("import time:")]
+            assert len(said) == 1 and f"locked by PID {holder.pid}" in said[0], said
+            imported = {ln.split("|")[-1].strip() for ln in done.stderr.splitlines()
+                        if ln.startswith("import time:")}  # fmt: skip
+            assert "alloop.store.lock" in imported
+            assert not imported & {"torch", "ase", "alloop.loop.face.cli", "alloop.store.models"}
+    finally:
+        holder.communicate("")
