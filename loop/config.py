@@ -26,6 +26,7 @@ from pydantic import (
 
 from alloop.loop.errors import ConfigError
 from alloop.loop.yaml_guard import MAX_CONFIG_BYTES, load_bounded_yaml
+from alloop.oracles.defaults import ORACLE_DEFAULTS as _OD
 from alloop.surrogate.defaults import SURROGATE_DEFAULTS as _SD
 
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -246,12 +247,13 @@ class OracleSection(Section):
     )
     checkpoint: Path | None = None
     fg_root: Path | None = None
-    fmax_ev_per_ang: PositiveFloat = 0.05
-    max_steps: Count = 200
-    max_placements: Count = 8
-    patience: Count = 3
-    tolerance_ev: PositiveFloat = 0.05
-    time_limit_s: PositiveFloat | None = None
+    # search defaults: alloop.oracles.defaults (one source with the library, measured there)
+    fmax_ev_per_ang: PositiveFloat = _OD.fmax_ev_per_ang
+    max_steps: Count = _OD.max_steps
+    max_placements: Count = _OD.max_placements
+    patience: Count = _OD.patience
+    tolerance_ev: PositiveFloat = _OD.tolerance_ev
+    time_limit_s: PositiveFloat | None = _OD.time_limit_s
     committee: Literal["sevennet-mf-0", "sevennet-0", "chgnet", "emt"] | None = None
     reference: Literal["gas_phase_molecule", "atomic"] = "gas_phase_molecule"
     # order placement sites by the surrogate's cross-attention scores of the acquired pair
@@ -390,7 +392,7 @@ class ExecutorSection(Section):
     cluster of ``jobqueue``. Results stream back as each job finishes."""
 
     kind: Literal["inprocess", "process", "dask"] = "inprocess"
-    workers: Annotated[int, Field(ge=1, le=4096)] = 1
+    workers: Annotated[int, Field(ge=1, le=4096)] = _OD.workers
     address: str | None = None
     job_timeout_s: PositiveFloat | None = None
     jobqueue: JobqueueSection | None = None

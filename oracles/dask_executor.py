@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.executors import (
     OnStart,
@@ -44,7 +45,7 @@ class DaskExecutor:
 
     Give exactly one of: ``address`` (an existing scheduler, ``"tcp://host:8786"``), ``cluster``
     (any dask cluster object, e.g. from :func:`jobqueue_cluster`), or neither, which starts a
-    ``LocalCluster`` of ``n_workers`` single-threaded worker processes on 127.0.0.1.
+    ``LocalCluster`` of ``workers`` single-threaded worker processes on 127.0.0.1.
     ``owns_cluster``: close the given ``cluster`` with the executor (a jobqueue cluster built
     from a campaign config).
     """
@@ -53,7 +54,7 @@ class DaskExecutor:
         self,
         address: str | None = None,
         cluster: Any | None = None,
-        n_workers: int = 2,
+        workers: int = ORACLE_DEFAULTS.workers,
         job_timeout_s: float | None = None,
         memory_limit: str = "4GiB",
         owns_cluster: bool = False,
@@ -65,8 +66,8 @@ class DaskExecutor:
             raise OracleConfigError("give a scheduler address or a cluster, not both")
         if job_timeout_s is not None and job_timeout_s <= 0:
             raise OracleConfigError(f"job_timeout_s must be > 0 or None, got {job_timeout_s}")
-        if n_workers < 1:
-            raise OracleConfigError(f"n_workers must be >= 1, got {n_workers}")
+        if workers < 1:
+            raise OracleConfigError(f"workers must be >= 1, got {workers}")
         self.job_timeout_s = job_timeout_s
         self._own_cluster: Any = None
         self._scattered: tuple[Oracle, Any] | None = None
@@ -78,7 +79,7 @@ class DaskExecutor:
         else:
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 self._own_cluster = LocalCluster(
-                    n_workers=n_workers,
+                    n_workers=workers,
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",

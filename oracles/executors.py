@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
+from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.errors import OracleConfigError, OracleTimeoutError, WorkerDiedError
 from alloop.oracles.guard import guarded_label
 from alloop.oracles.types import Oracle, OraclePair, OracleResult, failed_result
@@ -149,20 +150,23 @@ class _Slot:
 
 
 class LocalProcessExecutor:
-    """A pool of up to ``n_workers`` local processes (``spawn`` start method) with hard per-job
+    """A pool of up to ``workers`` local processes (``spawn`` start method) with hard per-job
     limits, started on first use and kept until :meth:`close` (see the module docstring).
 
     ``job_timeout_s``: wall seconds one pair may take in a worker (``None``: no limit).
     """
 
     def __init__(
-        self, n_workers: int = 2, job_timeout_s: float | None = None, start_method: str = "spawn"
+        self,
+        workers: int = ORACLE_DEFAULTS.workers,
+        job_timeout_s: float | None = None,
+        start_method: str = "spawn",
     ) -> None:
-        if n_workers < 1:
-            raise OracleConfigError(f"n_workers must be >= 1, got {n_workers}")
+        if workers < 1:
+            raise OracleConfigError(f"workers must be >= 1, got {workers}")
         if job_timeout_s is not None and job_timeout_s <= 0:
             raise OracleConfigError(f"job_timeout_s must be > 0 or None, got {job_timeout_s}")
-        self.n_workers = n_workers
+        self.workers = workers
         self.job_timeout_s = job_timeout_s
         self._ctx: Any = mp.get_context(start_method)
         self._slots: list[_Slot] = []
@@ -172,9 +176,7 @@ class LocalProcessExecutor:
         self.started_workers = 0
 
     def __repr__(self) -> str:
-        return (
-            f"LocalProcessExecutor(n_workers={self.n_workers}, job_timeout_s={self.job_timeout_s})"
-        )
+        return f"LocalProcessExecutor(workers={self.workers}, job_timeout_s={self.job_timeout_s})"
 
     def __enter__(self) -> LocalProcessExecutor:
         return self
@@ -191,7 +193,7 @@ class LocalProcessExecutor:
         if oracle is not self._oracle:
             self._oracle, self._token = oracle, self._token + 1
         pending = list(range(len(pairs)))
-        while len(self._slots) < min(self.n_workers, len(pairs)):
+        while len(self._slots) < min(self.workers, len(pairs)):
             self._slots.append(self._start())
         owed = len(pairs)
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.dft import DFTOracle
 from alloop.oracles.dft_settings import DFTOracleSettings
 from alloop.oracles.errors import OracleConfigError
@@ -44,12 +45,12 @@ class ReplayOracleSettings:
 
 @dataclass(frozen=True)
 class ExecutorSettings:
-    """``kind``: inprocess, process or dask; ``n_workers``; ``job_timeout_s`` (hard limit per
+    """``kind``: inprocess, process or dask; ``workers``; ``job_timeout_s`` (hard limit per
     pair); ``address``: a Dask scheduler; ``jobqueue``: a SLURM/PBS cluster as
     ``{"kind": "slurm"|"pbs", "jobs": int, "cluster": {...SLURMCluster keywords...}}``."""
 
     kind: str = "inprocess"
-    n_workers: int = 2
+    workers: int = ORACLE_DEFAULTS.workers
     job_timeout_s: float | None = None
     address: str | None = None
     jobqueue: dict[str, Any] | None = None
@@ -119,7 +120,7 @@ def build_executor(settings: ExecutorSettings) -> Any:
     if settings.kind == "inprocess":
         return InProcessExecutor()
     if settings.kind == "process":
-        return LocalProcessExecutor(settings.n_workers, settings.job_timeout_s)
+        return LocalProcessExecutor(settings.workers, settings.job_timeout_s)
     from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster
 
     jq = settings.jobqueue
@@ -131,7 +132,7 @@ def build_executor(settings: ExecutorSettings) -> Any:
     return DaskExecutor(
         address=settings.address,
         cluster=cluster,
-        n_workers=settings.n_workers,
+        workers=settings.workers,
         job_timeout_s=settings.job_timeout_s,
         owns_cluster=True,
     )

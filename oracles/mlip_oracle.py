@@ -53,7 +53,7 @@ class MLIPOracle:
     def __repr__(self) -> str:
         committee = f", committee={self.settings.committee_calculator}" if self.committee else ""
         return (
-            f"MLIPOracle({self.settings.calculator}{committee}, cap={self.settings.placement_cap})"
+            f"MLIPOracle({self.settings.calculator}{committee}, cap={self.settings.max_placements})"
         )
 
     def _runner(self, spec: Any, mu: dict[str, float] | None) -> ModelRunner:
@@ -73,7 +73,7 @@ class MLIPOracle:
     def search_settings(self) -> SearchSettings:
         s = self.settings
         return SearchSettings(
-            s.placement_cap,
+            s.max_placements,
             s.patience,
             s.tolerance_ev,
             s.fmax_ev_per_ang,

@@ -13,6 +13,7 @@ from typing import Any
 
 from alloop.oracles.anomalies import AnomalySettings
 from alloop.oracles.calculators import CALCULATOR_NAMES, DEFAULT_OFFLINE_CALCULATOR, CalculatorSpec
+from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.referencing import REFERENCE_SCHEMES
 from alloop.oracles.relax import OPTIMIZERS
@@ -25,7 +26,7 @@ class MLIPOracleSettings:
     Search: placements are relaxed in the order of :mod:`alloop.oracles.placement` until
     ``patience`` consecutive relaxations found no minimum lower than the best by more than
     ``tolerance_ev`` (with no valid minimum yet, until ``2 * patience``), and never more than
-    ``placement_cap``. ``time_limit_s`` bounds one pair (checked between optimiser steps).
+    ``max_placements``. ``time_limit_s`` bounds one pair (checked between optimiser steps).
     ``committee_calculator``: a second MLIP that re-relaxes the best placement; the absolute
     difference of the two adsorption energies is stored as ``uncertainty_ev``.
     ``atomic_mu_ev``: explicit per-element references for ``reference_scheme="atomic"``
@@ -40,12 +41,12 @@ class MLIPOracleSettings:
     checkpoint_path: str | None = None
     device: str = "cpu"
     torch_threads: int = 1
-    fmax_ev_per_ang: float = 0.05
-    max_steps: int = 300
+    fmax_ev_per_ang: float = ORACLE_DEFAULTS.fmax_ev_per_ang
+    max_steps: int = ORACLE_DEFAULTS.max_steps
     optimizer: str = "bfgs"
-    placement_cap: int = 30
-    patience: int = 5
-    tolerance_ev: float = 0.05
+    max_placements: int = ORACLE_DEFAULTS.max_placements
+    patience: int = ORACLE_DEFAULTS.patience
+    tolerance_ev: float = ORACLE_DEFAULTS.tolerance_ev
     seed: int = 0
     gap_ang: float = 0.1
     random_every: int = 3
@@ -53,7 +54,7 @@ class MLIPOracleSettings:
     atomic_mu_ev: dict[str, float] | None = None
     committee_calculator: str | None = None
     committee_checkpoint_path: str | None = None
-    time_limit_s: float | None = 3600.0
+    time_limit_s: float | None = ORACLE_DEFAULTS.time_limit_s
     slab_cache_dir: str | None = None
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
@@ -64,7 +65,7 @@ class MLIPOracleSettings:
         _positive("fmax_ev_per_ang", self.fmax_ev_per_ang)
         _positive("tolerance_ev", self.tolerance_ev, allow_zero=True)
         _positive("gap_ang", self.gap_ang, allow_zero=True)
-        for name in ("max_steps", "placement_cap", "patience", "torch_threads"):
+        for name in ("max_steps", "max_placements", "patience", "torch_threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise OracleConfigError(f"{name} must be an integer >= 1, got {value!r}")

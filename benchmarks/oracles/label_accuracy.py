@@ -129,13 +129,13 @@ def main() -> None:
     for model in args.models:
         settings = MLIPOracleSettings(
             calculator=model,
-            placement_cap=args.cap,
+            max_placements=args.cap,
             patience=args.patience,
             torch_threads=1,
             slab_cache_dir=str(args.cache_dir),
         )
         start = time.perf_counter()
-        results = LocalProcessExecutor(n_workers=args.workers).map(MLIPOracle(settings), pairs)
+        results = LocalProcessExecutor(workers=args.workers).map(MLIPOracle(settings), pairs)
         wall = time.perf_counter() - start
         rows = []
         for row, res in zip(subset, results, strict=True):

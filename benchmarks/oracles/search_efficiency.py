@@ -4,8 +4,9 @@ For every pair (EMT-compatible fcc metals x small C/H/N/O adsorbates):
 
 * dense reference: ``--dense`` placements (all heuristic sites, then random sites/rotations),
   no early stopping, its own seed;
-* adaptive search: the oracle's stopping rule for each ``--patience`` value (default: 3 and the
-  oracle's default 5), ``--tolerance`` and ``--cap`` as the oracle's defaults, a different seed.
+* adaptive search: the oracle's stopping rule for each ``--patience`` value (default: 3, the
+  shipped default, and 5), ``--tolerance`` as the oracle's default, ``--cap`` 30 (the cap the
+  recorded results used), a different seed.
 
 Success: the adaptive minimum is within 0.1 eV of the dense minimum, or below it. Reported:
 success rate, relaxations and force calls used relative to dense. Target: >= 95 % success with
@@ -99,9 +100,9 @@ def score(row: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dense", type=int, default=100, help="placements of the dense search")
-    parser.add_argument("--patience", type=int, nargs="+", default=[3, MLIPOracleSettings.patience])
+    parser.add_argument("--patience", type=int, nargs="+", default=[3, 5])
     parser.add_argument("--tolerance", type=float, default=MLIPOracleSettings.tolerance_ev)
-    parser.add_argument("--cap", type=int, default=MLIPOracleSettings.placement_cap)
+    parser.add_argument("--cap", type=int, default=30)  # as measured; the shipped cap is 8
     parser.add_argument("--limit", type=int, default=None, help="first N pairs only (smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS / "oracles_search_efficiency")
     parser.add_argument(
@@ -118,12 +119,12 @@ def main() -> None:
 
     common = {"calculator": "emt", "fmax_ev_per_ang": 0.05, "max_steps": 300}
     dense_oracle = MLIPOracle(
-        MLIPOracleSettings(**common, placement_cap=args.dense, patience=args.dense, seed=1000)
+        MLIPOracleSettings(**common, max_placements=args.dense, patience=args.dense, seed=1000)
     )
     adaptive = {
         m: MLIPOracle(
             MLIPOracleSettings(
-                **common, placement_cap=args.cap, patience=m, tolerance_ev=args.tolerance, seed=0
+                **common, max_placements=args.cap, patience=m, tolerance_ev=args.tolerance, seed=0
             ),
             cache=dense_oracle.cache,
         )
@@ -152,7 +153,7 @@ def main() -> None:
         "adaptive_seed": 0,
         "patience_values": args.patience,
         "tolerance_ev": args.tolerance,
-        "placement_cap": args.cap,
+        "max_placements": args.cap,
         "fmax_ev_per_ang": common["fmax_ev_per_ang"],
         "success_threshold_ev": SUCCESS_EV,
         "wall_s": wall_s,
@@ -217,7 +218,8 @@ def write_results(
         "slabs, x *O *H *N *OH *CO. Dense reference: "
         f"{meta['dense_placements']} placements per pair, no early stop (seed "
         f"{meta['dense_seed']}); adaptive: tolerance {meta['tolerance_ev']} eV, cap "
-        f"{meta['placement_cap']} (seed {meta['adaptive_seed']}). Success: adaptive minimum within "
+        f"{meta['max_placements']} (seed {meta['adaptive_seed']}). Success: adaptive minimum "
+        "within "
         f"{meta['success_threshold_ev']} eV of the dense minimum, or below it. Target: >= 95 % "
         "success with <= 10 % of the dense relaxations. The search design was iterated on these "
         "same pairs (flat/tilted starts, mixed-in random starts, the fcc(100) hollow, the strict "

@@ -43,7 +43,7 @@ def mlip_settings(cfg: AlloopConfig, cache_dir: Path | None = None) -> MLIPOracl
             "checkpoint_path": str(section.checkpoint) if section.checkpoint else None,
             "fmax_ev_per_ang": section.fmax_ev_per_ang,
             "max_steps": section.max_steps,
-            "placement_cap": section.max_placements,
+            "max_placements": section.max_placements,
             "patience": section.patience,
             "tolerance_ev": section.tolerance_ev,
             "committee_calculator": section.committee,
@@ -77,7 +77,7 @@ def build_executor(cfg: AlloopConfig) -> Any:
     return factory.build_executor(
         ExecutorSettings(
             kind=section.kind,
-            n_workers=section.workers,
+            workers=section.workers,
             job_timeout_s=section.job_timeout_s,
             address=section.address,
             jobqueue=section.jobqueue.model_dump() if section.jobqueue is not None else None,

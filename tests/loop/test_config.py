@@ -199,3 +199,18 @@ def test_checkpoint_configs_with_the_old_names_still_load() -> None:
     del old["train"]["learning_rate"]  # type: ignore[attr-defined]
     cfg = EnsembleConfig.from_dict(old)
     assert (cfg.ensemble_size, cfg.train.learning_rate) == (3, 5e-4)
+
+
+def test_oracle_and_executor_defaults_are_the_librarys() -> None:
+    """One source for the search and executor defaults (alloop.oracles.defaults): a config
+    left at its defaults builds the library's default MLIP settings and executor settings."""
+    from alloop.loop.bridges.oracle import mlip_settings
+    from alloop.oracles.factory import ExecutorSettings
+    from alloop.oracles.settings import MLIPOracleSettings
+
+    cfg = AlloopConfig.model_validate(MINIMAL)
+    built, library = mlip_settings(cfg), MLIPOracleSettings()
+    for name in ("fmax_ev_per_ang", "max_steps", "max_placements", "patience", "tolerance_ev",
+                 "time_limit_s", "calculator", "reference_scheme"):  # fmt: skip
+        assert getattr(built, name) == getattr(library, name), name
+    assert cfg.executor.workers == ExecutorSettings().workers

@@ -21,7 +21,7 @@ from tests.oracles.helpers import CrashingOracle, SleepingOracle
 
 @pytest.fixture(scope="module")
 def executor() -> Iterator[DaskExecutor]:
-    with DaskExecutor(n_workers=2, job_timeout_s=8) as ex:
+    with DaskExecutor(workers=2, job_timeout_s=8) as ex:
         yield ex
 
 
@@ -36,7 +36,7 @@ def pairs() -> list[OraclePair]:
 
 @pytest.fixture(scope="module")
 def oracle() -> MLIPOracle:
-    return MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2))
+    return MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=3, patience=2))
 
 
 def test_cluster_has_two_local_workers(executor: DaskExecutor) -> None:

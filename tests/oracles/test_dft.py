@@ -69,7 +69,9 @@ def _check_dft_label(res: OracleResult, fidelity: str) -> None:
 @pytest.mark.dft
 def test_gpaw_escalation_end_to_end(al_h_pair: OraclePair, tmp_path: object) -> None:
     start = MLIPOracle(
-        MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2, reference_scheme="atomic")
+        MLIPOracleSettings(
+            calculator="emt", max_placements=3, patience=2, reference_scheme="atomic"
+        )
     )
     base = {
         "cutoff_ev": 250.0,

@@ -32,7 +32,7 @@ def test_build_each_oracle_kind(fg_root: Path) -> None:
         "kind": "dft",
         "mode": "relax",
         "kpts": [2, 2, 1],
-        "start": {"calculator": "emt", "placement_cap": 4},
+        "start": {"calculator": "emt", "max_placements": 4},
     }
     oracle = oracle_from_config(cfg)
     assert isinstance(oracle, DFTOracle) and oracle.fidelity == "dft_relax"
@@ -51,7 +51,7 @@ def test_default_is_the_measured_offline_model() -> None:
             "calculator 'mace' is not valid; choose one of emt, sevennet-mf-0",
         ),
         ({"fmax_ev_per_ang": -0.1}, "fmax_ev_per_ang must be finite and > 0, got -0.1"),
-        ({"placement_cap": 0}, "placement_cap must be an integer >= 1, got 0"),
+        ({"max_placements": 0}, "max_placements must be an integer >= 1, got 0"),
         ({"patience": 2.5}, "patience must be an integer >= 1, got 2.5"),
         ({"reference_scheme": "oc20"}, "reference_scheme 'oc20' is not valid"),
         ({"optimizer": "sd"}, "optimizer 'sd' is not valid"),
@@ -144,12 +144,12 @@ def test_calculator_identity_records_weights_hash() -> None:
 def test_build_executor() -> None:
     assert isinstance(build_executor(ExecutorSettings()), InProcessExecutor)
     pool = build_executor(
-        executor_settings_from_dict({"kind": "process", "n_workers": 2, "job_timeout_s": 30})
+        executor_settings_from_dict({"kind": "process", "workers": 2, "job_timeout_s": 30})
     )
     assert isinstance(pool, LocalProcessExecutor) and pool.job_timeout_s == 30
     with pytest.raises(OracleConfigError, match="executor kind 'slurm' is not valid"):
         ExecutorSettings(kind="slurm")
     with pytest.raises(OracleConfigError, match="address and jobqueue need kind='dask'"):
         ExecutorSettings(kind="process", address="tcp://x:8786")
-    with pytest.raises(OracleConfigError, match=r"unknown executor keys \['workers'\]"):
-        executor_settings_from_dict({"workers": 2})
+    with pytest.raises(OracleConfigError, match=r"unknown executor keys \['n_workers'\]"):
+        executor_settings_from_dict({"n_workers": 2})  # one name, the config's: workers

@@ -17,7 +17,7 @@ from alloop.oracles.types import AdsorbateSpec, OraclePair, OracleResult
 
 
 def _oracle(**kw: object) -> MLIPOracle:
-    base = {"calculator": "emt", "placement_cap": 6, "patience": 2}
+    base = {"calculator": "emt", "max_placements": 6, "patience": 2}
     base.update(kw)
     return MLIPOracle(MLIPOracleSettings(**base))  # type: ignore[arg-type]
 
@@ -63,11 +63,11 @@ def test_not_converged(cu_slab: Atoms) -> None:
 
 def test_time_limit_keeps_finished_placements(cu_slab: Atoms) -> None:
     cache = RelaxationCache()
-    warm = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1), cache)
+    warm = MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=1), cache)
     pair = _pair(cu_slab, adsorbate_from_database("*CO"))
     assert warm.label(pair).status == "ok"  # slab and gas now cached
     slow = MLIPOracle(
-        MLIPOracleSettings(calculator="emt", placement_cap=200, patience=200, time_limit_s=0.5),
+        MLIPOracleSettings(calculator="emt", max_placements=200, patience=200, time_limit_s=0.5),
         cache,
     )
     res = slow.label(pair)

@@ -17,7 +17,7 @@ from alloop.oracles.types import PROVENANCE_KEYS, AdsorbateSpec, OraclePair
 
 
 def _settings(**kw: object) -> MLIPOracleSettings:
-    base = {"calculator": "emt", "placement_cap": 8, "patience": 3, "fmax_ev_per_ang": 0.05}
+    base = {"calculator": "emt", "max_placements": 8, "patience": 3, "fmax_ev_per_ang": 0.05}
     base.update(kw)
     return MLIPOracleSettings(**base)  # type: ignore[arg-type]
 
@@ -48,20 +48,20 @@ def test_label_has_full_provenance(cu_slab: Atoms) -> None:
 
 
 def test_adaptive_stop_and_cap(cu_slab: Atoms) -> None:
-    patient = MLIPOracle(_settings(patience=2, placement_cap=20)).label(_pair(cu_slab, "*O"))
+    patient = MLIPOracle(_settings(patience=2, max_placements=20)).label(_pair(cu_slab, "*O"))
     prov = patient.provenance
     assert prov["stop_reason"] == "patience" and prov["placements_tried"] < 20
     # the stopping rule: the last `patience` relaxations found nothing better than the best
     energies = [p["e_ads_ev"] for p in prov["placements"]]
     assert min(energies[-2:]) >= patient.gmae_ev - 0.05
-    capped = MLIPOracle(_settings(patience=50, placement_cap=5)).label(_pair(cu_slab, "*O"))
+    capped = MLIPOracle(_settings(patience=50, max_placements=5)).label(_pair(cu_slab, "*O"))
     assert capped.provenance["stop_reason"] == "cap" and capped.provenance["placements_tried"] == 5
 
 
 def test_same_seed_same_label_different_seed_differs_in_random_part(cu_slab: Atoms) -> None:
-    a = MLIPOracle(_settings(placement_cap=6, patience=10)).label(_pair(cu_slab, "*CO"))
-    b = MLIPOracle(_settings(placement_cap=6, patience=10)).label(_pair(cu_slab, "*CO"))
-    c = MLIPOracle(_settings(placement_cap=6, patience=10, seed=1)).label(_pair(cu_slab, "*CO"))
+    a = MLIPOracle(_settings(max_placements=6, patience=10)).label(_pair(cu_slab, "*CO"))
+    b = MLIPOracle(_settings(max_placements=6, patience=10)).label(_pair(cu_slab, "*CO"))
+    c = MLIPOracle(_settings(max_placements=6, patience=10, seed=1)).label(_pair(cu_slab, "*CO"))
     ea = [p["e_total_ev"] for p in a.provenance["placements"]]
     assert ea == [p["e_total_ev"] for p in b.provenance["placements"]]
     assert ea != [p["e_total_ev"] for p in c.provenance["placements"]]
@@ -71,7 +71,7 @@ def test_site_scores_put_the_favoured_site_first(cu_slab: Atoms) -> None:
     scores = np.zeros(len(cu_slab))
     favourite = int(np.flatnonzero(cu_slab.get_tags() == 1)[1])
     scores[favourite] = 5.0
-    res = MLIPOracle(_settings(placement_cap=3)).label(
+    res = MLIPOracle(_settings(max_placements=3)).label(
         _pair(cu_slab, "*O", site_scores=tuple(scores))
     )
     first = res.provenance["placements"][0]
@@ -80,7 +80,7 @@ def test_site_scores_put_the_favoured_site_first(cu_slab: Atoms) -> None:
 
 
 def test_clean_slab_relaxed_once_per_calculator(cu_slab: Atoms) -> None:
-    oracle = MLIPOracle(_settings(placement_cap=2))
+    oracle = MLIPOracle(_settings(max_placements=2))
     first = oracle.label(_pair(cu_slab, "*O", key="a"))
     second = oracle.label(_pair(cu_slab, "*H", key="b"))
     assert first.provenance["slab_cache_hit"] is False
@@ -93,7 +93,7 @@ def test_clean_slab_relaxed_once_per_calculator(cu_slab: Atoms) -> None:
 
 
 def test_disk_cache_shared_between_instances(cu_slab: Atoms, tmp_path: object) -> None:
-    settings = _settings(placement_cap=1, slab_cache_dir=str(tmp_path))
+    settings = _settings(max_placements=1, slab_cache_dir=str(tmp_path))
     one = MLIPOracle(settings).label(_pair(cu_slab, "*O"))
     two = MLIPOracle(settings).label(_pair(cu_slab, "*O"))
     assert one.provenance["slab_cache_hit"] is False and two.provenance["slab_cache_hit"] is True
@@ -110,8 +110,8 @@ def test_all_anomalous_pair_is_labelled_anomalous(cu_slab: Atoms) -> None:
 
 
 def test_atomic_reference_scheme(cu_slab: Atoms) -> None:
-    gas = MLIPOracle(_settings(placement_cap=2)).label(_pair(cu_slab, "*OH"))
-    atomic = MLIPOracle(_settings(placement_cap=2, reference_scheme="atomic")).label(
+    gas = MLIPOracle(_settings(max_placements=2)).label(_pair(cu_slab, "*OH"))
+    atomic = MLIPOracle(_settings(max_placements=2, reference_scheme="atomic")).label(
         _pair(cu_slab, "*OH")
     )
     ref = atomic.provenance["reference"]
@@ -128,7 +128,7 @@ def test_atomic_reference_scheme(cu_slab: Atoms) -> None:
     )
     assert atomic.gmae_ev - gas.gmae_ev == pytest.approx(shift, abs=1e-6)
     explicit = MLIPOracle(
-        _settings(placement_cap=1, reference_scheme="atomic", atomic_mu_ev={"O": -1.0, "H": -0.5})
+        _settings(max_placements=1, reference_scheme="atomic", atomic_mu_ev={"O": -1.0, "H": -0.5})
     ).label(_pair(cu_slab, "*OH"))
     assert explicit.provenance["reference_energies_ev"]["adsorbate"] == pytest.approx(-1.5)
     assert explicit.provenance["reference_id"] == "explicit"
@@ -137,7 +137,7 @@ def test_atomic_reference_scheme(cu_slab: Atoms) -> None:
 def test_smiles_adsorbate_uses_heavy_atom_rule(cu_slab: Atoms) -> None:
     spec = AdsorbateSpec("water", "O", None, ())
     pair = OraclePair("Cu:water", "Cu", "water", cu_slab, spec)
-    res = MLIPOracle(_settings(placement_cap=2)).label(pair)
+    res = MLIPOracle(_settings(max_placements=2)).label(pair)
     assert res.provenance["binding_atoms"] == [0]
     assert res.status in ("ok", "anomalous")
 

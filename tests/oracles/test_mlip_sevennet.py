@@ -17,7 +17,7 @@ def test_sevennet_label_with_committee(cu_slab: Atoms) -> None:
     settings = MLIPOracleSettings(
         calculator="sevennet-mf-0",
         committee_calculator="emt",
-        placement_cap=2,
+        max_placements=2,
         patience=2,
         fmax_ev_per_ang=0.1,
     )

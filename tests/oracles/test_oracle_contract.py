@@ -72,7 +72,7 @@ def _emt_oracle() -> Oracle:
     from alloop.oracles.mlip_oracle import MLIPOracle
     from alloop.oracles.settings import MLIPOracleSettings
 
-    return MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=2, patience=1))
+    return MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=2, patience=1))
 
 
 def _replay() -> Oracle:
