@@ -89,7 +89,8 @@ def campaigns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def failed_label_campaign(path: Path) -> Path:
     """Round 0 of an MLIP campaign by hand: one ok label with placements (one anomalous) and a
-    stored best structure, one failed label, one job still open."""
+    stored best structure, one failed label, one job still open; round 1 escalates the ok
+    pair to DFT (rules policy: a job and an `escalated` event, no acquisition)."""
     slab = fcc111("Pt", (2, 2, 3), vacuum=6.0)
     from alloop.store.records import NewAdsorbate, NewSurface
 
@@ -124,7 +125,12 @@ def failed_label_campaign(path: Path) -> Path:
             store.transition_job(job, JobState.SUBMITTED)
             store.transition_job(job, JobState.RUNNING)
             store.complete_job(job, label)
-        store.set_round_state(0, "acquired")
+        store.set_round_state(0, "closed")
+        store.begin_round(1, "started")  # a rules escalation: a DFT job, no acquisition row
+        detail = "label -1.200 eV among the 3 lowest"
+        store.propose_jobs(1, [NewJob.for_round(1, keys[0], "dft_single_point")],
+                           [("escalated", {"pair": keys[0], "reason": "STRONG_BINDER",
+                                           "detail": detail})])  # fmt: skip
     return path
 
 
@@ -175,6 +181,7 @@ def test_keys_move_between_screens(campaigns):
 def test_a_rounds_batch_shows_its_stored_acquisitions(campaigns):
     with CampaignStore.open(campaigns["mf"]) as store:
         want = store.acquisitions(round_index=2)
+        cold0 = store.acquisitions(round_index=0)
         counted = labels_that_count(store.labels())
     got: list[list[str]] = []
 
@@ -185,9 +192,18 @@ def test_a_rounds_batch_shows_its_stored_acquisitions(campaigns):
         got.extend(table_rows(app.screen.query_one("#batch", DataTable)))
         head = text_of(app.screen.query_one("#batch-head", Static))
         assert "round 2 (closed)" in head and "batch MAE" in head
+        await pilot.press("left_square_bracket", "left_square_bracket")  # back to round 0
+        await pilot.pause()
+        assert app.screen.round_index == 0
+        cold.extend(table_rows(app.screen.query_one("#batch", DataTable)))
 
+    cold: list[list[str]] = []
     drive(campaigns["mf"], steps)
     assert [(r[0], r[1]) for r in got] == [(str(a.rank), a.pair_key) for a in want]
+    # round 0: random MLIP picks, two of them escalated to DFT at once (COLD_START events)
+    escalated = [r for r in cold if r[6] == "mlip+dft_relax"]
+    assert len(escalated) == 2 and len(cold) == len(cold0)
+    assert all("; escalated: COLD_START: cold start" in r[9] for r in escalated)
     for row, a in zip(got, want, strict=True):
         assert row[2] == f"{a.mu_ev:+.3f}" and row[3] == f"{a.sigma_ev:.3f}"
         lab = counted[a.pair_key]  # the label that counts, and how wrong μ was about it
@@ -314,6 +330,22 @@ def test_pair_screen_exports_the_best_structure_and_shows_failures(campaigns, tm
     written = list(tmp_path.glob("*.extxyz"))  # only the ok pair stores a structure
     assert [p.name for p in written] == ["Pt_111_CO-mlip.extxyz"]
     assert len(ase.io.read(written[0])) == 12 + 2
+
+
+def test_an_escalation_outside_the_batch_is_a_row_of_its_round(campaigns):
+    rows: list[list[str]] = []
+
+    async def steps(pilot: Pilot[Any], app: DashboardApp) -> None:
+        app.push_screen(BatchScreen(1))
+        await pilot.pause()
+        rows.extend(table_rows(app.screen.query_one("#batch", DataTable)))
+
+    drive(campaigns["failed"], steps)
+    assert len(rows) == 1
+    rank, pair, *_, fidelity, acquisition, _, reason = rows[0]
+    assert (rank, pair, fidelity, acquisition) == ("esc.", "Pt(111)|CO", "dft_single_point",
+                                                   "escalation")  # fmt: skip
+    assert reason == "STRONG_BINDER: label -1.200 eV among the 3 lowest"
 
 
 @pytest.mark.parametrize(
