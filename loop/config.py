@@ -29,6 +29,10 @@ from alloop.loop.yaml_guard import MAX_CONFIG_BYTES, load_bounded_yaml
 from alloop.oracles.defaults import ORACLE_DEFAULTS as _OD
 from alloop.surrogate.defaults import SURROGATE_DEFAULTS as _SD
 
+#: LCB/UCB exploration weight: the value the active-learning benchmark ran LCB with
+#: (benchmarks/loop/agents.py, benchmarks/results/loop_al.md); the library default too
+LCB_BETA = 1.0
+
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -208,7 +212,7 @@ class AcquisitionSection(Section):
     name: str = "lcb"
     batch_size: Count = 10
     initial_batch_size: Count | None = None
-    beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1.0
+    beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = LCB_BETA
     target_window_ev: tuple[float, float] | None = None
     diversity: Literal["kriging_believer", "maxmin", "none"] = "kriging_believer"
     cold_start: Literal["random", "space_filling"] = "random"

@@ -40,6 +40,7 @@ from botorch.posteriors.ensemble import EnsemblePosterior
 from botorch.utils.probability.utils import log_prob_normal_in
 from torch import Tensor
 
+from alloop.loop.config import LCB_BETA
 from alloop.loop.errors import LoopError
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class AcquisitionContext:
 
     best_label_ev: float | None = None
     target_window_ev: tuple[float, float] | None = None
-    beta: float = 2.0
+    beta: float = LCB_BETA
     q: int = 1
     thompson_draw: ThompsonDraw = "member"
     generator: torch.Generator | None = None
