@@ -411,6 +411,15 @@ class ExecutorSection(Section):
         return self
 
 
+class BackupSection(Section):
+    """Backups of an SQLite campaign beside it (`alloop.store.backup`, restored with `alloop
+    restore`): a consistent copy when every ``every_rounds``-th round closes (0: none), the
+    newest ``keep`` kept. Each is a full copy of the file (cost: README, reliability)."""
+
+    every_rounds: Annotated[int, Field(ge=0, le=1_000_000)] = 1
+    keep: Annotated[int, Field(ge=1, le=1000)] = 2
+
+
 class AlloopConfig(Section):
     campaign: CampaignSection
     pool: PoolSection
@@ -421,6 +430,7 @@ class AlloopConfig(Section):
     cost: CostSection = Field(default_factory=CostSection)
     budget: BudgetSection = Field(default_factory=BudgetSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    backup: BackupSection = Field(default_factory=BackupSection)
 
     @model_validator(mode="after")
     def _escalation_fits(self) -> AlloopConfig:
@@ -467,7 +477,9 @@ class AlloopConfig(Section):
 
 
 # Fields a later run may change without being refused (dotted prefixes).
-MUTABLE_FIELDS = ("budget", "executor", "escalation.dft_budget", "escalation.per_round")
+MUTABLE_FIELDS = (
+    "budget", "executor", "backup", "escalation.dft_budget", "escalation.per_round",
+)  # fmt: skip
 
 
 def parse_config(data: Any, source: str = "config") -> AlloopConfig:

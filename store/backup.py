@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 from alloop.store import db
@@ -104,3 +105,15 @@ def restore_campaign(db_path: Path, source: Path | None = None) -> tuple[Path, P
     finally:
         lock.release()
     return chosen, kept
+
+
+def backup_if_due(
+    db_path: Path | None, round_index: int, every_rounds: int, keep: int
+) -> tuple[Path, float] | None:
+    """After round `round_index` closed: write its backup when `every_rounds` divides
+    `round_index + 1` (an SQLite campaign only); returns (the backup, wall seconds) or None."""
+    if db_path is None or every_rounds <= 0 or (round_index + 1) % every_rounds:
+        return None
+    t0 = time.perf_counter()
+    path = write_backup(db_path, round_index, keep)
+    return path, time.perf_counter() - t0

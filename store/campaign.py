@@ -27,6 +27,7 @@ from alloop.store import records as r
 from alloop.store.enums import JobState, LabelStatus
 from alloop.store.errors import (
     CampaignExistsError,
+    CheckpointCorruptError,
     DuplicateResultError,
     NotACampaignError,
     StoreError,
@@ -381,9 +382,18 @@ class CampaignStore:
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(
-        self, round_index: int, member: int, blob: bytes, config: dict[str, Any]
+        self,
+        round_index: int,
+        member: int,
+        blob: bytes,
+        config: dict[str, Any],
+        *,
+        state: str | None = None,
+        metrics: dict[str, Any] | None = None,
     ) -> str:
-        """Store one ensemble member's weights for a round; returns their sha256."""
+        """Store one ensemble member's weights for a round; returns their sha256. With `state`,
+        the round moves to it (merging `metrics`) in the same transaction, so a crash never
+        keeps the checkpoint without the training metrics."""
         digest = hashlib.sha256(blob).hexdigest()
         with self._tx() as s:
             rnd = _round_row(s, round_index)
@@ -398,7 +408,22 @@ class CampaignStore:
                 raise StoreError(
                     f"round {round_index} already has a checkpoint for member {member}"
                 ) from exc
+            if state is not None:
+                rnd.state = state
+                rnd.metrics = {**rnd.metrics, **(metrics or {})}
+                s.add(m.EventRow(kind="round_state", round_index=round_index,
+                                 payload={"state": state}))  # fmt: skip
         return digest
+
+    def drop_checkpoints(self, round_index: int, reason: str) -> None:
+        """Delete a round's checkpoints (derived state: a damaged one is retrained), logging
+        a `checkpoint_dropped` event with `reason`."""
+        with self._tx() as s:
+            rnd = _round_row(s, round_index)
+            for row in s.scalars(select(m.CheckpointRow).where(m.CheckpointRow.round_id == rnd.id)):
+                s.delete(row)
+            s.add(m.EventRow(kind="checkpoint_dropped", round_index=round_index,
+                             payload={"reason": reason}))  # fmt: skip
 
     def checkpoints(self, round_index: int | None = None) -> list[r.CheckpointRecord]:
         """Checkpoints of `round_index`, or of the latest round that has any."""
@@ -413,7 +438,9 @@ class CampaignStore:
             out = []
             for row, idx in s.execute(q):
                 if hashlib.sha256(row.blob).hexdigest() != row.sha256:
-                    raise StoreError(f"checkpoint round {idx} member {row.member} is corrupt")
+                    raise CheckpointCorruptError(
+                        f"checkpoint round {idx} member {row.member} is corrupt"
+                    )
                 out.append(
                     r.CheckpointRecord(idx, row.member, row.blob, row.sha256, dict(row.config))
                 )

@@ -52,3 +52,7 @@ class StorageFullError(StoreError):
 
 class CampaignReadOnlyError(StoreError):
     """The campaign file or its directory cannot be written."""
+
+
+class CheckpointCorruptError(StoreError):
+    """A stored checkpoint's bytes do not match their sha256 (derived state: retrain it)."""

@@ -75,7 +75,9 @@ from alloop.loop.bridges.surrogate import (
 )
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore, RoundState
-from alloop.store.records import JobRecord, NewJob, PairRecord, RoundRecord
+from alloop.store.backup import backup_if_due
+from alloop.store.errors import CheckpointCorruptError
+from alloop.store.records import CheckpointRecord, JobRecord, NewJob, PairRecord, RoundRecord
 
 logger = logging.getLogger(__name__)
 
@@ -161,41 +163,66 @@ class CampaignEngine:
         samples = [s for _, s in training_samples(self.store, self.pool, mode)]
         if len(samples) < 2:
             return self._cold_start(index)
-        t0 = time.perf_counter()
-        if not self.store.checkpoints(index):
-            warm = self._previous_checkpoint(index)
-            self.notify("training", {"index": index, "n_labels": len(samples)})
-            ensemble, report = fit_ensemble(
-                self.cfg.surrogate, samples, seed=self.seed * 1000 + index, warm_start=warm
-            )
-            blob = ensemble.to_bytes()
-            self.store.save_checkpoint(
-                index, 0, blob, {"kind": "ensemble", "members": ensemble.config.ensemble_size}
-            )
-            self._ensemble = (index, ensemble)
-            metrics = {
-                "n_train_labels": len(samples),
-                "val_mae_ev": report.val_mae_ev,
-                "std_scale": report.std_scale,
-                "warm_started": report.warm_started,
-                "timing": {"train_s": time.perf_counter() - t0},
-            }
-        else:  # trained before a crash: the stored checkpoint is the result
-            metrics = {}
-        self.store.set_round_state(index, RoundState.TRAINED, metrics=metrics)
+        if not self._usable_checkpoints(index):
+            self._fit(index, samples, RoundState.TRAINED)
+        else:  # trained before a crash (older alloop): the stored checkpoint is the result
+            self.store.set_round_state(index, RoundState.TRAINED)
         return RoundState.TRAINED
 
+    def _fit(self, index: int, samples: list[Any], state: RoundState) -> AdsMTEnsemble:
+        """Train round `index`'s ensemble; its checkpoint, the training metrics and `state`
+        are committed in one transaction."""
+        t0 = time.perf_counter()
+        warm = self._previous_checkpoint(index)
+        self.notify("training", {"index": index, "n_labels": len(samples)})
+        ensemble, report = fit_ensemble(
+            self.cfg.surrogate, samples, seed=self.seed * 1000 + index, warm_start=warm
+        )
+        metrics = {
+            "n_train_labels": len(samples),
+            "val_mae_ev": report.val_mae_ev,
+            "std_scale": report.std_scale,
+            "warm_started": report.warm_started,
+            "timing": {"train_s": time.perf_counter() - t0},
+        }
+        self.store.save_checkpoint(
+            index, 0, ensemble.to_bytes(),
+            {"kind": "ensemble", "members": ensemble.config.ensemble_size},
+            state=state, metrics=metrics,
+        )  # fmt: skip
+        self._ensemble = (index, ensemble)
+        return ensemble
+
+    def _usable_checkpoints(self, index: int) -> list[CheckpointRecord]:
+        """Round `index`'s checkpoints; a damaged one (derived state) is dropped with a
+        `checkpoint_dropped` event, so the round retrains from the labels instead of stopping.
+        (A damaged page, rather than damaged bytes in an intact page, is refused when the
+        campaign is opened: `alloop recover` leaves such checkpoints out.)"""
+        try:
+            return self.store.checkpoints(index)
+        except CheckpointCorruptError as exc:
+            logger.warning("round %d: %s; retraining from the labels", index, exc)
+            self.store.drop_checkpoints(index, str(exc))
+            self.notify("checkpoint_dropped", {"index": index, "reason": str(exc)})
+            return []
+
     def _previous_checkpoint(self, index: int) -> bytes | None:
+        """The newest earlier round's checkpoint to warm-start from (None: a cold start)."""
         for earlier in range(index - 1, -1, -1):
-            found = self.store.checkpoints(earlier)
+            found = self._usable_checkpoints(earlier)
             if found:
                 return found[0].blob
         return None
 
     def _ensemble_for(self, index: int) -> AdsMTEnsemble:
         if self._ensemble is None or self._ensemble[0] != index:
-            (ckpt,) = self.store.checkpoints(index)
-            self._ensemble = (index, load_ensemble(ckpt.blob))
+            found = self._usable_checkpoints(index)
+            if not found:  # damaged or missing: retrain this round's model, state unchanged
+                rnd = next(r for r in self.store.rounds() if r.index == index)
+                samples = [s for _, s in training_samples(self.store, self.pool,
+                                                          self.cfg.surrogate.mode)]  # fmt: skip
+                return self._fit(index, samples, RoundState(rnd.state))
+            self._ensemble = (index, load_ensemble(found[0].blob))
         return self._ensemble[1]
 
     # ------------------------------------------------------------------ 2./3. acquire
@@ -309,6 +336,11 @@ class CampaignEngine:
         metrics = close_metrics(self.store, self.cfg, self.pool, rnd)
         self.store.set_round_state(index, RoundState.CLOSED, metrics=metrics, finished=True)
         self.notify("closed", {"index": index, **metrics})
+        section = self.cfg.backup
+        done = backup_if_due(self.store.target.path, index, section.every_rounds, section.keep)
+        if done is not None:
+            payload = {"path": str(done[0]), "wall_s": done[1]}
+            self.store.log_event("backup_written", payload, round_index=index)
         return RoundState.CLOSED
 
     # ------------------------------------------------------------------ stop rules

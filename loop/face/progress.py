@@ -80,6 +80,8 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
         if mae is not None:
             text += f", batch MAE {mae:.3f} eV"
         return text
+    if kind == "checkpoint_dropped":
+        return f"  [yellow]warning:[/] {info['reason']}; retraining round {index} from the labels"
     if kind == "stopped":
         return None
     return None

@@ -250,3 +250,71 @@ def test_a_second_run_is_refused_before_the_heavy_imports(copy_of, tmp_path):
             assert not imported & {"torch", "ase", "alloop.loop.face.cli", "alloop.store.models"}
     finally:
         holder.communicate("")
+
+
+def _rows(path: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_backups_are_written_kept_and_restored(ran, tmp_path):
+    backups = sorted(ran.parent.glob("ran.alloop.backup-r*"))
+    assert [b.name[-6:] for b in backups] == ["r00000", "r00001"]  # every round, newest 2 kept
+    assert all(check_campaign(b).intact for b in backups)
+    assert _rows(ran, "SELECT count(*) FROM event WHERE kind = 'backup_written'") == [(2,)]
+    campaign = tmp_path / "ran.alloop"
+    for f in [ran, *backups]:
+        shutil.copy(f, tmp_path / f.name)
+    n_labels = _rows(campaign, "SELECT count(*) FROM label")
+    corrupt_page(campaign, "label", which=0)
+    damaged = file_digest(campaign)
+    result = runner.invoke(app, ["restore", str(campaign)], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "r00001" in result.output and f"alloop resume {campaign}" in result.output
+    assert check_campaign(campaign).intact
+    assert _rows(campaign, "SELECT count(*) FROM label") == n_labels
+    (kept,) = [
+        p for p in tmp_path.glob("ran.alloop.damaged-*") if p.name[-4:] not in ("-wal", "-shm")
+    ]
+    assert file_digest(kept) == damaged
+    cfg = tiny_config(tmp_path / "three.yaml", rounds=3)
+    env = {**WIDE, "OMP_NUM_THREADS": "1"}
+    resumed = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"], env=env)
+    assert resumed.exit_code == 0, resumed.output
+    assert [b.name[-6:] for b in sorted(tmp_path.glob("ran.alloop.backup-r*"))] == [
+        "r00001",
+        "r00002",
+    ]
+
+
+def test_restore_without_backups_is_one_line(copy_of):
+    campaign = copy_of()
+    before = file_digest(campaign)
+    one_red_line(runner.invoke(app, ["restore", str(campaign)], env=WIDE), "no backups of")
+    assert file_digest(campaign) == before
+
+
+@pytest.mark.parametrize("damage", ["flipped-bytes", "missing"])
+def test_damaged_or_missing_checkpoint_is_retrained(copy_of, tmp_path, damage):
+    campaign = copy_of()
+    ((round_index, blob),) = _rows(
+        campaign,
+        'SELECT r."index", c.blob FROM model_checkpoint c JOIN round r ON r.id = c.round_id',
+    )
+    with sqlite3.connect(campaign) as conn:
+        if damage == "missing":
+            conn.execute("DELETE FROM model_checkpoint")
+        else:  # bytes changed inside an intact page: only the sha256 can tell
+            conn.execute("UPDATE model_checkpoint SET blob = ?", (bytes(b ^ 0xFF for b in blob),))
+    cfg = tiny_config(tmp_path / "three.yaml", rounds=3)
+    env = {**WIDE, "OMP_NUM_THREADS": "1"}
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(campaign)], env=env)
+    assert result.exit_code == 0, result.output
+    ((metrics,),) = _rows(campaign, 'SELECT metrics FROM round WHERE "index" = 2')
+    assert '"warm_started": false' in metrics
+    dropped = _rows(campaign, "SELECT round_index FROM event WHERE kind = 'checkpoint_dropped'")
+    if damage == "missing":
+        assert dropped == []
+    else:
+        assert dropped == [(round_index,)]
+        assert "is corrupt; retraining round" in result.output
