@@ -125,7 +125,7 @@ class InProcessExecutor:
 
 def _worker_main(conn: Connection) -> None:
     """Worker loop: ``("oracle", oracle)`` sets the oracle, ``("job", index, pair)`` sends back
-    ``(index, result)``, ``None`` stops it."""
+    ``("started", index)`` and then ``("result", index, result)``, ``None`` stops it."""
     oracle: Oracle | None = None
     while True:
         message = conn.recv()
@@ -137,7 +137,8 @@ def _worker_main(conn: Connection) -> None:
         _, index, pair = message
         if oracle is None:  # the parent always sends the oracle first
             raise RuntimeError("worker got a job before an oracle")
-        conn.send((index, label_guarded(oracle, pair)))
+        conn.send(("started", index))
+        conn.send(("result", index, label_guarded(oracle, pair)))
 
 
 @dataclass
@@ -146,14 +147,15 @@ class _Slot:
     conn: Connection
     oracle_token: int | None = None
     job: int | None = None
-    started: float = 0.0
+    started: float | None = None  # when the worker began the job (its clock), None before
 
 
 class LocalProcessExecutor:
     """A pool of up to ``workers`` local processes (``spawn`` start method) with hard per-job
     limits, started on first use and kept until :meth:`close` (see the module docstring).
 
-    ``job_timeout_s``: wall seconds one pair may take in a worker (``None``: no limit).
+    ``job_timeout_s``: wall seconds one pair may take in a worker, counted from when the worker
+    starts it (a worker still starting up is not charged); ``None``: no limit.
     """
 
     def __init__(
@@ -235,7 +237,7 @@ class LocalProcessExecutor:
         if on_start is not None:
             on_start(index)
         slot.job = index
-        slot.started = time.monotonic()
+        slot.started = None
         slot.conn.send(("job", index, pairs[index]))
 
     def _check(
@@ -246,14 +248,17 @@ class LocalProcessExecutor:
         job = slot.job
         if job is None:
             return None, False
-        if slot.conn in ready:
-            try:
-                index, result = slot.conn.recv()
-            except (EOFError, OSError):
-                pass  # the worker died mid-send; handled as a death below
-            else:
-                slot.job = None
-                return (index, result), False
+        try:
+            while slot.conn.poll():
+                message = slot.conn.recv()
+                if message[0] == "started":  # the job's clock starts now, not at dispatch
+                    slot.started = time.monotonic()
+                else:
+                    _, index, result = message
+                    slot.job = None
+                    return (index, result), False
+        except (EOFError, OSError):
+            pass  # the worker died mid-send; handled as a death below
         if slot.process.sentinel in ready or not slot.process.is_alive():
             slot.process.join(timeout=1)
             detail = f"exit code {slot.process.exitcode}"
@@ -261,7 +266,8 @@ class LocalProcessExecutor:
             slot.job = None
             self._stop(slot, kill=True)
             return (job, died_result(oracle, pairs[job], detail)), True
-        if self.job_timeout_s is not None and time.monotonic() - slot.started > self.job_timeout_s:
+        running_s = 0.0 if slot.started is None else time.monotonic() - slot.started
+        if self.job_timeout_s is not None and running_s > self.job_timeout_s:
             logger.warning(
                 "pair %s over job_timeout_s=%s; terminating its worker",
                 pairs[job].key,

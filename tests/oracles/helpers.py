@@ -58,3 +58,20 @@ class CrashOnceOracle:
         except FileExistsError:
             return self.inner.label(pair)  # type: ignore[attr-defined]
         os._exit(13)
+
+
+class GatedOracle:
+    """Wraps a real oracle; the pair whose key is ``gated_key`` waits until the file ``gate``
+    exists (polling), so a test decides when it may finish, without timing."""
+
+    fidelity = "mlip"
+
+    def __init__(self, inner: object, gated_key: str, gate: str) -> None:
+        self.inner = inner
+        self.gated_key = gated_key
+        self.gate = gate
+
+    def label(self, pair: OraclePair) -> OracleResult:
+        while pair.key == self.gated_key and not os.path.exists(self.gate):
+            time.sleep(0.05)
+        return self.inner.label(pair)  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from alloop.oracles.executors import InProcessExecutor, LocalProcessExecutor
 from alloop.oracles.mlip_oracle import MLIPOracle
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.types import OraclePair
-from tests.oracles.helpers import CrashingOracle, SleepingOracle
+from tests.oracles.helpers import CrashingOracle, GatedOracle, SleepingOracle
 
 NAMES = ("*O", "*OH", "*H")
 
@@ -26,12 +26,12 @@ def pairs(cu_slab: Atoms) -> list[OraclePair]:
 
 @pytest.fixture()
 def oracle() -> MLIPOracle:
-    return MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=3, patience=2))
+    return MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2))
 
 
 def test_process_pool_matches_in_process(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
     local = InProcessExecutor().map(oracle, pairs)
-    pooled = LocalProcessExecutor(workers=2, job_timeout_s=120).map(oracle, pairs)
+    pooled = LocalProcessExecutor(n_workers=2, job_timeout_s=120).map(oracle, pairs)
     assert [r.pair_key for r in pooled] == [p.key for p in pairs]
     for a, b in zip(local, pooled, strict=True):
         assert a.status == b.status == "ok"
@@ -40,7 +40,7 @@ def test_process_pool_matches_in_process(oracle: MLIPOracle, pairs: list[OracleP
 
 def test_dead_worker_is_a_failed_result(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
     crashing = CrashingOracle(oracle, crash_key="Cu:*OH")
-    results = LocalProcessExecutor(workers=2, job_timeout_s=120).map(crashing, pairs)
+    results = LocalProcessExecutor(n_workers=2, job_timeout_s=120).map(crashing, pairs)
     by_key = {r.pair_key: r for r in results}
     assert by_key["Cu:*OH"].status == "failed"
     assert by_key["Cu:*OH"].error is not None and by_key["Cu:*OH"].error.startswith("worker_died")
@@ -49,32 +49,45 @@ def test_dead_worker_is_a_failed_result(oracle: MLIPOracle, pairs: list[OraclePa
     assert by_key["Cu:*O"].status == by_key["Cu:*H"].status == "ok"
 
 
-def test_job_over_time_limit_is_stopped(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
-    hanging = SleepingOracle(oracle, hang_key="Cu:*O")
+def test_job_over_time_limit_is_stopped(pairs: list[OraclePair]) -> None:
+    # the cheapest search: the other pairs finish well inside the limit even on busy cores
+    quick = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1, patience=1))
+    hanging = SleepingOracle(quick, hang_key="Cu:*O")
     start = time.monotonic()
     started: list[int] = []
-    with LocalProcessExecutor(workers=2, job_timeout_s=6) as pool:
-        pool.map(oracle, pairs[1:])  # both workers up, their imports done
+    with LocalProcessExecutor(n_workers=2, job_timeout_s=6) as pool:
         streamed = list(pool.stream(hanging, pairs, on_start=started.append))
     assert time.monotonic() - start < 60  # not the 600 s the job would hang
-    # streamed as they finished: the other worker labelled both other pairs meanwhile
-    assert [i for i, _ in streamed] == [1, 2, 0] and sorted(started) == [0, 1, 2]
+    assert sorted(i for i, _ in streamed) == sorted(started) == [0, 1, 2]
     by_key = {r.pair_key: r for _, r in streamed}
     assert by_key["Cu:*O"].provenance["failure_kind"] == "time_limit"
     assert "job_timeout_s=6" in (by_key["Cu:*O"].error or "")
     assert by_key["Cu:*OH"].status == by_key["Cu:*H"].status == "ok"
 
 
+def test_results_stream_back_as_each_pair_finishes(
+    oracle: MLIPOracle, pairs: list[OraclePair], tmp_path: Path
+) -> None:
+    gate = tmp_path / "open"
+    gated = GatedOracle(oracle, gated_key=pairs[0].key, gate=str(gate))
+    with LocalProcessExecutor(n_workers=2) as pool:
+        stream = pool.stream(gated, pairs)
+        first, _ = next(stream)  # pair 0 cannot finish before the gate opens
+        gate.touch()
+        rest = [i for i, _ in stream]
+    assert first != 0 and sorted([first, *rest]) == [0, 1, 2]
+
+
 def test_workers_live_as_long_as_the_executor(
     oracle: MLIPOracle, pairs: list[OraclePair], tmp_path: Path
 ) -> None:
-    with LocalProcessExecutor(workers=2) as pool:
+    with LocalProcessExecutor(n_workers=2) as pool:
         first = pool.map(oracle, pairs)
         pids = sorted(s.process.pid for s in pool._slots)
         again = pool.map(oracle, pairs[:2])  # same oracle: same workers, not sent again
         assert sorted(s.process.pid for s in pool._slots) == pids
         assert {s.oracle_token for s in pool._slots} == {1}
-        other = MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=1, patience=1))
+        other = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1, patience=1))
         cheaper = pool.map(other, pairs[:1])  # another oracle reaches the same workers
         assert pool.started_workers == 2
         slots = list(pool._slots)
@@ -85,10 +98,10 @@ def test_workers_live_as_long_as_the_executor(
 
 def test_shared_cache_relaxes_a_slab_once_across_workers(cu_slab: Atoms, tmp_path: Path) -> None:
     settings = MLIPOracleSettings(
-        calculator="emt", max_placements=1, patience=1, slab_cache_dir=str(tmp_path / "cache")
+        calculator="emt", placement_cap=1, patience=1, slab_cache_dir=str(tmp_path / "cache")
     )
     pairs = [OraclePair(f"Cu:{n}", "Cu", n, cu_slab, adsorbate_from_database(n)) for n in NAMES]
-    with LocalProcessExecutor(workers=2) as pool:  # both workers start on the same slab
+    with LocalProcessExecutor(n_workers=2) as pool:  # both workers start on the same slab
         results = pool.map(MLIPOracle(settings), pairs)
     assert [r.status for r in results] == ["ok"] * 3
     assert sum(not r.provenance["slab_cache_hit"] for r in results) == 1
@@ -96,7 +109,7 @@ def test_shared_cache_relaxes_a_slab_once_across_workers(cu_slab: Atoms, tmp_pat
 
 
 def test_executor_settings_validated() -> None:
-    with pytest.raises(OracleConfigError, match="workers must be >= 1, got 0"):
-        LocalProcessExecutor(workers=0)
+    with pytest.raises(OracleConfigError, match="n_workers must be >= 1, got 0"):
+        LocalProcessExecutor(n_workers=0)
     with pytest.raises(OracleConfigError, match="job_timeout_s must be > 0"):
         LocalProcessExecutor(job_timeout_s=-1)
