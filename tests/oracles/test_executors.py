@@ -26,12 +26,12 @@ def pairs(cu_slab: Atoms) -> list[OraclePair]:
 
 @pytest.fixture()
 def oracle() -> MLIPOracle:
-    return MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=3, patience=2))
+    return MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=3, patience=2))
 
 
 def test_process_pool_matches_in_process(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
     local = InProcessExecutor().map(oracle, pairs)
-    pooled = LocalProcessExecutor(n_workers=2, job_timeout_s=120).map(oracle, pairs)
+    pooled = LocalProcessExecutor(workers=2, job_timeout_s=120).map(oracle, pairs)
     assert [r.pair_key for r in pooled] == [p.key for p in pairs]
     for a, b in zip(local, pooled, strict=True):
         assert a.status == b.status == "ok"
@@ -40,7 +40,7 @@ def test_process_pool_matches_in_process(oracle: MLIPOracle, pairs: list[OracleP
 
 def test_dead_worker_is_a_failed_result(oracle: MLIPOracle, pairs: list[OraclePair]) -> None:
     crashing = CrashingOracle(oracle, crash_key="Cu:*OH")
-    results = LocalProcessExecutor(n_workers=2, job_timeout_s=120).map(crashing, pairs)
+    results = LocalProcessExecutor(workers=2, job_timeout_s=120).map(crashing, pairs)
     by_key = {r.pair_key: r for r in results}
     assert by_key["Cu:*OH"].status == "failed"
     assert by_key["Cu:*OH"].error is not None and by_key["Cu:*OH"].error.startswith("worker_died")
@@ -51,11 +51,11 @@ def test_dead_worker_is_a_failed_result(oracle: MLIPOracle, pairs: list[OraclePa
 
 def test_job_over_time_limit_is_stopped(pairs: list[OraclePair]) -> None:
     # the cheapest search: the other pairs finish well inside the limit even on busy cores
-    quick = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1, patience=1))
+    quick = MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=1, patience=1))
     hanging = SleepingOracle(quick, hang_key="Cu:*O")
     start = time.monotonic()
     started: list[int] = []
-    with LocalProcessExecutor(n_workers=2, job_timeout_s=6) as pool:
+    with LocalProcessExecutor(workers=2, job_timeout_s=6) as pool:
         streamed = list(pool.stream(hanging, pairs, on_start=started.append))
     assert time.monotonic() - start < 60  # not the 600 s the job would hang
     assert sorted(i for i, _ in streamed) == sorted(started) == [0, 1, 2]
@@ -70,7 +70,7 @@ def test_results_stream_back_as_each_pair_finishes(
 ) -> None:
     gate = tmp_path / "open"
     gated = GatedOracle(oracle, gated_key=pairs[0].key, gate=str(gate))
-    with LocalProcessExecutor(n_workers=2) as pool:
+    with LocalProcessExecutor(workers=2) as pool:
         stream = pool.stream(gated, pairs)
         first, _ = next(stream)  # pair 0 cannot finish before the gate opens
         gate.touch()
@@ -81,13 +81,13 @@ def test_results_stream_back_as_each_pair_finishes(
 def test_workers_live_as_long_as_the_executor(
     oracle: MLIPOracle, pairs: list[OraclePair], tmp_path: Path
 ) -> None:
-    with LocalProcessExecutor(n_workers=2) as pool:
+    with LocalProcessExecutor(workers=2) as pool:
         first = pool.map(oracle, pairs)
         pids = sorted(s.process.pid for s in pool._slots)
         again = pool.map(oracle, pairs[:2])  # same oracle: same workers, not sent again
         assert sorted(s.process.pid for s in pool._slots) == pids
         assert {s.oracle_token for s in pool._slots} == {1}
-        other = MLIPOracle(MLIPOracleSettings(calculator="emt", placement_cap=1, patience=1))
+        other = MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=1, patience=1))
         cheaper = pool.map(other, pairs[:1])  # another oracle reaches the same workers
         assert pool.started_workers == 2
         slots = list(pool._slots)
@@ -98,10 +98,10 @@ def test_workers_live_as_long_as_the_executor(
 
 def test_shared_cache_relaxes_a_slab_once_across_workers(cu_slab: Atoms, tmp_path: Path) -> None:
     settings = MLIPOracleSettings(
-        calculator="emt", placement_cap=1, patience=1, slab_cache_dir=str(tmp_path / "cache")
+        calculator="emt", max_placements=1, patience=1, slab_cache_dir=str(tmp_path / "cache")
     )
     pairs = [OraclePair(f"Cu:{n}", "Cu", n, cu_slab, adsorbate_from_database(n)) for n in NAMES]
-    with LocalProcessExecutor(n_workers=2) as pool:  # both workers start on the same slab
+    with LocalProcessExecutor(workers=2) as pool:  # both workers start on the same slab
         results = pool.map(MLIPOracle(settings), pairs)
     assert [r.status for r in results] == ["ok"] * 3
     assert sum(not r.provenance["slab_cache_hit"] for r in results) == 1
@@ -109,7 +109,7 @@ def test_shared_cache_relaxes_a_slab_once_across_workers(cu_slab: Atoms, tmp_pat
 
 
 def test_executor_settings_validated() -> None:
-    with pytest.raises(OracleConfigError, match="n_workers must be >= 1, got 0"):
-        LocalProcessExecutor(n_workers=0)
+    with pytest.raises(OracleConfigError, match="workers must be >= 1, got 0"):
+        LocalProcessExecutor(workers=0)
     with pytest.raises(OracleConfigError, match="job_timeout_s must be > 0"):
         LocalProcessExecutor(job_timeout_s=-1)
