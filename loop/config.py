@@ -250,6 +250,9 @@ class OracleSection(Section):
         "sevennet-mf-0"
     )
     checkpoint: Path | None = None
+    # the sha256 the checkpoint must have to be loaded (`sha256sum FILE`): loading a fairchem
+    # checkpoint unpickles it, so a file from an untrusted source could run code
+    checkpoint_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     fg_root: Path | None = None
     # search defaults: alloop.oracles.defaults (one source with the library, measured there)
     fmax_ev_per_ang: PositiveFloat = _OD.fmax_ev_per_ang
@@ -269,6 +272,8 @@ class OracleSection(Section):
     def _checkpoint(self) -> OracleSection:
         if self.calculator == "fairchem" and self.checkpoint is None:
             raise ValueError("calculator 'fairchem' needs 'checkpoint': a local UMA/eSEN file")
+        if self.checkpoint_sha256 is not None and self.checkpoint is None:
+            raise ValueError("'checkpoint_sha256' pins a checkpoint: give 'checkpoint' too")
         return self
 
 

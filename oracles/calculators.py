@@ -51,6 +51,9 @@ class CalculatorSpec:
     while the model labels a pair (:func:`thread_limit`; 1 keeps jobs from fighting over
     shared cores).
     ``fairchem_task``: the UMA task head (``"oc20"`` for adsorption).
+    ``checkpoint_sha256``: a pin: the checkpoint is loaded only if its sha256 is this. Loading
+    a fairchem checkpoint unpickles it (``torch.load(weights_only=False)`` inside fairchem), so
+    a checkpoint from an untrusted source can run code: pin the digest of the file you trust.
     """
 
     name: str
@@ -59,8 +62,18 @@ class CalculatorSpec:
     sevennet_modal: str = "PBE"
     fairchem_task: str = "oc20"
     torch_threads: int = 1
+    checkpoint_sha256: str | None = None
 
     def __post_init__(self) -> None:
+        if self.checkpoint_sha256 is not None and (
+            len(self.checkpoint_sha256) != 64
+            or set(self.checkpoint_sha256) - set("0123456789abcdef")
+            or not self.checkpoint_path
+        ):
+            raise OracleConfigError(
+                f"checkpoint_sha256 {self.checkpoint_sha256!r} must be 64 lowercase hex digits "
+                "(`sha256sum FILE`) and needs checkpoint_path"
+            )
         if self.name not in CALCULATOR_NAMES:
             raise OracleConfigError(
                 f"calculator {self.name!r} is unknown; valid names: {', '.join(CALCULATOR_NAMES)}"
@@ -80,7 +93,10 @@ def build_calculator(spec: CalculatorSpec) -> Calculator:
     """Construct the ASE calculator of ``spec``; :class:`CalculatorSetupError` if it cannot.
 
     Sets no process-wide thread count: run the calculator inside :func:`thread_limit`
-    (``spec.torch_threads``), as the MLIP oracle does for each pair."""
+    (``spec.torch_threads``), as the MLIP oracle does for each pair. A pinned checkpoint
+    (``checkpoint_sha256``) is verified before anything reads it as a model."""
+    if spec.checkpoint_sha256 is not None:
+        verify_pinned_checkpoint(Path(spec.checkpoint_path or ""), spec.checkpoint_sha256)
     if spec.name == "emt":
         from ase.calculators.emt import EMT
 
@@ -133,6 +149,18 @@ def weights_path(spec: CalculatorSpec) -> Path | None:
 
 
 @lru_cache(maxsize=32)
+def verify_pinned_checkpoint(path: Path, pinned: str) -> None:
+    """Refuse (CalculatorSetupError) a checkpoint whose sha256 is not `pinned`."""
+    if not path.is_file():
+        raise CalculatorSetupError(f"pinned checkpoint not found: {str(path)!r}")
+    actual = file_sha256(str(path))
+    if actual != pinned:
+        raise CalculatorSetupError(
+            f"checkpoint {path} has sha256 {actual}, not the pinned {pinned}; refused unread "
+            "(loading a checkpoint can run code in it): check where the file came from"
+        )
+
+
 def file_sha256(path: str) -> str:
     """sha256 hex digest of a file (cached per path; weights files do not change in a run)."""
     digest = hashlib.sha256()

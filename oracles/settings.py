@@ -35,10 +35,12 @@ class MLIPOracleSettings:
     ``random_every``: every n-th placement is a random one even while heuristic ones remain.
     ``torch_threads``: torch intra-op threads *and* BLAS threads while labelling (keep 1 on
     shared cores: 2 threads next to a busy neighbour made a SevenNet call 30x slower here).
+    ``checkpoint_sha256``: pin of ``checkpoint_path`` (:class:`CalculatorSpec`).
     """
 
     calculator: str = DEFAULT_OFFLINE_CALCULATOR
     checkpoint_path: str | None = None
+    checkpoint_sha256: str | None = None
     device: str = "cpu"
     torch_threads: int = 1
     fmax_ev_per_ang: float = ORACLE_DEFAULTS.fmax_ev_per_ang
@@ -101,7 +103,11 @@ class MLIPOracleSettings:
 
     def calculator_spec(self) -> CalculatorSpec:
         return CalculatorSpec(
-            self.calculator, self.checkpoint_path, self.device, torch_threads=self.torch_threads
+            self.calculator,
+            self.checkpoint_path,
+            self.device,
+            torch_threads=self.torch_threads,
+            checkpoint_sha256=self.checkpoint_sha256,
         )
 
     def committee_spec(self) -> CalculatorSpec | None:

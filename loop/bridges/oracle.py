@@ -41,6 +41,7 @@ def mlip_settings(cfg: AlloopConfig, cache_dir: Path | None = None) -> MLIPOracl
         {
             "calculator": section.calculator,
             "checkpoint_path": str(section.checkpoint) if section.checkpoint else None,
+            "checkpoint_sha256": section.checkpoint_sha256,
             "fmax_ev_per_ang": section.fmax_ev_per_ang,
             "max_steps": section.max_steps,
             "max_placements": section.max_placements,

@@ -97,6 +97,12 @@ CONFIG_CASES = [
      "bad.yaml: larger than 1,000,000 bytes"),
     ("surface-file-not-a-structure", "campaign: {name: x}\npool:\n  surfaces: [{file: bad.yaml}]\n"
      "  adsorbates: [{smiles: CO}]\n", [], "bad.yaml is not a structure file ASE can read"),
+    ("checkpoint-pin-malformed", "campaign: {name: x}\n" + GOOD_POOL
+     + "oracle: {calculator: fairchem, checkpoint: uma.pt, checkpoint_sha256: abc}\n", [],
+     "oracle.checkpoint_sha256: String should match pattern"),
+    ("checkpoint-pin-without-checkpoint", "campaign: {name: x}\n" + GOOD_POOL
+     + "oracle: {checkpoint_sha256: '" + "0" * 64 + "'}\n", [],
+     "'checkpoint_sha256' pins a checkpoint: give 'checkpoint' too"),
     ("campaign-exists", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",
      ["--campaign", "existing.alloop"], "existing.alloop exists already"),
     ("campaign-dir-missing", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",

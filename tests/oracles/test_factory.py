@@ -153,3 +153,37 @@ def test_build_executor() -> None:
         ExecutorSettings(kind="process", address="tcp://x:8786")
     with pytest.raises(OracleConfigError, match=r"unknown executor keys \['n_workers'\]"):
         executor_settings_from_dict({"n_workers": 2})  # one name, the config's: workers
+
+
+def _checkpoint(tmp_path: Path) -> tuple[Path, str]:
+    import hashlib
+
+    path = tmp_path / "uma.pt"
+    path.write_bytes(b"not a real checkpoint, never to be unpickled")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pinned_checkpoint_with_another_digest_is_refused_unread(tmp_path: Path) -> None:
+    from alloop.oracles.calculators import build_calculator
+
+    path, digest = _checkpoint(tmp_path)
+    other = "0" * 64
+    spec = CalculatorSpec("fairchem", str(path), checkpoint_sha256=other)
+    with pytest.raises(CalculatorSetupError, match=rf"sha256 {digest}, not the pinned {other}"):
+        build_calculator(spec)
+
+
+def test_pinned_checkpoint_with_its_digest_goes_on_to_load(tmp_path: Path) -> None:
+    from alloop.oracles.calculators import build_calculator
+
+    pytest.importorskip("fairchem.core")
+    path, digest = _checkpoint(tmp_path)
+    with pytest.raises(CalculatorSetupError, match="cannot load fairchem checkpoint"):
+        build_calculator(CalculatorSpec("fairchem", str(path), checkpoint_sha256=digest))
+
+
+@pytest.mark.parametrize("pin", ["abc", "G" * 64, "A" * 64])
+def test_checkpoint_pin_must_be_a_sha256(tmp_path: Path, pin: str) -> None:
+    path, _ = _checkpoint(tmp_path)
+    with pytest.raises(OracleConfigError, match="must be 64 lowercase hex digits"):
+        CalculatorSpec("fairchem", str(path), checkpoint_sha256=pin)
