@@ -236,8 +236,13 @@ def jobqueue_keys(kind: str) -> frozenset[str]:
 
 def jobqueue_cluster(kind: str, jobs: int, cluster: dict[str, Any]) -> Any:
     """A dask-jobqueue ``kind`` cluster built from ``cluster`` (keyword arguments of
-    ``SLURMCluster``/``PBSCluster``), with ``jobs`` batch jobs requested (0: none yet, e.g. to
-    render ``job_script()``). Bad settings are one :class:`OracleConfigError`."""
+    ``SLURMCluster``/``PBSCluster``) that keeps ``jobs`` batch jobs running: one that ends
+    (walltime, preemption) is requested again (0: none, e.g. to render ``job_script()``). Its
+    scheduler, in this process, does not re-run a job whose worker died: the job comes back as
+    a ``worker_died`` result, which the campaign records and runs again on resume. Bad settings
+    are one :class:`OracleConfigError`."""
+    import dask
+
     unknown = sorted(set(cluster) - jobqueue_keys(kind))
     if unknown:
         raise OracleConfigError(f"unknown {kind} cluster key(s) {unknown}")
@@ -245,9 +250,10 @@ def jobqueue_cluster(kind: str, jobs: int, cluster: dict[str, Any]) -> Any:
         raise OracleConfigError(f"jobs must be an integer >= 0, got {jobs!r}")
     cls, _ = _jobqueue_classes(kind)
     try:
-        made = cls(**cluster)
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            made = cls(**cluster)
     except (TypeError, ValueError) as exc:
         raise OracleConfigError(f"invalid {cls.__name__} settings: {exc}") from exc
     if jobs:
-        made.scale(jobs=jobs)
+        made.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
     return made
