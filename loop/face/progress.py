@@ -80,6 +80,9 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
         if mae is not None:
             text += f", batch MAE {mae:.3f} eV"
         return text
+    if kind == "retrying":
+        n, what = info["n"], info["kind"]
+        return f"  re-running {n} {what} job(s) of round {index} lost with their worker"
     if kind == "checkpoint_dropped":
         return f"  [yellow]warning:[/] {info['reason']}; retraining round {index} from the labels"
     if kind == "stopped":
