@@ -16,6 +16,7 @@ from alloop.store.errors import (
     CampaignLockedError,
     CampaignReadOnlyError,
     StorageFullError,
+    StoreError,
 )
 from alloop.store.integrity import check_campaign
 from alloop.store.lock import refuse_if_locked, remove_stale_temp_files, temp_path_for
@@ -137,3 +138,30 @@ def test_write_on_a_full_file_system_keeps_what_was_committed(labelled, tmp_path
         assert check_campaign(path).intact
         with CampaignStore.open(path) as store:
             assert len(store.labels()) == n_labels
+
+
+def test_checkpoint_and_round_state_commit_together(make_store):
+    store = make_store("ckpt")
+    store.begin_round(0, "started")
+    store.save_checkpoint(0, 0, b"weights", {}, state="trained", metrics={"val_mae_ev": 0.1})
+    (rnd,) = store.rounds()
+    assert (rnd.state, rnd.metrics) == ("trained", {"val_mae_ev": 0.1})
+    with pytest.raises(StoreError, match="already has a checkpoint"):  # the whole tx rolls back
+        store.save_checkpoint(0, 0, b"other", {}, state="acquired", metrics={"x": 1})
+    (rnd,) = store.rounds()
+    assert rnd.state == "trained" and "x" not in rnd.metrics
+
+
+def test_damaged_checkpoint_page_refuses_writing(make_store):
+    store = make_store("ckpage")
+    store.begin_round(0, "started")
+    store.save_checkpoint(0, 0, os.urandom(200_000), {})
+    path = store.target.path
+    store.close()
+    assert path is not None
+    pages = table_pages(path, "model_checkpoint")
+    corrupt_page(path, "model_checkpoint", which=len(pages) // 2)  # an overflow page of the blob
+    before = file_digest(path)
+    with pytest.raises(CampaignDamagedError, match="integrity check"):
+        CampaignStore.open(path, write=True)
+    assert file_digest(path) == before
