@@ -87,6 +87,7 @@ class CampaignStore:
             raise CampaignExistsError(f"{final} exists already; choose another path or remove it")
         if not final.parent.is_dir():
             raise StoreError(f"cannot create {final}: directory {final.parent} does not exist")
+        refuse_read_only(final)
         remove_stale_temp_files(final)
         tmp = temp_path_for(final)
         _remove_sqlite_files(tmp)

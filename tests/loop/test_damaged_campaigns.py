@@ -154,6 +154,9 @@ def test_read_only_campaign(copy_of, tmp_path):
             app, ["export", str(campaign), "-f", "asedb", "-o", str(ro / "best.db")], env=WIDE
         )
         one_red_line(result, "is read-only")
+        cfg = tiny_config(tmp_path / "c.yaml", rounds=1)
+        result = runner.invoke(app, ["init", str(cfg), "-c", str(ro / "new.alloop")], env=WIDE)
+        one_red_line(result, f"{ro / 'new.alloop'} is read-only")
 
 
 def test_init_on_a_full_disk_leaves_nothing(tmp_path):
