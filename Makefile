@@ -46,6 +46,9 @@ lint: $(STAMP)
 bench-surrogate: $(STAMP)     ## AdsMT vs trees on the FG stand-in, ~41 min on one core
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/run.py
 
+bench-surrogate-defaults: $(STAMP)     ## one training round (500, 2,000 labels, 2 threads): shipped vs previous surrogate default
+	$(BIN)/python benchmarks/surrogate/defaults.py
+
 bench-oracles-search: $(STAMP)     ## adaptive vs dense placement search (EMT, 50 pairs), ~11 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_efficiency.py
 
