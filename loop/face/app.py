@@ -11,9 +11,11 @@ re-reads the campaign: a read-only connection, so a run writing the file in anot
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -46,7 +48,8 @@ class Reloading(Screen[None]):
         app: DashboardApp = self.app  # type: ignore[assignment]
         try:
             self.load(app.campaign)
-        except (StoreError, LoopError, OSError) as exc:  # e.g. the file went away
+        except (StoreError, LoopError, OSError, sqlite3.Error, SQLAlchemyError) as exc:
+            # e.g. the file went away or was damaged: said on top, the app keeps going
             app.sub_title = f"cannot read the campaign: {str(exc).splitlines()[0]}"
         else:
             app.sub_title = app.campaign
@@ -187,7 +190,6 @@ class PlotsScreen(Reloading):
     def load(self, campaign: str) -> None:
         with CampaignStore.open(campaign) as store:
             curves = explore.curves(store.rounds())
-        self.curves = curves
         drawings = {
             "#plot-errors": lambda p: plots.draw_errors(p, curves),
             "#plot-best-labels": lambda p: plots.draw_best(p, curves, "labels"),

@@ -435,11 +435,16 @@ def test_a_campaign_written_by_another_process_appears_after_refresh(tmp_path):
         await pilot.press("o")
         await pilot.pause()
         seen.append(text_of(app.screen.query_one("#overview", Static)))
+        target.rename(target.with_suffix(".moved"))  # the file goes away: said, not fatal
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        seen.append(app.sub_title)
 
     app = drive(target, steps, refresh_s=3600.0)
     assert app.refresh_s == 3600.0
     assert seen[:3] == [0, 1, "closed"]
     assert "current batch (round 0)" in seen[3] and "1 rounds" in seen[3]
+    assert seen[4].startswith("cannot read the campaign: no campaign file at")
 
 
 # ------------------------------------------------------------------------------ the CLI
