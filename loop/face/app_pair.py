@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -120,8 +121,10 @@ class BatchScreen(Reloading):
         empty = "  ·  nothing picked in this round" if not self.rows else ""
         self.query_one("#batch-head", Static).update(
             f"{self.round_info}\n{shown} rows  ·  sorted by {self.sort_key} ({order})"
-            + (f"  ·  filter: {self.query_text}" if self.query_text else "")
+            + (f"  ·  filter: {escape(self.query_text)}" if self.query_text else "")
             + empty
+            + "\n[dim]label−μ: label that counts − prediction (yellow: beyond 1.96σ)  ·  "
+            "enter: the pair[/]"
         )
 
     def action_sort(self) -> None:
@@ -183,7 +186,13 @@ def why_table(d: explore.PairDetail) -> RenderableType:
     reason."""
     if not d.picks:
         return Text("never acquired (labelled outside any batch, or not yet)", style="dim")
-    t = Table(title="why it was chosen", title_justify="left", box=box.SIMPLE_HEAD)
+    t = Table(
+        title="why it was chosen",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        caption="best−μ > 0: the model expected a new best",
+        caption_justify="left",
+    )
     for col in ("round", "rank", "value", "μ eV", "σ eV", "best before", "best−μ", "believer σ"):
         t.add_column(col, justify="right", no_wrap=True)
     for p in d.picks:
