@@ -13,7 +13,11 @@ provenance of about 4 kB each (an MLIP label's placements list is of that size),
 * ``full_check_s``: `alloop check` (`integrity_check` + reading every row);
 * ``backup_s``: one backup with SQLite's online backup API (what a round pays when
   `backup.every_rounds: 1`), and the backup's size;
-* ``add_label_s``: one label written (one transaction, synchronous=FULL), mean of 200.
+* ``add_label_s``: one label written (one transaction, synchronous=FULL), mean of 200;
+* ``reads_under_load``: what `alloop status`, `history` (one round, and all), `show` and a
+  dashboard frame take (their plain functions, campaign opened each time as the commands do)
+  while another process writes a label every few milliseconds; and how long that writer's
+  transactions take meanwhile. Each round of the synthetic campaign has 2,000 acquisitions.
 
 Run: .venv/bin/python benchmarks/store/reliability_costs.py   (about 2-4 min)
 Writes benchmarks/results/store_reliability.json and .md. The page cache is warm (the file was
@@ -37,7 +41,7 @@ from ase.build import fcc111
 from alloop.store import CampaignStore
 from alloop.store.backup import write_backup
 from alloop.store.integrity import check_campaign, refuse_damaged
-from alloop.store.records import NewAdsorbate, NewLabel, NewSurface
+from alloop.store.records import NewAcquisition, NewAdsorbate, NewLabel, NewSurface
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -65,6 +69,9 @@ def build(path: Path, n_labels: int, n_rounds: int, seed: int = 0) -> None:
         rng = os.urandom
         for r in range(n_rounds):
             store.begin_round(r, "started")
+            batch = [NewAcquisition(keys[(r * 2000 + k) * 13 % len(keys)], k, 0.1, -1.0, 0.2, "lcb")
+                     for k in range(2000)]  # fmt: skip
+            store.record_acquisitions(r, batch)
             for member in range(5):
                 store.save_checkpoint(r, member, rng(1_000_000), {"member": member})
             store.set_round_state(r, "closed", finished=True)
@@ -99,6 +106,55 @@ def measure(path: Path, repeat: int) -> dict[str, Any]:
     return out
 
 
+WRITER = """
+import sys, time
+from alloop.store import CampaignStore
+from alloop.store.records import NewLabel
+store = CampaignStore.open(sys.argv[1], write=True)
+key = store.pairs()[1].key
+print("writing", flush=True)
+times = []
+while not sys.stdin.closed:
+    t0 = time.perf_counter()
+    store.add_label(key, NewLabel(-1.0, "ok", "mlip", {"calculator": "writer"}))
+    times.append(time.perf_counter() - t0)
+    if len(times) % 20 == 0 and sys.stdin.readable():
+        import select
+        if select.select([sys.stdin], [], [], 0)[0] and not sys.stdin.read(1):
+            break
+print(len(times), sum(times) / len(times), max(times), flush=True)
+"""
+
+
+def reads_under_load(path: Path, repeat: int) -> dict[str, Any]:
+    """Read commands' functions while a second process writes labels as fast as it can."""
+    import subprocess
+    import sys
+
+    from alloop.loop.face import commands
+    from alloop.loop.face.dashboard import render_static, snapshot
+
+    with CampaignStore.open(path) as store:
+        pair = store.acquisitions(round_index=0)[0].pair_key
+        last = store.rounds()[-1].index
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+    out = {
+        "status_s": best_of(repeat, lambda: commands.campaign_status(str(path))),
+        "history_round_s": best_of(
+            repeat, lambda: commands.campaign_history(str(path), round_index=last)
+        ),
+        "history_all_s": best_of(repeat, lambda: commands.campaign_history(str(path))),
+        "show_s": best_of(repeat, lambda: commands.pair_story(str(path), pair)),
+        "dashboard_frame_s": best_of(repeat, lambda: render_static(snapshot(str(path)), 120)),
+    }
+    written, mean_s, max_s = writer.communicate("")[0].split()
+    out.update(writer_labels=int(written), writer_tx_mean_s=float(mean_s),
+               writer_tx_max_s=float(max_s))  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=int, default=20_000)
@@ -113,6 +169,7 @@ def main() -> None:
         built_s = time.perf_counter() - t0
         result = {"labels": args.labels, "pairs": 100_000, "rounds": args.rounds,
                   "build_s": built_s, **measure(path, args.repeat),
+                  **reads_under_load(path, args.repeat),
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                   "load_avg": os.getloadavg()[0]}  # fmt: skip
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -121,7 +178,8 @@ def main() -> None:
     args.out.with_suffix(".md").write_text(
         "# Store reliability costs on a large campaign\n\n"
         "`benchmarks/store/reliability_costs.py` (synthetic campaign: 100,000 pairs, labels with "
-        "~4 kB provenance, 5 x 1 MB checkpoints per round; warm page cache; best of "
+        "~4 kB provenance, 2,000 acquisitions and 5 x 1 MB checkpoints per round; warm page cache; "
+        "reads timed while another process writes labels; best of "
         f"{args.repeat}).\n\n| quantity | value |\n|---|---|\n{rows}\n"
     )
     print(json.dumps(result, indent=2))

@@ -13,7 +13,12 @@ from alloop.loop.face.entry import campaign_file_for
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignExistsError, StoreError
 from alloop.store.exports import export_asedb, export_csv
-from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
+from alloop.store.records import (
+    AcquisitionRecord,
+    CampaignStatus,
+    LabelRecord,
+    LabelSummary,
+)
 
 
 def default_campaign_path(cfg: AlloopConfig) -> Path:
@@ -90,7 +95,7 @@ def campaign_costs(store: CampaignStore) -> dict[str, float]:
 @dataclass(frozen=True)
 class HistoryRow:
     acquisition: AcquisitionRecord
-    label: LabelRecord | None
+    label: LabelSummary | None  # the label that counts, without its provenance (cheap)
 
 
 def campaign_history(
@@ -109,7 +114,7 @@ def campaign_history(
         if round_index is not None and round_index not in {r.index for r in store.rounds()}:
             raise StoreError(f"no round {round_index} in this campaign")
         acqs = store.acquisitions(round_index=round_index, surface=surface, adsorbate=adsorbate)
-        counting = labels_that_count(store.labels())
+        counting = labels_that_count(store.label_summaries())
     return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
 
 
