@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-oracles-search: $(STAMP)     ## adaptive vs dense placement search (EMT, 5
 
 bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 models), ~40 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/label_accuracy.py
+
+bench-oracles-heldout: $(STAMP)     ## the search-efficiency measurement on held-out facets (fcc110, fcc211), ~20 min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_heldout.py
 
 bench-oracles-sites: $(STAMP)     ## surrogate site scores vs default site order in the search (EMT, held-out pairs), ~15 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_scores.py
