@@ -297,6 +297,11 @@ class EscalationSection(Section):
     # DFT jobs together by value per cost (`alloop.loop.agent.mf_acquisition`); the first DFT
     # labels go to `per_round` random MLIP-labelled pairs. dft_budget/reasons apply to `rules`.
     policy: Literal["rules", "cost_aware"] = "rules"
+    # cost_aware: the first DFT labels anchor the surfaces (the MLIP-strongest pair of each), and
+    # a pair on a surface with no DFT label yet gets the spread of the surfaces' mean MLIP-DFT
+    # gaps added to its σ (`mf_acquisition.surface_gap_sigma`); false: random first DFT labels,
+    # σ as the ensemble gives it
+    anchor_surfaces: bool = True
     dft_budget: NonNegCount = 0
     per_round: NonNegCount = 1
     mode: Literal["single_point", "relax"] = "single_point"

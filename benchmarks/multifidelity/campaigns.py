@@ -16,7 +16,13 @@ Agents (same seeds):
   ``fidelity_mode`` ``<mode>`` (``MF_AGENTS``): 200 random MLIP labels and 10 random DFT labels,
   then rounds of 300 MLIP + 10 DFT labels' worth of cost (1,300 units, at most 300 MLIP picks),
   spent by value per cost; EI on the best DFT label, or with ``_top30`` on the 30th best
-  (``acquisition.top_k: 30``, the shortlist the benchmark scores).
+  (``acquisition.top_k: 30``, the shortlist the benchmark scores). ``_screen`` agents label the
+  whole pool with MLIP in the first round (2,898 units, the funnel's screen) and then spend
+  1,300 units a round on DFT by value per cost. ``_anchor`` agents run with
+  ``escalation.anchor_surfaces`` (the shipped default): the first DFT labels go to the
+  MLIP-strongest pair of distinct surfaces, and a pair on a surface with no DFT label yet gets
+  the spread of the surfaces' mean MLIP-DFT gaps added to its σ; the others run without it (as
+  they were measured).
 
 Measured: (a) cost until 27 of the 30 strongest DFT binders have a DFT label (in job order
 within a round), with and without the two dissociated minima; (b) the DFT-level MAE over the
@@ -62,14 +68,21 @@ TOP_K, FIND = 30, 27
 ANOMALIES = {"Ru|oximes/49Y3", "Fe|aromatics/44S1"}
 COST_MLIP, COST_DFT = 1.0, 100.0
 RATIOS = (30.0, 100.0, 1000.0)
-#: multi-fidelity agents: surrogate fidelity_mode and acquisition.top_k (30: the shortlist the
-#: benchmark scores; 1: EI on the best DFT label)
+#: multi-fidelity agents: surrogate fidelity_mode, acquisition.top_k (30: the shortlist the
+#: benchmark scores; 1: EI on the best DFT label) and the first round's MLIP labels (200 random;
+#: SCREEN: the whole pool, so every later prediction is an MLIP label plus a learned correction)
+SCREEN = 3000
+#: name -> (fidelity_mode, top_k, first round's MLIP labels, escalation.anchor_surfaces)
 MF_AGENTS = {
-    "mf_delta": ("delta", 1),
-    "mf_delta_top30": ("delta", 30),
-    "mf_token_top30": ("token", 30),
-    "mf_transfer_top30": ("transfer", 30),
-    "mf_supersede_top30": ("supersede", 30),
+    "mf_delta": ("delta", 1, 200, False),
+    "mf_delta_top30": ("delta", 30, 200, False),
+    "mf_token_top30": ("token", 30, 200, False),
+    "mf_transfer_top30": ("transfer", 30, 200, False),
+    "mf_supersede_top30": ("supersede", 30, 200, False),
+    "mf_delta_screen_top30": ("delta", 30, SCREEN, False),
+    "mf_transfer_screen_top30": ("transfer", 30, SCREEN, False),
+    "mf_delta_anchor_top30": ("delta", 30, 200, True),
+    "mf_delta_screen_anchor_top30": ("delta", 30, SCREEN, True),
 }
 AGENTS = ("dft_only", "mlip_only", "funnel", *MF_AGENTS)
 
@@ -100,11 +113,12 @@ def agent_config(agent: str, seed: int, args: argparse.Namespace) -> AlloopConfi
             "acquisition": {"name": "ei", "batch_size": 300, "initial_batch_size": 200},
             "budget": {"max_cost": args.mlip_only_cost, "max_rounds": None},
         })  # fmt: skip
-    mode, top_k = MF_AGENTS[agent]
+    mode, top_k, initial, anchor = MF_AGENTS[agent]
     return AlloopConfig.model_validate({
         **base, "oracle": {"kind": "mf_replay"}, "surrogate": surrogate(args, mode),
-        "acquisition": {"batch_size": 300, "initial_batch_size": 200, "top_k": top_k},
-        "escalation": {"enabled": True, "policy": "cost_aware", "mode": "relax", "per_round": 10},
+        "acquisition": {"batch_size": 300, "initial_batch_size": initial, "top_k": top_k},
+        "escalation": {"enabled": True, "policy": "cost_aware", "mode": "relax", "per_round": 10,
+                       "anchor_surfaces": anchor},
         "budget": {"max_cost": args.mf_cost, "max_rounds": None},
     })  # fmt: skip
 

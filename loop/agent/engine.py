@@ -354,7 +354,7 @@ class CampaignEngine:
         label_cost = fidelity_cost(oracle_fidelity(self.cfg), self.cfg.cost)
         if not self.cfg.escalation.cost_aware:
             return len(self.candidates()), label_cost
-        for_mlip, for_dft, _ = mf_candidates(self.store, self.pool)
+        for_mlip, for_dft, _, _ = mf_candidates(self.store, self.pool)
         dft_cost = fidelity_cost(dft_fidelity(self.cfg.escalation), self.cfg.cost)
         costs = [label_cost] * bool(for_mlip) + [dft_cost] * bool(for_dft)
         return len(for_mlip) + len(for_dft), min(costs, default=0.0)

@@ -35,7 +35,13 @@ from torch import Tensor
 
 from alloop.loop.agent.fidelities import is_low_fidelity
 
-__all__ = ["FidelityCandidate", "FidelityPick", "augmented_ei", "plan_cost_aware"]
+__all__ = [
+    "FidelityCandidate",
+    "FidelityPick",
+    "augmented_ei",
+    "plan_cost_aware",
+    "surface_gap_sigma",
+]
 
 #: values at or below this are "no value" (EI underflows far from the best)
 MIN_VALUE = 1e-12
@@ -91,6 +97,25 @@ def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) 
     if len(target_ev) >= k:
         return sorted(target_ev)[k - 1]
     return values[min(k, len(values)) - 1]
+
+
+def surface_gap_sigma(gaps_by_surface: Mapping[str, Sequence[float]]) -> float | None:
+    """What is not known about the fidelity gap of a surface with no DFT label yet (eV).
+
+    The MLIP-to-DFT gap depends on the surface far more than on the pair (SevenNet-MF-0 on the
+    FG set: mean per-metal bias from -0.57 eV on Ru to +1.69 eV on Fe,
+    `benchmarks/results/lowfi_table.md`), and an ensemble trained on the anchored surfaces
+    does not know how wrong it is on the others. So a pair on an unanchored surface gets this
+    much more σ: the spread (std) of the mean gaps of the anchored surfaces; with fewer than
+    two anchored surfaces, the spread of all observed gaps; None with no gap observed.
+    ``gaps_by_surface``: surface -> DFT label minus MLIP label of its pairs that have both."""
+    means = [sum(g) / len(g) for g in gaps_by_surface.values() if g]
+    if len(means) >= 2:
+        return float(torch.tensor(means, dtype=torch.float64).std())
+    gaps = [x for g in gaps_by_surface.values() for x in g]
+    if len(gaps) >= 2:
+        return float(torch.tensor(gaps, dtype=torch.float64).std())
+    return None
 
 
 def plan_cost_aware(

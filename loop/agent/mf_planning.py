@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
 from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS
-from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.mf_acquisition import (
+    FidelityCandidate,
+    kth_best,
+    plan_cost_aware,
+    surface_gap_sigma,
+)
 from alloop.loop.agent.planning import site_score_events
 from alloop.loop.bridges.dft import dft_fidelity, is_dft_job
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, labels_by_fidelity
@@ -54,12 +59,30 @@ def round_cost(cfg: AlloopConfig, spent: float) -> float:
     return budget
 
 
-def mf_candidates(
-    store: CampaignStore, pool: PoolView
-) -> tuple[list[PairRecord], list[tuple[PairRecord, float]], dict[int, float]]:
-    """``(for MLIP, for DFT, target)``: pairs with no label and no job; pairs with an ok MLIP
-    label, no target label and no DFT job (with that MLIP label, eV); and pair id -> the target
-    label that counts (`labels_by_fidelity`)."""
+class MFCandidates(NamedTuple):
+    """``for_mlip``: pairs with no label and no job; ``for_dft``: pairs with an ok MLIP label,
+    no target label and no DFT job (with that MLIP label, eV); ``target`` and ``low``: pair id
+    -> the target and the MLIP label that count (`labels_by_fidelity`)."""
+
+    for_mlip: list[PairRecord]
+    for_dft: list[tuple[PairRecord, float]]
+    target: dict[int, float]
+    low: dict[int, float]
+
+
+def surface_gaps(
+    pool: PoolView, target: dict[int, float], low: dict[int, float]
+) -> dict[str, list[float]]:
+    """Surface key -> DFT minus MLIP label of each of its pairs that has both (eV)."""
+    surface = {p.id: p.surface_key for p in pool.pairs}
+    gaps: dict[str, list[float]] = {}
+    for pair_id in sorted(set(target) & set(low)):
+        gaps.setdefault(surface[pair_id], []).append(target[pair_id] - low[pair_id])
+    return gaps
+
+
+def mf_candidates(store: CampaignStore, pool: PoolView) -> MFCandidates:
+    """What a cost-aware batch can choose from (see `MFCandidates`)."""
     summaries = store.label_summaries()
     target, low = labels_by_fidelity(store, summaries)
     labelled = {lab.pair_key for lab in summaries}
@@ -72,7 +95,7 @@ def mf_candidates(
         for p in pool.pairs
         if p.id in low and p.id not in target and p.key not in with_dft_job
     ]
-    return for_mlip, for_dft, target
+    return MFCandidates(for_mlip, for_dft, target, low)
 
 
 def plan_mf_batch(
@@ -83,7 +106,7 @@ def plan_mf_batch(
     index: int,
 ) -> MFBatch:
     """Step 3 under the cost-aware policy (see the module docstring)."""
-    for_mlip, for_dft, target = mf_candidates(store, pool)
+    for_mlip, for_dft, target, low_labels = mf_candidates(store, pool)
     pairs = for_mlip + [p for p, _ in for_dft]
     spent = cost_spent(store.jobs(), cfg.cost)
     budget = round_cost(cfg, spent)
@@ -92,6 +115,12 @@ def plan_mf_batch(
     slabs, smiles, pair_index = pool.index_tensors(pairs)
     low = torch.tensor([math.nan] * len(for_mlip) + [ev for _, ev in for_dft], dtype=torch.float64)
     pred = ensemble.predict(slabs, smiles, pair_index, low_fidelity_ev=low)
+    sigma = pred.std_ev.double()
+    gaps = surface_gaps(pool, target, low_labels)
+    gap_sigma = surface_gap_sigma(gaps) if cfg.escalation.anchor_surfaces else None
+    if gap_sigma is not None:  # pairs on surfaces with no DFT label: the gap is not known
+        unanchored = torch.tensor([p.surface_key not in gaps for p in pairs])
+        sigma = torch.where(unanchored, torch.sqrt(sigma**2 + gap_sigma**2), sigma)
     dft_kind = dft_fidelity(cfg.escalation)
     (mlip_kind,) = LOW_FIDELITY_LABELS
     candidates = [
@@ -99,7 +128,7 @@ def plan_mf_batch(
             p.key,
             mlip_kind if i < len(for_mlip) else dft_kind,
             float(pred.mean_ev[i]),
-            float(pred.std_ev[i]),
+            float(sigma[i]),
             fidelity_cost(mlip_kind if i < len(for_mlip) else dft_kind, cfg.cost),
         )
         for i, p in enumerate(pairs)
@@ -127,6 +156,8 @@ def plan_mf_batch(
         "n_scored": len(pairs),
         "round_cost": budget,
         "ei_threshold_ev": best,
+        "surface_gap_sigma_ev": gap_sigma,
+        "anchored_surfaces": len(gaps),
         "planned": {
             "mlip": sum(c.candidate.fidelity == mlip_kind for c in picks),
             "dft": sum(c.candidate.fidelity != mlip_kind for c in picks),
@@ -139,7 +170,10 @@ def cold_start_dft(
     store: CampaignStore, cfg: AlloopConfig, index: int, generator: torch.Generator
 ) -> tuple[list[NewJob], list[tuple[str, dict[str, Any]]]]:
     """The campaign's first DFT jobs: none once any DFT label or job exists; else
-    ``escalation.per_round`` random pairs among those with an ok MLIP label."""
+    ``escalation.per_round`` pairs among those with an ok MLIP label. With
+    ``escalation.anchor_surfaces`` (the default) they anchor the surfaces: the MLIP-strongest
+    pair of each surface, surfaces in a seeded random order, round-robin when there are fewer
+    surfaces than picks; without, random pairs."""
     if any(is_dft_job(j) for j in store.jobs()):
         return [], []
     target, low = labels_by_fidelity(store)
@@ -148,14 +182,29 @@ def cold_start_dft(
     keys = {lab.pair_id: lab.pair_key for lab in store.label_summaries()}
     options = sorted(low)
     n = min(cfg.escalation.per_round, len(options))
-    chosen = [options[int(i)] for i in torch.randperm(len(options), generator=generator)[:n]]
+    if cfg.escalation.anchor_surfaces:
+        surface_of = {p.id: p.surface_key for p in store.pairs()}
+        by_surface: dict[str, list[int]] = {}
+        for pair_id in sorted(options, key=lambda i: (low[i], i)):
+            by_surface.setdefault(surface_of[pair_id], []).append(pair_id)
+        surfaces = sorted(by_surface)
+        order = [surfaces[int(i)] for i in torch.randperm(len(surfaces), generator=generator)]
+        chosen: list[int] = []
+        while len(chosen) < n:
+            for surface in order:
+                if by_surface[surface] and len(chosen) < n:
+                    chosen.append(by_surface[surface].pop(0))
+        why = "MLIP-strongest pair of its surface (anchors the surface's fidelity gap)"
+    else:
+        chosen = [options[int(i)] for i in torch.randperm(len(options), generator=generator)[:n]]
+        why = "random MLIP-labelled pair"
     kind = dft_fidelity(cfg.escalation)
     cost = fidelity_cost(kind, cfg.cost)
     jobs, events = [], []
     for pair_id in sorted(chosen):
         pair = keys[pair_id]
         jobs.append(NewJob.for_round(index, pair, kind))
-        detail = f"cold start: random MLIP-labelled pair ({n} of {len(options)})"
+        detail = f"cold start: {why} ({n} of {len(options)})"
         events.append(
             ("escalated", {"pair": pair, "reason": REASON_COLD_START, "detail": detail,
                            "value": None, "cost": cost})

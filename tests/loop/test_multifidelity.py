@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
@@ -285,3 +286,58 @@ def test_config_spells_the_surrogate_modes_as_the_surrogate_does() -> None:
     annotation = SurrogateSection.model_fields["fidelity_mode"].annotation
     (literal,) = [a for a in get_args(annotation) if a is not type(None)]
     assert get_args(literal) == FIDELITY_MODES
+
+
+def test_surface_gap_sigma_is_the_spread_of_the_surfaces_mean_gaps() -> None:
+    from alloop.loop.agent.mf_acquisition import surface_gap_sigma
+
+    assert surface_gap_sigma({}) is None
+    assert surface_gap_sigma({"Pt": [0.3]}) is None  # one gap: nothing to spread
+    # one surface, several gaps: their spread
+    assert surface_gap_sigma({"Pt": [0.1, 0.5]}) == pytest.approx(0.2828, abs=1e-4)
+    # several surfaces: the spread of their means (Fe's +1.7 eV dominates), not of all gaps
+    sigma = surface_gap_sigma({"Ru": [-0.6, -0.5], "Fe": [1.6, 1.8], "Pt": [0.0]})
+    assert sigma == pytest.approx(float(torch.tensor([-0.55, 1.7, 0.0]).double().std()))
+
+
+def test_first_dft_labels_anchor_distinct_surfaces(tmp_path: Path) -> None:
+    """Anchored cold start: the MLIP-strongest pair of each surface, every surface once before
+    any gets a second; without anchoring, random MLIP-labelled pairs."""
+    from alloop.loop.agent.mf_planning import cold_start_dft
+
+    text = mf_config(tmp_path / "mf.yaml", rounds=1).read_text()
+    labels_only = text.replace(
+        "escalation: {enabled: true, policy: cost_aware, mode: relax, per_round: 2}",
+        "escalation: {enabled: false}",
+    )
+    labels_only = labels_only.replace("initial_batch_size: 5", "initial_batch_size: 12")
+    (tmp_path / "mlip.yaml").write_text(labels_only)
+    campaign = tmp_path / "c.alloop"
+    result = runner.invoke(app, ["run", str(tmp_path / "mlip.yaml"), "-c", str(campaign), "-q"])
+    assert result.exit_code == 0, result.output
+    with CampaignStore.open(campaign) as store:
+        surface = {p.key: p.surface_key for p in store.pairs()}
+        mlip = {lab.pair_key: lab.gmae_ev for lab in store.labels() if lab.status == "ok"}
+        assert len({surface[k] for k in mlip}) == 2  # Pt and Ru both have MLIP labels
+        picked = {}
+        for anchor in (True, False):
+            cfg = parse_config(yaml_of(text, anchor=anchor, per_round=3))
+            jobs, events = cold_start_dft(store, cfg, 1, torch.Generator().manual_seed(0))
+            picked[anchor] = ([j.pair_key for j in jobs], [e[1]["detail"] for e in events])
+    chosen, details = picked[True]
+    assert len(set(chosen)) == 3 and all("surface" in d for d in details)
+    ranked = {s: sorted((v, k) for k, v in mlip.items() if surface[k] == s) for s in ("Pt", "Ru")}
+    firsts = {ranked[s][0][1] for s in ranked}  # the strongest of each surface
+    assert firsts <= set(chosen)
+    (extra,) = set(chosen) - firsts  # the third: a surface's second strongest
+    assert extra in {ranked[s][1][1] for s in ranked}
+    chosen, details = picked[False]
+    assert len(set(chosen)) == 3 and all("random" in d for d in details)
+
+
+def yaml_of(text: str, anchor: bool, per_round: int) -> dict:
+    import yaml
+
+    data = yaml.safe_load(text)
+    data["escalation"] |= {"anchor_surfaces": anchor, "per_round": per_round}
+    return data
