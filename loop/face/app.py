@@ -89,8 +89,8 @@ class RoundsScreen(Reloading):
         Binding("enter", "open", "batch", show=True),
         Binding("escape", "app.pop_screen", "back"),
     ]
-    COLUMNS = ("#", "state", "started", "wall s", "train s", "label s", "labels", "cost",
-               "val MAE", "batch MAE", "95% cov.", "best eV")  # fmt: skip
+    COLUMNS = ("#", "state", "picked", "acquisition", "labels", "cost", "val MAE", "batch MAE",
+               "95% cov.", "best eV", "started", "wall s", "train s", "label s")  # fmt: skip
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,6 +101,9 @@ class RoundsScreen(Reloading):
     def load(self, campaign: str) -> None:
         with CampaignStore.open(campaign) as store:
             rounds = store.rounds()
+            picked: dict[int, list[str]] = {}
+            for a in store.acquisitions():
+                picked.setdefault(a.round_index, []).append(a.acquisition)
         table = self.query_one("#rounds", DataTable)
         row = table.cursor_row
         table.clear(columns=not table.columns)
@@ -109,15 +112,17 @@ class RoundsScreen(Reloading):
         for r in rounds:
             m, t = r.metrics, r.metrics.get("timing", {})
             end = r.finished_at or r.updated_at
+            names = picked.get(r.index, [])
             table.add_row(
-                str(r.index), r.state, r.started_at.strftime("%H:%M:%S"),
-                f"{(end - r.started_at).total_seconds():.1f}", fmt(t.get("train_s"), ".1f"),
-                fmt(t.get("label_s"), ".1f"), fmt(explore.number(m.get("n_labels")), ".0f"),
+                str(r.index), r.state, str(len(names)), "+".join(dict.fromkeys(names)) or "—",
+                fmt(explore.number(m.get("n_labels")), ".0f"),
                 fmt(explore.number(m.get("cost_total")), ",.0f"),
                 fmt(explore.number(m.get("val_mae_ev")), ".3f"),
                 fmt(explore.number(m.get("batch_mae_ev")), ".3f"),
                 fmt(explore.number(m.get("batch_coverage_95")), ".0%"),
-                fmt(explore.number(m.get("best_gmae_ev"))), key=str(r.index),
+                fmt(explore.number(m.get("best_gmae_ev"))), r.started_at.strftime("%H:%M:%S"),
+                f"{(end - r.started_at).total_seconds():.1f}", fmt(t.get("train_s"), ".1f"),
+                fmt(t.get("label_s"), ".1f"), key=str(r.index),
             )  # fmt: skip
         if not rounds:
             self.query_one(".title", Static).update("rounds — none yet")

@@ -31,6 +31,9 @@ from alloop.loop.face.app import DashboardApp, Reloading, fmt
 from alloop.store import CampaignStore
 from alloop.store.records import LabelRecord
 
+#: a batch column's header -> the sort key a click on it chooses
+SORT_BY_COLUMN = {"rank": "rank", "pair": "pair", "μ eV": "mu", "σ eV": "sigma",
+                  "label−μ": "error", "label(s) eV": "label", "score": "score"}  # fmt: skip
 BATCH_COLUMNS = ("rank", "pair", "μ eV", "σ eV", "label−μ", "label(s) eV", "fidelity",
                  "acquisition", "score", "reason")  # fmt: skip
 
@@ -131,6 +134,17 @@ class BatchScreen(Reloading):
         keys = explore.SORT_KEYS
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         self.descending = self.sort_key in explore.DESCENDING_FIRST
+        self.redraw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a sortable column's header sorts by it; again, the other way."""
+        key = SORT_BY_COLUMN.get(str(event.label))
+        if key is None:
+            return
+        if key == self.sort_key:
+            self.descending = not self.descending
+        else:
+            self.sort_key, self.descending = key, key in explore.DESCENDING_FIRST
         self.redraw()
 
     def action_reverse(self) -> None:

@@ -227,6 +227,12 @@ def test_sort_and_filter_the_batch(campaigns):
         await pilot.pause()
         scores = [r.score for r in screen.shown if r.score is not None]
         assert scores == sorted(scores)
+        table = screen.query_one("#batch", DataTable)
+        x = sum(c.get_render_width(table) for c in list(table.columns.values())[:2]) + 1
+        await pilot.click("#batch", offset=(x, 0))  # the header of μ
+        await pilot.pause()
+        mus = [r.mu_ev for r in screen.shown if r.mu_ev is not None]
+        assert screen.sort_key == "mu" and mus == sorted(mus)
         await pilot.press("slash", *"f:dft", "enter")
         await pilot.pause()
         table = screen.query_one("#batch", DataTable)
