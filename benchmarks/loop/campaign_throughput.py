@@ -161,6 +161,8 @@ def main() -> None:
         help="refuse to start when the 1-minute load average is above this",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.labels < 6:  # round 1 trains on the first half, split into training and validation
+        parser.error(f"--labels must be >= 6, got {args.labels}")
     warnings.filterwarnings("ignore")
     load_before = os.getloadavg()
     if args.max_load is not None and load_before[0] > args.max_load:
