@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -126,9 +127,15 @@ class InProcessExecutor:
 def _worker_main(conn: Connection) -> None:
     """Worker loop: ``("oracle", oracle)`` sets the oracle, ``("job", index, pair)`` sends back
     ``("started", index)`` and then ``("result", index, result)``, ``None`` stops it."""
+    # Ctrl-C at a terminal reaches the whole process group: the parent handles it (and stops
+    # its workers); a worker would only print a KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     oracle: Oracle | None = None
     while True:
-        message = conn.recv()
+        try:
+            message = conn.recv()
+        except EOFError:  # the parent is gone (killed): nothing left to do
+            return
         if message is None:
             return
         if message[0] == "oracle":

@@ -26,7 +26,8 @@ def default_campaign_path(cfg: AlloopConfig) -> Path:
 
 
 def where_it_stands(store: CampaignStore) -> str:
-    """`at round 4, step labelled` (the last committed step), for the interruption line."""
+    """`at round 4, step labelled` (the last committed step; `after round 4 closed` between
+    rounds), for the interruption line."""
     try:
         rounds = store.rounds()
     except StoreError:
@@ -34,6 +35,8 @@ def where_it_stands(store: CampaignStore) -> str:
     if not rounds:
         return "before round 0"
     last = rounds[-1]
+    if last.state == "closed":
+        return f"after round {last.index} closed"
     return f"at round {last.index}, step {last.state}"
 
 

@@ -5,6 +5,7 @@ read-only and full tmpfs mounts (root only, skipped otherwise), real signals to 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -27,7 +28,7 @@ runner = CliRunner()
 WIDE = {"COLUMNS": "300"}
 
 
-def tiny_config(path: Path, rounds: int, molecules: int = 8) -> Path:
+def tiny_config(path: Path, rounds: int, molecules: int = 8, executor: str = "inprocess") -> Path:
     path.write_text(
         "campaign: {name: tiny, seed: 5}\n"
         f"pool:\n  fg: {{root: {FG_ROOT}, metals: [Pt, Au], max_molecules: {molecules}}}\n"
@@ -36,6 +37,7 @@ def tiny_config(path: Path, rounds: int, molecules: int = 8) -> Path:
         "            early_stop_patience: 2, batch_size: 16}\n"
         "acquisition: {name: lcb, batch_size: 3, initial_batch_size: 4}\n"
         f"budget: {{max_rounds: {rounds}}}\n"
+        f"executor: {{kind: {executor}, workers: 2}}\n"
     )
     return path
 
@@ -202,22 +204,31 @@ def _wait_for_closed_round(path: Path, proc: subprocess.Popen[str]) -> None:
     pytest.fail("no round closed")
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_prints_where_it_stopped_and_exits_non_zero(tmp_path, signum, code):
-    cfg = tiny_config(tmp_path / "long.yaml", rounds=60, molecules=60)
+@pytest.mark.parametrize(
+    ("signum", "code", "executor"),
+    [(signal.SIGTERM, 143, "inprocess"), (signal.SIGINT, 130, "inprocess"),
+     (signal.SIGINT, 130, "process")],
+    ids=["sigterm", "sigint", "ctrl-c-to-the-group-with-worker-processes"],
+)  # fmt: skip
+def test_signal_prints_where_it_stopped_and_exits_non_zero(tmp_path, signum, code, executor):
+    cfg = tiny_config(tmp_path / "long.yaml", rounds=60, molecules=60, executor=executor)
     path = tmp_path / "long.alloop"
     proc = subprocess.Popen(
-        [ALLOOP, "run", str(cfg), "-c", str(path), "-q"],
+        [ALLOOP, "run", str(cfg), "-c", str(path), "-q"], start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD,
     )  # fmt: skip
     _wait_for_closed_round(path, proc)
-    proc.send_signal(signum)
+    os.killpg(proc.pid, signum)  # as a terminal does: the run and its workers, if any
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == code, out + err
     lines = [ln for ln in (out + err).splitlines() if ln.strip()]
     assert len(lines) == 1, lines
-    assert lines[0].startswith("interrupted at round ") and ", step " in lines[0]
-    assert lines[0].endswith(f"continue with: alloop resume {path}")
+    said = re.fullmatch(
+        r"interrupted (at round \d+, step \w+|after round \d+ closed); continue with: "
+        r"alloop resume (.+)",
+        lines[0],
+    )
+    assert said is not None and said.group(2) == str(path), lines[0]
     assert check_campaign(path).intact
 
 
