@@ -126,8 +126,7 @@ class BatchScreen(Reloading):
             f"{self.round_info}\n{shown} rows  ·  sorted by {self.sort_key} ({order})"
             + (f"  ·  filter: {escape(self.query_text)}" if self.query_text else "")
             + empty
-            + "\n[dim]label−μ: label that counts − prediction (yellow: beyond 1.96σ)  ·  "
-            "enter: the pair[/]"
+            + "\n[dim]label−μ: label that counts − μ (yellow: beyond 1.96σ)  ·  enter: the pair[/]"
         )
 
     def action_sort(self) -> None:
