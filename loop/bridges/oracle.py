@@ -31,6 +31,7 @@ def oracle_cache_dir(store: CampaignStore) -> Path:
     PBS) need it on a shared file system."""
     path = store.target.path
     if path is not None:
+        path = path.resolve()  # workers elsewhere (other cwd, other nodes) find it too
         return path.with_name(path.name + ORACLE_CACHE_SUFFIX)
     return Path.cwd() / f"{store.campaign().name}{ORACLE_CACHE_SUFFIX}"
 

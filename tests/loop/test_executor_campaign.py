@@ -89,7 +89,7 @@ def test_dask_campaign_end_to_end(tmp_path: Path) -> None:
         assert all(j.state == JobState.DONE.value for j in jobs if j is not lost[0])
         assert lost[0].pair_key not in {lab.pair_key for lab in store.labels()}
         assert len(store.labels()) == len(jobs) - 1 == 5
-    assert cache == tmp_path / "dask.alloop.oracle-cache"
+    assert cache == (tmp_path / "dask.alloop.oracle-cache").resolve()
     with CampaignStore.open(path, write=True) as store:  # resume: the lost job runs again
         CampaignEngine(store, cfg, oracle=oracle).run()
         job = next(j for j in store.jobs() if j.key == lost[0].key)
@@ -115,3 +115,14 @@ def test_dask_campaign_end_to_end(tmp_path: Path) -> None:
     assert "top-scored slab atoms" in shown.output
     best = max(range(len(first)), key=lambda i: first[i])
     assert f"{best} {symbols[best]} {first[best]:.3f}" in shown.output
+
+
+def test_oracle_cache_sits_beside_the_campaign_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    monkeypatch.chdir(tmp_path)
+    with create_campaign(load_config(config), "rel.alloop") as store:
+        cache = oracle_cache_dir(store)
+    assert cache.is_absolute() and cache == (tmp_path / "rel.alloop.oracle-cache").resolve()
