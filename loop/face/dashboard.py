@@ -24,7 +24,7 @@ from alloop.store.records import (
     AcquisitionRecord,
     CampaignStatus,
     EventRecord,
-    LabelRecord,
+    LabelSummary,
     RoundRecord,
 )
 
@@ -39,7 +39,7 @@ class Snapshot:
     status: CampaignStatus
     rounds: tuple[RoundRecord, ...]
     batch: tuple[AcquisitionRecord, ...]
-    labels: dict[str, LabelRecord]
+    labels: dict[str, LabelSummary]  # the label that counts per pair, without provenance
     escalations: tuple[EventRecord, ...]
     costs: dict[str, float]
 
@@ -48,7 +48,7 @@ def snapshot(campaign: str) -> Snapshot:
     with CampaignStore.open(campaign) as store:
         rounds = tuple(store.rounds())
         batch = tuple(store.acquisitions(round_index=rounds[-1].index)) if rounds else ()
-        labels = labels_that_count(store.labels())
+        labels = labels_that_count(store.label_summaries())
         escalations = tuple(e for e in store.events() if e.kind == "escalated")
         costs = campaign_costs(store)
         status = status_of(store)

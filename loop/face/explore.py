@@ -25,6 +25,7 @@ from alloop.store.records import (
     EventRecord,
     JobRecord,
     LabelRecord,
+    LabelSummary,
     RoundRecord,
 )
 
@@ -43,8 +44,8 @@ class BatchRow:
     score: float | None
     mu_ev: float | None
     sigma_ev: float | None
-    labels: tuple[LabelRecord, ...]  # every label of the pair, oldest first
-    counted: LabelRecord | None  # the label that counts (labels_that_count)
+    labels: tuple[LabelSummary, ...]  # every label of the pair, oldest first
+    counted: LabelSummary | None  # the label that counts (labels_that_count)
     reason: str
 
     @property
@@ -139,8 +140,8 @@ def _escalations(events: Iterable[EventRecord]) -> dict[tuple[int | None, str], 
             if e.kind == "escalated"}  # fmt: skip
 
 
-def _labels_by_pair(labels: Iterable[LabelRecord]) -> dict[str, list[LabelRecord]]:
-    out: dict[str, list[LabelRecord]] = {}
+def _labels_by_pair(labels: Iterable[LabelSummary]) -> dict[str, list[LabelSummary]]:
+    out: dict[str, list[LabelSummary]] = {}
     for lab in labels:
         out.setdefault(lab.pair_key, []).append(lab)
     return out
@@ -152,7 +153,7 @@ def round_batch(store: CampaignStore, round_index: int) -> list[BatchRow]:
     if round_index not in {r.index for r in store.rounds()}:
         raise ValueError(f"no round {round_index} in this campaign")
     acqs = store.acquisitions(round_index=round_index)
-    labels = store.labels()
+    labels = store.label_summaries()  # no provenance: a batch reloads every few seconds
     by_pair = _labels_by_pair(labels)
     counting = labels_that_count(labels)
     jobs = _jobs_by_round_pair(store.jobs())
@@ -198,8 +199,8 @@ def _escalation_text(event: EventRecord) -> str:
 def _row(
     a: AcquisitionRecord,
     kind: str,
-    by_pair: dict[str, list[LabelRecord]],
-    counting: dict[str, LabelRecord],
+    by_pair: dict[str, list[LabelSummary]],
+    counting: dict[str, LabelSummary],
 ) -> BatchRow:
     return BatchRow(
         a.round_index, a.rank, a.pair_key, a.surface_key, a.adsorbate_key, kind, a.acquisition,
