@@ -11,17 +11,17 @@ import pytest
 
 from alloop.loop.face import explore, plots
 from alloop.loop.face.model_view import SiteMap, render_site_map, top_layer
-from alloop.store.records import AcquisitionRecord, LabelRecord, RoundRecord
+from alloop.store.records import AcquisitionRecord, LabelSummary, RoundRecord
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def label(pair: str, fidelity: str, gmae: float | None, status: str = "ok") -> LabelRecord:
-    return LabelRecord(0, 0, pair, None, gmae, status, fidelity, {}, NOW)
+def label(pair: str, fidelity: str, gmae: float | None, status: str = "ok") -> LabelSummary:
+    return LabelSummary(0, pair, gmae, status, fidelity)
 
 
 def row(rank: int | None, pair: str, fidelity: str, score: float | None, mu: float | None,
-        sigma: float | None, *labels: LabelRecord) -> explore.BatchRow:  # fmt: skip
+        sigma: float | None, *labels: LabelSummary) -> explore.BatchRow:  # fmt: skip
     surface, adsorbate = pair.split("|")
     counted = next((lab for lab in reversed(labels) if lab.status == "ok"), None)
     return explore.BatchRow(0, rank, pair, surface, adsorbate, fidelity, "lcb", score, mu, sigma,
