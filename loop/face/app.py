@@ -124,9 +124,9 @@ class RoundsScreen(Reloading):
                 f"{(end - r.started_at).total_seconds():.1f}", fmt(t.get("train_s"), ".1f"),
                 fmt(t.get("label_s"), ".1f"), key=str(r.index),
             )  # fmt: skip
-        if not rounds:
-            self.query_one(".title", Static).update("rounds — none yet")
-        elif row < len(rounds):
+        title = "rounds — enter: the round's batch" if rounds else "rounds — none yet"
+        self.query_one(".title", Static).update(title)
+        if rounds and row < len(rounds):
             table.move_cursor(row=row)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

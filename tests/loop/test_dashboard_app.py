@@ -431,6 +431,7 @@ def test_a_campaign_written_by_another_process_appears_after_refresh(tmp_path):
         await pilot.pause()
         table = app.screen.query_one("#rounds", DataTable)
         seen.append(table.row_count)
+        assert "none yet" in text_of(app.screen.query_one(".title", Static))
         done = await asyncio.to_thread(
             subprocess.run,
             [sys.executable, "-m", "alloop.loop.face.cli", "resume", str(target), "-q"],
@@ -441,6 +442,7 @@ def test_a_campaign_written_by_another_process_appears_after_refresh(tmp_path):
         await pilot.pause()
         seen.append(table.row_count)
         seen.append(table_rows(table)[0][1])
+        assert "enter: the round's batch" in text_of(app.screen.query_one(".title", Static))
         await pilot.press("o")
         await pilot.pause()
         seen.append(text_of(app.screen.query_one("#overview", Static)))
