@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
