@@ -97,6 +97,27 @@ def score(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def search_oracles(
+    dense: int, cap: int, patience_values: list[int], tolerance_ev: float
+) -> tuple[MLIPOracle, dict[int, MLIPOracle]]:
+    """The dense reference search (seed 1000, no early stop) and one adaptive search per
+    patience value (seed 0), EMT, sharing the dense search's slab/reference cache."""
+    common = {"calculator": "emt", "fmax_ev_per_ang": 0.05, "max_steps": 300}
+    dense_oracle = MLIPOracle(
+        MLIPOracleSettings(**common, max_placements=dense, patience=dense, seed=1000)
+    )
+    adaptive = {
+        m: MLIPOracle(
+            MLIPOracleSettings(
+                **common, max_placements=cap, patience=m, tolerance_ev=tolerance_ev, seed=0
+            ),
+            cache=dense_oracle.cache,
+        )
+        for m in patience_values
+    }
+    return dense_oracle, adaptive
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dense", type=int, default=100, help="placements of the dense search")
@@ -117,19 +138,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING)
 
-    common = {"calculator": "emt", "fmax_ev_per_ang": 0.05, "max_steps": 300}
-    dense_oracle = MLIPOracle(
-        MLIPOracleSettings(**common, max_placements=args.dense, patience=args.dense, seed=1000)
-    )
-    adaptive = {
-        m: MLIPOracle(
-            MLIPOracleSettings(
-                **common, max_placements=args.cap, patience=m, tolerance_ev=args.tolerance, seed=0
-            ),
-            cache=dense_oracle.cache,
-        )
-        for m in args.patience
-    }
+    dense_oracle, adaptive = search_oracles(args.dense, args.cap, args.patience, args.tolerance)
     pairs = build_pairs()[: args.limit]
     rows: dict[int, list[dict[str, Any]]] = {m: [] for m in args.patience}
     start = time.perf_counter()
@@ -154,7 +163,7 @@ def main() -> None:
         "patience_values": args.patience,
         "tolerance_ev": args.tolerance,
         "max_placements": args.cap,
-        "fmax_ev_per_ang": common["fmax_ev_per_ang"],
+        "fmax_ev_per_ang": dense_oracle.settings.fmax_ev_per_ang,
         "success_threshold_ev": SUCCESS_EV,
         "wall_s": wall_s,
         "python": platform.python_version(),

@@ -29,13 +29,12 @@ from typing import Any
 from ase.build import fcc110, fcc211
 
 from alloop.oracles.adsorbates import adsorbate_from_database
-from alloop.oracles.mlip_oracle import MLIPOracle
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.slabs import prepare_slab
 from alloop.oracles.types import OraclePair
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import ADSORBATES, aggregate, summarise  # noqa: E402
+from search_efficiency import ADSORBATES, aggregate, search_oracles, summarise  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 HELD_OUT = (("Cu", "110"), ("Ag", "110"), ("Pd", "110"), ("Pt", "110"), ("Cu", "211"),
@@ -64,19 +63,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING)
     tolerance = MLIPOracleSettings.tolerance_ev
-    common = {"calculator": "emt", "fmax_ev_per_ang": 0.05, "max_steps": 300}
-    dense_oracle = MLIPOracle(
-        MLIPOracleSettings(**common, max_placements=args.dense, patience=args.dense, seed=1000)
-    )
-    adaptive = {
-        m: MLIPOracle(
-            MLIPOracleSettings(
-                **common, max_placements=args.cap, patience=m, tolerance_ev=tolerance, seed=0
-            ),
-            cache=dense_oracle.cache,
-        )  # fmt: skip
-        for m in args.patience
-    }
+    dense_oracle, adaptive = search_oracles(args.dense, args.cap, args.patience, tolerance)
     pairs = held_out_pairs()[: args.limit]
     rows: dict[int, list[dict[str, Any]]] = {m: [] for m in args.patience}
     log = args.out.with_suffix(".jsonl")
