@@ -8,7 +8,7 @@ Steps of one round, each a state recorded on the round row before the next begin
   0. ``started``   the round row exists.
   1. ``trained``   the AdsMT ensemble is fitted on every usable label (highest fidelity per
                    pair), warm-started from the previous round's checkpoint; the new checkpoint
-                   is stored. Round 0 (and any round with fewer than two labels) is a cold
+                   is stored. Round 0 (and any round with fewer than three labels) is a cold
                    start and skips training.
   2./3. ``acquired``  the unlabelled pool is scored (μ, σ, embeddings), a diverse batch chosen
                    by the configured acquisition, and the acquisitions with their PROPOSED
@@ -84,6 +84,10 @@ logger = logging.getLogger(__name__)
 Observer = Callable[[str, dict[str, Any]], None]
 
 __all__ = ["CampaignEngine", "round_generator"]
+
+#: fewer labels than this and a round is a cold start: training needs two rows to standardise
+#: the descriptors on and one to validate on (two labels used to crash the second round)
+MIN_TRAINING_LABELS = 3
 
 
 class CampaignEngine:
@@ -161,7 +165,7 @@ class CampaignEngine:
     def _train(self, index: int) -> RoundState:
         mode = self.cfg.surrogate.mode
         samples = [s for _, s in training_samples(self.store, self.pool, mode)]
-        if len(samples) < 2:
+        if len(samples) < MIN_TRAINING_LABELS:
             return self._cold_start(index)
         if not self._usable_checkpoints(index):
             self._fit(index, samples, RoundState.TRAINED)

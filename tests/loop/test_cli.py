@@ -128,3 +128,19 @@ def test_show_and_dashboard_frame(campaign):
     assert frame.exit_code == 0, frame.output
     for text in ("rounds", "current batch (round 0)", "strongest binding", "escalations", "-0.900"):
         assert text in frame.output
+
+
+def test_two_labels_are_a_cold_start_not_a_crash(tmp_path, fg_root):
+    """Two labels cannot train (two rows to standardise on, one to validate): the round after
+    a first batch of two is another cold start, and the campaign runs on."""
+    cfg = write_fg_config(tmp_path / "two.yaml", fg_root, name="two")
+    cfg.write_text(
+        cfg.read_text()
+        + "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 3}\n"
+        + "acquisition: {batch_size: 2, initial_batch_size: 2}\nbudget: {max_rounds: 3}\n"
+    )
+    result = runner.invoke(app, ["run", str(cfg), "-c", str(tmp_path / "two.alloop"), "-q"])
+    assert result.exit_code == 0, result.output
+    with CampaignStore.open(tmp_path / "two.alloop") as store:
+        trained = [r.index for r in store.rounds() if store.checkpoints(r.index)]
+        assert len(store.rounds()) == 3 and trained == [2]  # rounds 0, 1 cold; 2 trains on 4
