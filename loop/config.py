@@ -295,7 +295,8 @@ class EscalationSection(Section):
     enabled: bool = False
     # `rules`: the reason-coded policy below, in step 5. `cost_aware`: step 3 chooses MLIP and
     # DFT jobs together by value per cost (`alloop.loop.agent.mf_acquisition`); the first DFT
-    # labels go to `per_round` random MLIP-labelled pairs. dft_budget/reasons apply to `rules`.
+    # labels go to `per_round` MLIP-labelled pairs (see anchor_surfaces). dft_budget/reasons apply
+    # to `rules`.
     policy: Literal["rules", "cost_aware"] = "rules"
     # cost_aware: the first DFT labels anchor the surfaces (the MLIP-strongest pair of each), and
     # a pair on a surface with no DFT label yet gets the spread of the surfaces' mean MLIP-DFT

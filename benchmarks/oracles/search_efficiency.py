@@ -25,6 +25,7 @@ import logging
 import platform
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,17 @@ def search_oracles(
     return dense_oracle, adaptive
 
 
+def run_searches(
+    pairs: list[OraclePair], dense_oracle: MLIPOracle, adaptive: dict[int, MLIPOracle]
+) -> Iterator[tuple[int, OraclePair, int, dict[str, Any]]]:
+    """For each pair, the dense search once and every adaptive search: ``(pair index, pair,
+    patience, summarise(dense, adaptive))`` as each adaptive search finishes."""
+    for i, pair in enumerate(pairs):
+        dense = dense_oracle.label(pair)
+        for m, oracle in adaptive.items():
+            yield i, pair, m, summarise(dense, oracle.label(pair))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dense", type=int, default=100, help="placements of the dense search")
@@ -142,17 +154,14 @@ def main() -> None:
     pairs = build_pairs()[: args.limit]
     rows: dict[int, list[dict[str, Any]]] = {m: [] for m in args.patience}
     start = time.perf_counter()
-    for i, pair in enumerate(pairs):
-        dense = dense_oracle.label(pair)
-        for m, oracle in adaptive.items():
-            row = summarise(dense, oracle.label(pair))
-            rows[m].append(row)
-            print(
-                f"[{i + 1}/{len(pairs)}] {pair.key} patience {m}: dense {row['dense_min_ev']} "
-                f"({row['dense_relaxations']}) adaptive {row['adaptive_min_ev']} "
-                f"({row['adaptive_relaxations']}) success={row['success']}",
-                flush=True,
-            )
+    for i, pair, m, row in run_searches(pairs, dense_oracle, adaptive):
+        rows[m].append(row)
+        print(
+            f"[{i + 1}/{len(pairs)}] {pair.key} patience {m}: dense {row['dense_min_ev']} "
+            f"({row['dense_relaxations']}) adaptive {row['adaptive_min_ev']} "
+            f"({row['adaptive_relaxations']}) success={row['success']}",
+            flush=True,
+        )
     wall_s = time.perf_counter() - start
     summary = {m: aggregate(rows[m]) for m in args.patience}
     meta = {

@@ -34,7 +34,12 @@ from alloop.oracles.slabs import prepare_slab
 from alloop.oracles.types import OraclePair
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import ADSORBATES, aggregate, search_oracles, summarise  # noqa: E402
+from search_efficiency import (  # noqa: E402
+    ADSORBATES,
+    aggregate,
+    run_searches,
+    search_oracles,
+)
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 HELD_OUT = (("Cu", "110"), ("Ag", "110"), ("Pd", "110"), ("Pt", "110"), ("Cu", "211"),
@@ -70,16 +75,13 @@ def main() -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
     start = time.perf_counter()
-    for i, pair in enumerate(pairs):
-        dense = dense_oracle.label(pair)
-        for m, oracle in adaptive.items():
-            row = summarise(dense, oracle.label(pair))
-            rows[m].append(row)
-            with log.open("a") as handle:
-                handle.write(json.dumps({"patience": m, **row}) + "\n")
-            print(f"[{i + 1}/{len(pairs)}] {pair.key} patience {m}: success={row['success']} "
-                  f"gap={row['gap_ev']} ({row['adaptive_relaxations']}/"
-                  f"{row['dense_relaxations']})", flush=True)  # fmt: skip
+    for i, pair, m, row in run_searches(pairs, dense_oracle, adaptive):
+        rows[m].append(row)
+        with log.open("a") as handle:
+            handle.write(json.dumps({"patience": m, **row}) + "\n")
+        print(f"[{i + 1}/{len(pairs)}] {pair.key} patience {m}: success={row['success']} "
+              f"gap={row['gap_ev']} ({row['adaptive_relaxations']}/"
+              f"{row['dense_relaxations']})", flush=True)  # fmt: skip
     meta = {
         "set": "fcc(110) Cu Ag Pd Pt, fcc(211) Cu Pt x *O *H *N *OH *CO",
         "dense_placements": args.dense, "dense_seed": 1000, "adaptive_seed": 0,

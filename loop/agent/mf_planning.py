@@ -8,7 +8,8 @@ jobs (step 4), the DFT picks its DFT jobs (step 5), each DFT pick with an ``esca
 that names the value and cost it was chosen for; all commit in one transaction.
 
 `cold_start_dft` gives a campaign its first DFT labels (step 5 of the first round with MLIP
-labels): ``escalation.per_round`` random MLIP-labelled pairs, so the fidelity gap can be learned.
+labels): ``escalation.per_round`` MLIP-labelled pairs, the MLIP-strongest of distinct surfaces
+with ``escalation.anchor_surfaces`` (else random), so the fidelity gap can be learned.
 """
 
 from __future__ import annotations
