@@ -190,6 +190,16 @@ class SurrogateSection(Section):
     batch_size: Count = _SD.batch_size
     cutoff_ang: Annotated[float, Field(gt=0, le=30.0, allow_inf_nan=False)] = _SD.cutoff_ang
     max_neighbors: Annotated[int, Field(ge=1, le=1000)] = _SD.max_neighbors
+    # at least this many optimiser steps per epoch (the mini-batch shrinks at small data)
+    min_steps_per_epoch: Annotated[int, Field(ge=1, le=10_000)] = _SD.min_steps_per_epoch
+    # `holdout`: members early-stop on `val_fraction` of the labels and the spread is scaled
+    # there; `cross_fit`: member k holds out fold k, every label trains, and the spread is
+    # calibrated on out-of-fold residuals (`alloop.surrogate.calibration`). The names are
+    # `alloop.surrogate.fidelity.SPLITS` (a test checks they agree).
+    split: Literal["holdout", "cross_fit"] = _SD.split  # type: ignore[assignment]
+    # `scaling`: members learn the residual over a scaling-relation prior mean
+    # (`alloop.surrogate.prior`, names: `PRIOR_MEANS`); `none`: they learn the label itself
+    prior_mean: Literal["none", "scaling"] = _SD.prior_mean  # type: ignore[assignment]
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are

@@ -5,9 +5,10 @@ Layout (a dict saved with ``torch.save``)::
     format              "alloop.adsmt-ensemble/1"
     featurizer_version  FeaturizerConfig.version at save time
     config              EnsembleConfig.to_dict() as JSON
-    seed, descriptor_dim, std_scale
+    seed, descriptor_dim, std_scale, std_floor_ev (absent before calibration floors: 0)
     desc_mean, desc_std, y_mean, y_std      float64 tensors (normalisers)
     members             list of K model state dicts
+    priors              list of K prior states (tensors, floats, slab keys), or empty
 
 No pickled Python objects, so loading never executes code from the file.
 """
@@ -41,6 +42,8 @@ class CheckpointState:
     y_mean: Tensor
     y_std: Tensor
     members: tuple[dict[str, Tensor], ...]
+    std_floor_ev: float = 0.0
+    priors: tuple[dict[str, object], ...] = ()
 
 
 def save_checkpoint(state: CheckpointState) -> bytes:
@@ -57,6 +60,8 @@ def save_checkpoint(state: CheckpointState) -> bytes:
         "y_mean": state.y_mean.detach().cpu(),
         "y_std": state.y_std.detach().cpu(),
         "members": [{k: v.detach().cpu() for k, v in m.items()} for m in state.members],
+        "std_floor_ev": float(state.std_floor_ev),
+        "priors": [dict(p) for p in state.priors],
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -99,6 +104,8 @@ def load_checkpoint(data: bytes) -> CheckpointState:
             y_mean=payload["y_mean"],
             y_std=payload["y_std"],
             members=tuple(payload["members"]),
+            std_floor_ev=float(payload.get("std_floor_ev", 0.0)),
+            priors=tuple(payload.get("priors", [])),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint is missing or has a malformed field: {exc}") from exc

@@ -29,6 +29,9 @@ class SurrogateDefaults:
     early_stop_patience: int = 30
     batch_size: int = 256
     learning_rate: float = 2e-3
+    min_steps_per_epoch: int = 1
+    split: str = "holdout"
+    prior_mean: str = "none"
 
 
 SURROGATE_DEFAULTS = SurrogateDefaults()

@@ -27,10 +27,11 @@ from ase import Atoms
 from botorch.posteriors.ensemble import EnsemblePosterior
 from torch import Tensor
 
+from alloop.surrogate.calibration import calibrated_std, fit_spread_calibration
 from alloop.surrogate.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
 from alloop.surrogate.errors import CheckpointError, SurrogateError, TrainingError
 from alloop.surrogate.featurizer import Featurizer
-from alloop.surrogate.fidelity import LOW_FIDELITY, TARGET_FIDELITY
+from alloop.surrogate.fidelity import LOW_FIDELITY, TARGET_FIDELITY, assign_folds
 from alloop.surrogate.inference import (
     cat_encodings,
     check_pair_index,
@@ -42,6 +43,7 @@ from alloop.surrogate.inference import (
 from alloop.surrogate.metrics import fit_std_scale
 from alloop.surrogate.model import AdsMT, SlabEncoding
 from alloop.surrogate.normalizers import Standardizer
+from alloop.surrogate.prior import ScalingPrior, choose_strength, fit_scaling_prior
 from alloop.surrogate.training import PairIndex, TrainConfig, train_member
 from alloop.surrogate.types import EnsembleConfig, FitReport, Prediction, SurrogateSample
 
@@ -52,6 +54,10 @@ logger = logging.getLogger(__name__)
 
 #: target-fidelity validation samples needed to calibrate on them alone
 MIN_TARGET_VAL = 3
+#: target-fidelity training labels a member's prior needs to be fit on them alone
+MIN_PRIOR_TARGET = 10
+#: folds of the cross-validation that chooses the prior's strength
+PRIOR_CV_FOLDS = 5
 
 
 def _low_or_nan(sample: SurrogateSample) -> float:
@@ -93,6 +99,8 @@ class AdsMTEnsemble:
         self.desc_norm = Standardizer(dim, clip=self.config.descriptor_clip)
         self.y_norm = Standardizer(1)
         self.std_scale = 1.0
+        self.std_floor_ev = 0.0
+        self.priors: list[ScalingPrior] = []
         self.members: list[AdsMT] = []
         self._enc_cache: list[dict[str, SlabEncoding]] = []
 
@@ -112,6 +120,11 @@ class AdsMTEnsemble:
                 self.featurizer.descriptor_dim,
                 self.config.featurizer.cutoff_ang,
             )
+            if self.config.prior_mean != "none":  # start as "no residual": the prior alone
+                last = model.head[-1]
+                assert isinstance(last, torch.nn.Linear)
+                torch.nn.init.zeros_(last.weight)
+                torch.nn.init.zeros_(last.bias)
         return model.to(device=self.device, dtype=self.dtype)
 
     def _transform(self, raw: Tensor) -> Tensor:
@@ -139,10 +152,12 @@ class AdsMTEnsemble:
     def fit(
         self,
         train: Sequence[SurrogateSample],
-        val: Sequence[SurrogateSample],
+        val: Sequence[SurrogateSample] = (),
         warm_start: bytes | None = None,
     ) -> FitReport:
-        """Train all members on ``train``, early-stopping and calibrating on ``val``.
+        """Train all members on ``train``, early-stopping and calibrating on ``val``
+        (``split: holdout``), or on ``train`` and ``val`` pooled, each member holding out its
+        own fold (``split: cross_fit``: ``val`` may be empty; at least 2 samples).
 
         Samples of both fidelities are used as ``config.fidelity_mode`` says (prepare them with
         :func:`alloop.surrogate.fidelity.prepare_samples`); the spread is calibrated and
@@ -151,12 +166,21 @@ class AdsMTEnsemble:
 
         Args:
             warm_start: bytes of an earlier checkpoint (same featuriser and model config):
-                members start from its weights and keep its normalisers.
+                members start from its weights and keep its normalisers (``holdout`` only;
+                ``cross_fit`` members always start fresh, see ``_fit_stage``).
 
         Raises:
             TrainingError: empty split. CheckpointError: incompatible warm start.
         """
-        if not train or not val:
+        if self.config.split == "cross_fit":
+            # Cross-fitted members start fresh: last round's member k was trained on labels
+            # that fold k now holds out, so its weights would make out-of-fold residuals small.
+            warm_start = None
+            if len(train) + len(val) < 2:
+                raise TrainingError(
+                    f"cross-fitting needs at least 2 samples, got {len(train) + len(val)}"
+                )
+        elif not train or not val:
             raise TrainingError(f"fit needs non-empty train and val, got {len(train)}, {len(val)}")
         if self.config.fidelity_mode == "transfer":
             return self._fit_transfer(train, val, warm_start)
@@ -175,7 +199,7 @@ class AdsMTEnsemble:
         for fid in (LOW_FIDELITY, TARGET_FIDELITY):
             tr = [s for s in train if s.fidelity == fid]
             va = [s for s in val if s.fidelity == fid]
-            if not tr or not va:
+            if (len(tr) + len(va) < 2) if self.config.split == "cross_fit" else (not tr or not va):
                 continue
             cfg = self.config.train
             if stages:  # fine-tuning: from the pretrained weights, gently
@@ -198,6 +222,7 @@ class AdsMTEnsemble:
     ) -> FitReport:
         start = time.perf_counter()
         samples = list(train) + list(val)
+        cross = self.config.split == "cross_fit"
         by_key = {self.featurizer.slab_key(s.slab): s.slab for s in samples}
         keys, slab_idx, smiles, ads_idx = self._index(
             [s.slab for s in samples], [s.smiles for s in samples]
@@ -205,26 +230,30 @@ class AdsMTEnsemble:
         graphs = [self.featurizer.slab_graph(by_key[k]) for k in keys]
         raw = self._transform(self.featurizer.descriptors(smiles))
         y = torch.tensor([s.gmae_ev for s in samples], dtype=torch.float64)
-        n_tr = len(train)
+        n_tr = len(samples) if cross else len(train)
+        member_parts = self._member_parts(samples, n_tr)
+        fidelity = torch.tensor([s.fidelity for s in samples])
+        s_t, a_t = torch.tensor(slab_idx), torch.tensor(ads_idx)
         ckpt = self._check_warm_start(warm_start) if warm_start is not None else None
         if ckpt is None:
-            self.desc_norm.fit(raw[torch.tensor(ads_idx[:n_tr])])
-            self.y_norm.fit(y[:n_tr])
+            self.desc_norm.fit(raw[a_t[:n_tr]])
         else:
             self._load_normalisers(ckpt)
-        desc = self.desc_norm(raw).to(device=self.device, dtype=self.dtype)
-        y_std = self.y_norm(y.unsqueeze(-1)).squeeze(-1).to(self.device)
-        s_t = torch.tensor(slab_idx, device=self.device)
-        a_t = torch.tensor(ads_idx, device=self.device)
-        fid, low = self._fidelity_inputs(
-            torch.tensor([s.fidelity for s in samples]),
-            torch.tensor([_low_or_nan(s) for s in samples], dtype=torch.float64),
-        )
-        every = PairIndex(s_t, a_t, y_std, fid, low)
-        tr = every.subset(torch.arange(n_tr, device=self.device))
-        va = every.subset(torch.arange(n_tr, len(samples), device=self.device))
+        desc_cpu = self.desc_norm(raw).double()
+        self.priors = self._fit_priors(keys, s_t, a_t, desc_cpu, y, fidelity, member_parts)
+        if ckpt is None:  # standardise what the members learn: the label, or its residual
+            base = self.priors[0].predict(keys, s_t, desc_cpu, a_t) if self.priors else 0.0
+            self.y_norm.fit((y - base)[:n_tr])
+        desc = desc_cpu.to(device=self.device, dtype=self.dtype)
+        low_ev = torch.tensor([_low_or_nan(s) for s in samples], dtype=torch.float64)
         self.members, self._enc_cache, reports = [], [], []
         for k in range(self.config.ensemble_size):
+            prior = self.priors[k] if self.priors else None
+            base = prior.predict(keys, s_t, desc_cpu, a_t) if prior is not None else 0.0
+            y_std = self.y_norm((y - base).unsqueeze(-1)).squeeze(-1).to(self.device)
+            fid, low = self._fidelity_inputs(fidelity, low_ev - base)
+            every = PairIndex(s_t.to(self.device), a_t.to(self.device), y_std, fid, low)
+            tr_idx, va_idx = member_parts[k]
             model = self._new_member(self._member_seed(k))
             if ckpt is not None:
                 model.load_state_dict(ckpt.members[k % len(ckpt.members)])
@@ -233,8 +262,8 @@ class AdsMTEnsemble:
                     model,
                     graphs,
                     desc,
-                    tr,
-                    va,
+                    every.subset(tr_idx.to(self.device)),
+                    every.subset(va_idx.to(self.device)),
                     train_config,
                     self._member_seed(k),
                     self.device,
@@ -242,23 +271,99 @@ class AdsMTEnsemble:
             )
             self.members.append(model)
         self._enc_cache = [{} for _ in self.members]
-        self.std_scale = 1.0
-        target = [s for s in val if s.fidelity == TARGET_FIDELITY]
-        calib = target if len(target) >= MIN_TARGET_VAL else list(val)
-        pred = self.predict_samples(calib)
-        y_val = np.array([s.gmae_ev for s in calib])
-        if self.config.calibrate_std and len(self.members) > 1:
-            self.std_scale = fit_std_scale(pred.mean_ev.numpy(), pred.std_ev.numpy(), y_val)
+        n_val, val_mae = self._calibrate(samples, n_tr, member_parts)
         return FitReport(
             members=tuple(reports),
             n_train=n_tr,
-            n_val=len(val),
-            val_mae_ev=float(np.mean(np.abs(pred.mean_ev.numpy() - y_val))),
+            n_val=n_val,
+            val_mae_ev=val_mae,
             std_scale=self.std_scale,
+            std_floor_ev=self.std_floor_ev,
             wall_s=time.perf_counter() - start,
             device=str(self.device),
             warm_started=ckpt is not None,
         )
+
+    def _member_parts(
+        self, samples: Sequence[SurrogateSample], n_tr: int
+    ) -> list[tuple[Tensor, Tensor]]:
+        """Each member's (train, early-stopping) sample positions: the caller's split for
+        ``holdout``; for ``cross_fit``, member k holds out fold k (seeded, by fidelity)."""
+        n, k_members = len(samples), self.config.ensemble_size
+        if self.config.split == "holdout":
+            parts = (torch.arange(n_tr), torch.arange(n_tr, n))
+            return [parts] * k_members
+        folds = torch.tensor(assign_folds(samples, min(k_members, n), self.seed))
+        n_folds = int(folds.max()) + 1
+        return [
+            (torch.nonzero(folds != k % n_folds).squeeze(-1),
+             torch.nonzero(folds == k % n_folds).squeeze(-1))
+            for k in range(k_members)
+        ]  # fmt: skip
+
+    def _fit_priors(
+        self,
+        keys: list[str],
+        s_t: Tensor,
+        a_t: Tensor,
+        desc: Tensor,
+        y: Tensor,
+        fidelity: Tensor,
+        member_parts: list[tuple[Tensor, Tensor]],
+    ) -> list[ScalingPrior]:
+        """One prior per member, fit on its training part (its target-fidelity labels when it
+        has ``MIN_PRIOR_TARGET`` of them, else all), with one strength chosen by CV."""
+        if self.config.prior_mean == "none":
+            return []
+
+        def usable(idx: Tensor) -> Tensor:
+            target = idx[fidelity[idx] == TARGET_FIDELITY]
+            return target if len(target) >= MIN_PRIOR_TARGET else idx
+
+        every = usable(torch.cat([member_parts[0][0], member_parts[0][1]]).unique())
+        n_folds = max(1, min(PRIOR_CV_FOLDS, len(every)))
+        cv_folds = torch.tensor(np.random.default_rng(self.seed).permutation(len(every)) % n_folds)
+        x_every = desc[a_t[every]]
+        strength = choose_strength(keys, s_t[every], x_every, y[every], cv_folds)
+        priors = []
+        for tr_idx, _ in member_parts:
+            idx = usable(tr_idx)
+            priors.append(fit_scaling_prior(keys, s_t[idx], desc[a_t[idx]], y[idx], strength))
+        return priors
+
+    def _calibrate(
+        self,
+        samples: Sequence[SurrogateSample],
+        n_tr: int,
+        member_parts: list[tuple[Tensor, Tensor]],
+    ) -> tuple[int, float]:
+        """Set the spread calibration; return (labels it used, their MAE in eV).
+
+        ``holdout``: one scale on the validation split (its target-fidelity samples when there
+        are ``MIN_TARGET_VAL``). ``cross_fit``: scale and floor from every label's out-of-fold
+        residual (the member that held it out), target-fidelity labels when there are
+        ``MIN_TARGET_VAL``."""
+        self.std_scale, self.std_floor_ev = 1.0, 0.0
+        pool = list(range(n_tr)) if self.config.split == "cross_fit" else list(
+            range(n_tr, len(samples))
+        )  # fmt: skip
+        target = [i for i in pool if samples[i].fidelity == TARGET_FIDELITY]
+        calib = target if len(target) >= MIN_TARGET_VAL else pool
+        pred = self.predict_samples([samples[i] for i in calib])
+        y_val = np.array([samples[i].gmae_ev for i in calib])
+        if self.config.split == "holdout":
+            mean = pred.mean_ev.numpy()
+            if self.config.calibrate_std and len(self.members) > 1:
+                self.std_scale = fit_std_scale(mean, pred.std_ev.numpy(), y_val)
+            return len(calib), float(np.mean(np.abs(mean - y_val)))
+        holder = torch.empty(len(samples), dtype=torch.long)
+        for k, (_, va_idx) in enumerate(member_parts):
+            holder[va_idx] = k  # with more members than folds the last holder is kept
+        oof = pred.member_ev[holder[calib], torch.arange(len(calib))].numpy()
+        resid = y_val - oof
+        if self.config.calibrate_std:
+            self.std_scale, self.std_floor_ev = fit_spread_calibration(resid, pred.std_ev.numpy())
+        return len(calib), float(np.mean(np.abs(resid)))
 
     def _fidelity_inputs(
         self, fidelity: Tensor, low_ev: Tensor
@@ -404,12 +509,17 @@ class AdsMTEnsemble:
             if emb is not None:
                 emb_sum = emb.double().cpu() if emb_sum is None else emb_sum + emb.cpu()
         member_ev = self.y_norm.inverse(torch.stack(member_std).unsqueeze(-1)).squeeze(-1)
+        if self.priors:
+            s_cpu, a_cpu, d_cpu = s_idx.cpu(), a_idx.cpu(), desc.cpu()
+            member_ev = member_ev + torch.stack(
+                [p.predict(keys, s_cpu, d_cpu, a_cpu) for p in self.priors]
+            )
         n_k = len(self.members)
         std = member_ev.std(dim=0) if n_k > 1 else torch.zeros(member_ev.shape[1])
         n_atoms = torch.tensor([len(slabs_by_key[key]) for key in keys])[s_idx.cpu()]
         return Prediction(
             mean_ev=member_ev.mean(dim=0),
-            std_ev=std * self.std_scale,
+            std_ev=calibrated_std(std, self.std_scale, self.std_floor_ev),
             member_ev=member_ev,
             n_atoms=n_atoms,
             site_scores=None if site_sum is None else (site_sum / n_k).float(),
@@ -438,11 +548,16 @@ class AdsMTEnsemble:
         """The one way from a prediction to an acquisition model: a joint BoTorch
         ``EnsemblePosterior`` over the `P` predicted pairs, values `K x P x 1` (eV).
 
-        The member spread around the mean is multiplied by the calibration scale, so the
-        posterior's mean equals ``pred.mean_ev`` and its std ``pred.std_ev``.
+        The member spread around the mean is stretched pair by pair to the calibrated σ, so
+        the posterior's mean equals ``pred.mean_ev`` and its std ``pred.std_ev``.
         """
         mean = pred.mean_ev.unsqueeze(0)
-        values = mean + self.std_scale * (pred.member_ev - mean)  # K x P
+        raw = pred.member_ev.std(dim=0) if pred.member_ev.shape[0] > 1 else None
+        if raw is None:
+            factor = torch.full_like(pred.mean_ev, self.std_scale)
+        else:
+            factor = torch.where(raw > 0, pred.std_ev / raw.clamp_min(1e-12), self.std_scale)
+        values = mean + factor.unsqueeze(0) * (pred.member_ev - mean)  # K x P
         return EnsemblePosterior(values.unsqueeze(-1))
 
     def site_scores(
@@ -464,6 +579,8 @@ class AdsMTEnsemble:
                 featurizer_version=self.config.featurizer.version,
                 descriptor_dim=self.featurizer.descriptor_dim,
                 std_scale=self.std_scale,
+                std_floor_ev=self.std_floor_ev,
+                priors=tuple(p.to_state() for p in self.priors),
                 desc_mean=self.desc_norm.mean,
                 desc_std=self.desc_norm.std,
                 y_mean=self.y_norm.mean,
@@ -495,6 +612,8 @@ class AdsMTEnsemble:
         ens = cls(config, seed=ckpt.seed, featurizer=featurizer)
         ens._load_normalisers(ckpt)
         ens.std_scale = ckpt.std_scale
+        ens.std_floor_ev = ckpt.std_floor_ev
+        ens.priors = [ScalingPrior.from_state(p) for p in ckpt.priors]
         for k, state in enumerate(ckpt.members):
             model = ens._new_member(ens._member_seed(k))
             model.load_state_dict(state)

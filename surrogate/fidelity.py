@@ -29,8 +29,10 @@ from alloop.surrogate.types import SurrogateSample
 
 __all__ = [
     "FIDELITY_MODES",
+    "SPLITS",
     "LOW_FIDELITY",
     "TARGET_FIDELITY",
+    "assign_folds",
     "attach_low_fidelity",
     "prepare_samples",
     "split_by_fidelity",
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 FIDELITY_MODES: tuple[str, ...] = ("supersede", "token", "delta", "transfer")
+#: how an ensemble uses its labels for early stopping and calibration (``EnsembleConfig.split``)
+SPLITS: tuple[str, ...] = ("holdout", "cross_fit")
 TARGET_FIDELITY = 0
 LOW_FIDELITY = 1
 
@@ -121,3 +125,27 @@ def split_by_fidelity(
     train = [s for i, s in enumerate(samples) if not is_val[i]]
     val = [s for i, s in enumerate(samples) if is_val[i]]
     return train, val
+
+
+def assign_folds(samples: Sequence[SurrogateSample], n_folds: int, seed: int) -> list[int]:
+    """A seeded fold index in ``[0, n_folds)`` for each sample, stratified by fidelity: within
+    each fidelity, a random permutation dealt round-robin, so the folds differ in size by at
+    most one per fidelity (the cross-fitted ensemble's member k validates on fold k).
+
+    Raises:
+        SurrogateError: ``n_folds`` below 2 or above the number of samples.
+    """
+    if not 2 <= n_folds <= len(samples):
+        raise SurrogateError(
+            f"cross-fitting needs 2 <= folds <= samples, got {n_folds} folds for "
+            f"{len(samples)} samples"
+        )
+    rng = np.random.default_rng(seed)
+    folds = [0] * len(samples)
+    start = 0
+    for fid in sorted({s.fidelity for s in samples}):
+        members = np.array([i for i, s in enumerate(samples) if s.fidelity == fid])
+        for j, i in enumerate(rng.permutation(members)):
+            folds[int(i)] = (start + j) % n_folds
+        start += len(members)  # the next fidelity continues where this one stopped
+    return folds

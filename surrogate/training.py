@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """Optimisation settings of every member.
 
+    ``min_steps_per_epoch``: the mini-batch shrinks below ``batch_size`` so that an epoch takes
+    at least this many optimiser steps (with 40 labels and batch 256 an epoch is one step, and
+    60 epochs are 60 steps: too few to learn anything).
+
     ``encode_all_slabs_below``: when the training set has at most this many distinct slabs, each
     step encodes all of them in one pre-collated batch (cheap for the 14 FG slabs); above it,
     only the slabs of the mini-batch are collated and encoded.
@@ -43,12 +47,15 @@ class TrainConfig:
     early_stop_patience: int = SURROGATE_DEFAULTS.early_stop_patience
     grad_clip: float = 5.0
     encode_all_slabs_below: int = 64
+    min_steps_per_epoch: int = SURROGATE_DEFAULTS.min_steps_per_epoch
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1 or self.batch_size < 1:
             raise TrainingError(
                 f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, {self.batch_size}"
             )
+        if self.min_steps_per_epoch < 1:
+            raise TrainingError(f"min_steps_per_epoch must be >= 1, got {self.min_steps_per_epoch}")
         if not self.learning_rate > 0:
             raise TrainingError(f"learning_rate must be > 0, got {self.learning_rate}")
 
@@ -145,9 +152,15 @@ def train_member(
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
     )
+    batch_size = min(config.batch_size, max(1, math.ceil(len(train) / config.min_steps_per_epoch)))
     encode_all = len(graphs) <= config.encode_all_slabs_below
     full_batch = collate_slabs(graphs, device) if encode_all else None
-    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    # epoch 0 competes too: a member that starts from a prior mean may do best untouched
+    best = (
+        _val_l1(model, graphs, descriptors, val, val.y, device),
+        0,
+        copy.deepcopy(model.state_dict()),
+    )
     start, epoch = time.perf_counter(), 0
     devices: list[int] = []
     if device.type == "cuda":
@@ -159,8 +172,8 @@ def train_member(
         for epoch in range(1, config.max_epochs + 1):
             model.train()
             order = torch.randperm(len(train), generator=gen).to(device)
-            for i in range(0, len(train), config.batch_size):
-                idx = order[i : i + config.batch_size]
+            for i in range(0, len(train), batch_size):
+                idx = order[i : i + batch_size]
                 part = train.subset(idx)
                 s_idx, a_idx = part.slab_idx, part.ads_idx
                 if full_batch is not None:

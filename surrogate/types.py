@@ -72,6 +72,12 @@ class EnsembleConfig:
             pair has one), ``transfer`` (pretrain on low-fidelity labels, fine-tune on target).
         transfer_lr_factor: ``transfer``'s fine-tuning learning rate, as a share of
             ``train.learning_rate``.
+        split: ``"holdout"`` (every member early-stops on the validation split the caller
+            passes, the spread is scaled on it) or ``"cross_fit"`` (train and val are pooled;
+            member k early-stops on fold k of K, and the spread is calibrated on every label's
+            out-of-fold residual; see :mod:`alloop.surrogate.calibration`).
+        prior_mean: ``"none"`` or ``"scaling"`` (members learn the residual over a per-member
+            scaling-relation prior fit on their training labels; :mod:`alloop.surrogate.prior`).
     """
 
     ensemble_size: int = SURROGATE_DEFAULTS.ensemble_size
@@ -87,9 +93,21 @@ class EnsembleConfig:
     chunk_slabs: int = 64
     fidelity_mode: str = "supersede"
     transfer_lr_factor: float = 0.3
+    split: str = SURROGATE_DEFAULTS.split
+    prior_mean: str = SURROGATE_DEFAULTS.prior_mean
 
     def __post_init__(self) -> None:
-        from alloop.surrogate.fidelity import FIDELITY_MODES
+        from alloop.surrogate.fidelity import FIDELITY_MODES, SPLITS
+        from alloop.surrogate.prior import PRIOR_MEANS
+
+        if self.split not in SPLITS:
+            raise SurrogateError(
+                f"split {self.split!r} is unknown; valid splits: {', '.join(SPLITS)}"
+            )
+        if self.prior_mean not in PRIOR_MEANS:
+            raise SurrogateError(
+                f"prior_mean {self.prior_mean!r} is unknown; valid: {', '.join(PRIOR_MEANS)}"
+            )
 
         if self.fidelity_mode not in FIDELITY_MODES:
             raise SurrogateError(
@@ -132,6 +150,8 @@ class EnsembleConfig:
             "chunk_slabs": self.chunk_slabs,
             "fidelity_mode": self.fidelity_mode,
             "transfer_lr_factor": self.transfer_lr_factor,
+            "split": self.split,
+            "prior_mean": self.prior_mean,
         }
 
     def member_model(self) -> AdsMTConfig:
@@ -145,8 +165,11 @@ class EnsembleConfig:
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> EnsembleConfig:
         """Inverse of :meth:`to_dict`; unknown keys are errors. Checkpoints written before the
-        library took the campaign config's names (``num_members``, ``train.lr``) still load."""
+        library took the campaign config's names (``num_members``, ``train.lr``) still load, and
+        so do those written before ``split`` and ``prior_mean`` existed (holdout, no prior)."""
         data = dict(data)
+        data.setdefault("split", "holdout")
+        data.setdefault("prior_mean", "none")
         if "num_members" in data:
             data["ensemble_size"] = data.pop("num_members")
         train_data = dict(data.pop("train", {}))  # type: ignore[call-overload]
@@ -173,6 +196,7 @@ class FitReport:
     wall_s: float
     device: str
     warm_started: bool
+    std_floor_ev: float = 0.0
 
 
 @dataclass(frozen=True)

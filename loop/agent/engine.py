@@ -185,7 +185,9 @@ class CampaignEngine:
         metrics = {
             "n_train_labels": len(samples),
             "val_mae_ev": report.val_mae_ev,
+            "n_val_labels": report.n_val,
             "std_scale": report.std_scale,
+            "std_floor_ev": report.std_floor_ev,
             "warm_started": report.warm_started,
             "timing": {"train_s": time.perf_counter() - t0},
         }

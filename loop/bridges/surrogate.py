@@ -46,9 +46,12 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
             batch_size=section.batch_size,
             learning_rate=section.learning_rate,
             early_stop_patience=section.early_stop_patience,
+            min_steps_per_epoch=section.min_steps_per_epoch,
         ),
         device=None if section.device == "auto" else section.device,
         fidelity_mode=section.mode,
+        split=section.split,
+        prior_mean=section.prior_mean,
     )
 
 
@@ -146,9 +149,13 @@ def fit_ensemble(
     seed: int,
     warm_start: bytes | None,
 ) -> tuple[AdsMTEnsemble, FitReport]:
-    """Fit the configured ensemble on ``samples`` (split by fidelity, seeded)."""
+    """Fit the configured ensemble on ``samples`` (``holdout``: split by fidelity, seeded;
+    ``cross_fit``: the ensemble deals its own folds over all of them)."""
     prepared = prepare_samples(samples, section.mode)
-    train, val = split_by_fidelity(prepared, section.val_fraction, seed)
+    if section.split == "cross_fit":
+        train, val = prepared, []
+    else:
+        train, val = split_by_fidelity(prepared, section.val_fraction, seed)
     ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
     report = ensemble.fit(train, val, warm_start=warm_start)
     return ensemble, report

@@ -201,6 +201,26 @@ def test_checkpoint_configs_with_the_old_names_still_load() -> None:
     assert (cfg.ensemble_size, cfg.train.learning_rate) == (3, 5e-4)
 
 
+def test_checkpoint_configs_from_before_cross_fitting_load_as_holdout() -> None:
+    from alloop.surrogate.types import EnsembleConfig
+
+    old = EnsembleConfig(split="cross_fit", prior_mean="scaling").to_dict()
+    del old["split"], old["prior_mean"]
+    cfg = EnsembleConfig.from_dict(old)
+    assert (cfg.split, cfg.prior_mean) == ("holdout", "none")
+
+
+def test_config_spells_splits_and_prior_means_as_the_surrogate_does() -> None:
+    from typing import get_args
+
+    from alloop.loop.config import SurrogateSection
+    from alloop.surrogate.fidelity import SPLITS
+    from alloop.surrogate.prior import PRIOR_MEANS
+
+    assert get_args(SurrogateSection.model_fields["split"].annotation) == SPLITS
+    assert get_args(SurrogateSection.model_fields["prior_mean"].annotation) == PRIOR_MEANS
+
+
 def test_oracle_and_executor_defaults_are_the_librarys() -> None:
     """One source for the search and executor defaults (alloop.oracles.defaults): a config
     left at its defaults builds the library's default MLIP settings and executor settings."""
