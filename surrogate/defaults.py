@@ -30,8 +30,8 @@ class SurrogateDefaults:
     batch_size: int = 256
     learning_rate: float = 2e-3
     min_steps_per_epoch: int = 1
-    split: str = "holdout"
-    prior_mean: str = "none"
+    split: str = "cross_fit"
+    prior_mean: str = "scaling"
 
 
 SURROGATE_DEFAULTS = SurrogateDefaults()

@@ -240,16 +240,16 @@ class AdsMTEnsemble:
         else:
             self._load_normalisers(ckpt)
         desc_cpu = self.desc_norm(raw).double()
-        self.priors = self._fit_priors(keys, s_t, a_t, desc_cpu, y, fidelity, member_parts)
+        self.priors = self._fit_priors(keys, s_t, smiles, desc_cpu, a_t, y, fidelity, member_parts)
         if ckpt is None:  # standardise what the members learn: the label, or its residual
-            base = self.priors[0].predict(keys, s_t, desc_cpu, a_t) if self.priors else 0.0
+            base = self.priors[0].predict(keys, s_t, smiles, desc_cpu, a_t) if self.priors else 0.0
             self.y_norm.fit((y - base)[:n_tr])
         desc = desc_cpu.to(device=self.device, dtype=self.dtype)
         low_ev = torch.tensor([_low_or_nan(s) for s in samples], dtype=torch.float64)
         self.members, self._enc_cache, reports = [], [], []
         for k in range(self.config.ensemble_size):
             prior = self.priors[k] if self.priors else None
-            base = prior.predict(keys, s_t, desc_cpu, a_t) if prior is not None else 0.0
+            base = prior.predict(keys, s_t, smiles, desc_cpu, a_t) if prior is not None else 0.0
             y_std = self.y_norm((y - base).unsqueeze(-1)).squeeze(-1).to(self.device)
             fid, low = self._fidelity_inputs(fidelity, low_ev - base)
             every = PairIndex(s_t.to(self.device), a_t.to(self.device), y_std, fid, low)
@@ -305,8 +305,9 @@ class AdsMTEnsemble:
         self,
         keys: list[str],
         s_t: Tensor,
-        a_t: Tensor,
+        smiles: list[str],
         desc: Tensor,
+        a_t: Tensor,
         y: Tensor,
         fidelity: Tensor,
         member_parts: list[tuple[Tensor, Tensor]],
@@ -323,12 +324,13 @@ class AdsMTEnsemble:
         every = usable(torch.cat([member_parts[0][0], member_parts[0][1]]).unique())
         n_folds = max(1, min(PRIOR_CV_FOLDS, len(every)))
         cv_folds = torch.tensor(np.random.default_rng(self.seed).permutation(len(every)) % n_folds)
-        x_every = desc[a_t[every]]
-        strength = choose_strength(keys, s_t[every], x_every, y[every], cv_folds)
+        strength = choose_strength(keys, s_t[every], smiles, desc, a_t[every], y[every], cv_folds)
         priors = []
         for tr_idx, _ in member_parts:
             idx = usable(tr_idx)
-            priors.append(fit_scaling_prior(keys, s_t[idx], desc[a_t[idx]], y[idx], strength))
+            priors.append(
+                fit_scaling_prior(keys, s_t[idx], smiles, desc, a_t[idx], y[idx], strength)
+            )
         return priors
 
     def _calibrate(
@@ -512,7 +514,7 @@ class AdsMTEnsemble:
         if self.priors:
             s_cpu, a_cpu, d_cpu = s_idx.cpu(), a_idx.cpu(), desc.cpu()
             member_ev = member_ev + torch.stack(
-                [p.predict(keys, s_cpu, d_cpu, a_cpu) for p in self.priors]
+                [p.predict(keys, s_cpu, smi_keys, d_cpu, a_cpu) for p in self.priors]
             )
         n_k = len(self.members)
         std = member_ev.std(dim=0) if n_k > 1 else torch.zeros(member_ev.shape[1])

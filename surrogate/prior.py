@@ -4,13 +4,15 @@ Adsorption energies of one adsorbate on different metals are close to linear in 
 descriptor (the linear scaling relations behind d-band and volcano plots). The prior is the
 lowest-rank model of that kind that a few dozen labels can fit::
 
-    gmae(s, m) ≈ c + a_s + b_s · (w · d_m)
+    gmae(s, m) ≈ c + a_s + b_s · (w · d_m) + u_m
 
 with a per-surface offset ``a_s`` and slope ``b_s``, one adsorbate score ``w · d_m`` shared by
-every surface (``d_m``: the ensemble's standardised descriptor vector of the adsorbate), fit by
-least squares with an L2 penalty on ``w`` (the strength) and weak pulls of ``a`` to 0 and ``b``
-to 1 (so a surface with few labels borrows from the rest). A surface the prior never saw gets
-``a = 0, b = 1``. Measured on the FG-GMAE stand-in (`benchmarks/surrogate/learning_curve.py`).
+every surface (``d_m``: the ensemble's standardised descriptor vector of the adsorbate) and a
+per-adsorbate offset ``u_m`` (what a labelled adsorbate's descriptors miss, carried to its
+other surfaces), fit by least squares with L2 penalties on ``w`` and ``u`` (the two strengths)
+and weak pulls of ``a`` to 0 and ``b`` to 1 (so a surface with few labels borrows from the
+rest). A surface the prior never saw gets ``a = 0, b = 1``, an adsorbate ``u = 0``. Measured
+on the FG-GMAE stand-in (`benchmarks/surrogate/learning_curve.py`).
 
 The strength is chosen by K-fold cross-validation on the same labels (:func:`choose_strength`),
 so the prior sizes itself to the data each round.
@@ -29,8 +31,14 @@ from alloop.surrogate.errors import SurrogateError
 __all__ = ["PRIOR_MEANS", "STRENGTH_GRID", "ScalingPrior", "choose_strength", "fit_scaling_prior"]
 
 PRIOR_MEANS: tuple[str, ...] = ("none", "scaling")
-#: L2 strengths on the adsorbate weights that cross-validation chooses from
-STRENGTH_GRID: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+#: (weights, adsorbate offsets) L2 strengths that cross-validation chooses from
+STRENGTH_GRID: tuple[tuple[float, float], ...] = (
+    (0.1, 1e-3),
+    (0.1, 1e-2),
+    (0.3, 1e-3),
+    (0.3, 1e-2),
+    (1.0, 1e-1),
+)
 #: pulls of the per-surface offsets to 0 and slopes to 1
 _SURFACE_PULL = 1e-3
 
@@ -44,7 +52,8 @@ class ScalingPrior:
         intercept: ``c`` (eV).
         offset, slope: `S` per-surface ``a_s`` (eV) and ``b_s``.
         weights: `D` adsorbate weights ``w`` (eV per standardised descriptor unit).
-        strength: the L2 strength it was fit with.
+        smiles: `M` adsorbates by SMILES, the order of ``ads_offset`` (`M` eV).
+        strength: the (weights, adsorbate offsets) L2 strengths it was fit with.
     """
 
     slab_keys: tuple[str, ...]
@@ -52,31 +61,38 @@ class ScalingPrior:
     offset: Tensor
     slope: Tensor
     weights: Tensor
-    strength: float
+    smiles: tuple[str, ...]
+    ads_offset: Tensor
+    strength: tuple[float, float]
 
     def predict(
         self,
         slab_keys: Sequence[str],
         slab_idx: Tensor,
+        smiles: Sequence[str],
         desc: Tensor,
-        ads_idx: Tensor | None = None,
+        ads_idx: Tensor,
     ) -> Tensor:
-        """`P` prior GMAE (eV, float64, CPU) of pairs ``(slab_keys[slab_idx[p]], adsorbate p)``.
+        """`P` prior GMAE (eV, float64, CPU) of pairs ``(slab_idx[p], ads_idx[p])``.
 
         Args:
-            slab_keys: content keys of the slabs ``slab_idx`` points into.
-            slab_idx: `P` long.
-            desc: `A x D` standardised descriptors; ``ads_idx`` (`P` long) picks each pair's
-                row (None: ``A == P``, row p is pair p).
+            slab_keys: `S` content keys of the slabs ``slab_idx`` (`P` long) points into.
+            smiles, desc: `A` SMILES and their `A x D` standardised descriptors, which
+                ``ads_idx`` (`P` long) points into.
         """
         pos = {k: i for i, k in enumerate(self.slab_keys)}
         offset = torch.tensor([float(self.offset[pos[k]]) if k in pos else 0.0 for k in slab_keys])
         slope = torch.tensor([float(self.slope[pos[k]]) if k in pos else 1.0 for k in slab_keys])
-        idx = slab_idx.cpu()
-        score = desc.detach().cpu().double() @ self.weights
-        if ads_idx is not None:
-            score = score[ads_idx.cpu()]
-        return self.intercept + offset.double()[idx] + slope.double()[idx] * score
+        mol = {k: i for i, k in enumerate(self.smiles)}
+        ads = torch.tensor([float(self.ads_offset[mol[k]]) if k in mol else 0.0 for k in smiles])
+        idx, a_idx = slab_idx.cpu(), ads_idx.cpu()
+        score = (desc.detach().cpu().double() @ self.weights)[a_idx]
+        return (
+            self.intercept
+            + offset.double()[idx]
+            + slope.double()[idx] * score
+            + ads.double()[a_idx]
+        )
 
     def to_state(self) -> dict[str, object]:
         """Plain tensors, floats and strings (a ``weights_only`` checkpoint can hold them)."""
@@ -86,7 +102,9 @@ class ScalingPrior:
             "offset": self.offset.clone(),
             "slope": self.slope.clone(),
             "weights": self.weights.clone(),
-            "strength": float(self.strength),
+            "smiles": list(self.smiles),
+            "ads_offset": self.ads_offset.clone(),
+            "strength": [float(x) for x in self.strength],
         }
 
     @classmethod
@@ -98,48 +116,63 @@ class ScalingPrior:
                 offset=torch.as_tensor(state["offset"], dtype=torch.float64),
                 slope=torch.as_tensor(state["slope"], dtype=torch.float64),
                 weights=torch.as_tensor(state["weights"], dtype=torch.float64),
-                strength=float(state["strength"]),  # type: ignore[arg-type]
+                smiles=tuple(str(k) for k in state["smiles"]),  # type: ignore[attr-defined]
+                ads_offset=torch.as_tensor(state["ads_offset"], dtype=torch.float64),
+                strength=tuple(float(x) for x in state["strength"]),  # type: ignore[arg-type,attr-defined]
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SurrogateError(f"malformed prior state: {exc}") from exc
 
 
 def fit_scaling_prior(
-    slab_keys: Sequence[str], slab_idx: Tensor, desc: Tensor, y_ev: Tensor, strength: float
+    slab_keys: Sequence[str],
+    slab_idx: Tensor,
+    smiles: Sequence[str],
+    desc: Tensor,
+    ads_idx: Tensor,
+    y_ev: Tensor,
+    strength: tuple[float, float],
 ) -> ScalingPrior:
     """Fit the prior on `P` labels (full-batch L-BFGS in float64; deterministic).
 
     Args:
-        slab_keys: content keys of the slabs ``slab_idx`` points into (`S`).
-        slab_idx: `P` long; desc: `P x D` standardised descriptors; y_ev: `P` labels (eV).
-        strength: L2 penalty on the adsorbate weights (per unit of mean squared error).
+        slab_keys, slab_idx: `S` slab content keys and the `P` long index into them.
+        smiles, desc, ads_idx: `A` SMILES, their `A x D` standardised descriptors and the `P`
+            long index into them.
+        y_ev: `P` labels (eV).
+        strength: L2 penalties (per unit of mean squared error) on the adsorbate weights and
+            on the adsorbate offsets.
 
     Raises:
         SurrogateError: no labels, mismatched lengths, or a non-positive strength.
     """
     n = int(slab_idx.shape[0])
-    if n == 0 or desc.shape[0] != n or y_ev.shape[0] != n:
+    if n == 0 or ads_idx.shape[0] != n or y_ev.shape[0] != n or desc.shape[0] != len(smiles):
         raise SurrogateError(
-            f"prior needs equally many slabs, descriptors and labels (> 0), got {n}, "
-            f"{desc.shape[0]}, {y_ev.shape[0]}"
+            f"prior needs equally many slab indices, adsorbate indices and labels (> 0), and a "
+            f"descriptor row per SMILES; got {n}, {ads_idx.shape[0]}, {y_ev.shape[0]}, "
+            f"{desc.shape[0]} rows for {len(smiles)} SMILES"
         )
-    if not strength > 0:
-        raise SurrogateError(f"prior strength must be > 0, got {strength}")
-    idx = slab_idx.cpu().long()
+    if not all(x > 0 for x in strength):
+        raise SurrogateError(f"prior strengths must be > 0, got {strength}")
+    idx, a_idx = slab_idx.cpu().long(), ads_idx.cpu().long()
     x = desc.detach().cpu().double()
     y = y_ev.detach().cpu().double()
-    n_slabs = len(slab_keys)
     intercept = torch.tensor([float(y.mean())], dtype=torch.float64, requires_grad=True)
-    offset = torch.zeros(n_slabs, dtype=torch.float64, requires_grad=True)
-    slope = torch.ones(n_slabs, dtype=torch.float64, requires_grad=True)
+    offset = torch.zeros(len(slab_keys), dtype=torch.float64, requires_grad=True)
+    slope = torch.ones(len(slab_keys), dtype=torch.float64, requires_grad=True)
     weights = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    params = [intercept, offset, slope, weights]
-    opt = torch.optim.LBFGS(params, max_iter=300, line_search_fn="strong_wolfe")
+    ads = torch.zeros(len(smiles), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS(
+        [intercept, offset, slope, weights, ads], max_iter=300, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> Tensor:
         opt.zero_grad()
-        pred = intercept + offset[idx] + slope[idx] * (x @ weights)
-        loss = ((pred - y) ** 2).mean() + strength * (weights**2).sum()
+        score = (x @ weights)[a_idx]
+        pred = intercept + offset[idx] + slope[idx] * score + ads[a_idx]
+        loss = ((pred - y) ** 2).mean() + strength[0] * (weights**2).sum()
+        loss = loss + strength[1] * (ads**2).sum()
         loss = loss + _SURFACE_PULL * ((offset**2).sum() + ((slope - 1.0) ** 2).sum())
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
@@ -151,19 +184,23 @@ def fit_scaling_prior(
         offset=offset.detach().clone(),
         slope=slope.detach().clone(),
         weights=weights.detach().clone(),
-        strength=float(strength),
+        smiles=tuple(smiles),
+        ads_offset=ads.detach().clone(),
+        strength=(float(strength[0]), float(strength[1])),
     )
 
 
 def choose_strength(
     slab_keys: Sequence[str],
     slab_idx: Tensor,
+    smiles: Sequence[str],
     desc: Tensor,
+    ads_idx: Tensor,
     y_ev: Tensor,
     folds: Tensor,
-    grid: Sequence[float] = STRENGTH_GRID,
-) -> float:
-    """The strength in ``grid`` with the lowest cross-validated MAE over ``folds``.
+    grid: Sequence[tuple[float, float]] = STRENGTH_GRID,
+) -> tuple[float, float]:
+    """The strengths in ``grid`` with the lowest cross-validated MAE over ``folds``.
 
     Args:
         folds: `P` long fold index of each label; a fold's labels are predicted by the prior
@@ -171,18 +208,18 @@ def choose_strength(
     """
     fold_ids = sorted(int(f) for f in torch.unique(folds))
     if len(fold_ids) < 2:
-        return float(grid[len(grid) // 2])
-    best, best_mae = float(grid[0]), float("inf")
+        return grid[len(grid) // 2]
+    best, best_mae = grid[0], float("inf")
     for strength in grid:
         abs_err = torch.zeros(len(y_ev), dtype=torch.float64)
         for f in fold_ids:
             held = folds == f
             prior = fit_scaling_prior(
-                slab_keys, slab_idx[~held], desc[~held], y_ev[~held], strength
+                slab_keys, slab_idx[~held], smiles, desc, ads_idx[~held], y_ev[~held], strength
             )
-            pred = prior.predict(slab_keys, slab_idx[held], desc[held])
+            pred = prior.predict(slab_keys, slab_idx[held], smiles, desc, ads_idx[held])
             abs_err[held] = (pred - y_ev[held].double()).abs()
         mae = float(abs_err.mean())
         if mae < best_mae:
-            best, best_mae = float(strength), mae
+            best, best_mae = strength, mae
     return best

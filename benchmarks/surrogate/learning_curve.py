@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> None:
         tasks += [(who, "random", n, s) for n in args.ns for s in args.seeds]
         tasks += [(who, "heldout", 0, s) for s in args.heldout_seeds]
     todo = [t for t in tasks if task_key(t) not in runs]
-    # largest first keeps the workers busy to the end
-    todo.sort(key=lambda t: -(t[2] or 2400))
+    # seed by seed (a partial run has whole seeds), largest N first within a seed
+    todo.sort(key=lambda t: (t[3], -(t[2] or 2400)))
     print(f"{len(tasks)} runs, {len(tasks) - len(todo)} cached, {len(todo)} to do", flush=True)
     t_start = time.perf_counter()
 

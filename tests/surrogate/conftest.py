@@ -77,6 +77,8 @@ def tiny_config(ensemble_size: int = 3, max_epochs: int = 3, dtype: str = "float
         ),
         device="cpu",
         dtype=dtype,
+        split="holdout",  # the caller's split; tests of cross-fitting set it themselves
+        prior_mean="none",
     )
 
 

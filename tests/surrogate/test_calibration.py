@@ -65,42 +65,64 @@ def test_calibration_refuses_bad_input() -> None:
         fit_spread_calibration(np.array([]), np.array([]))
 
 
-def _scaling_data(n: int, seed: int = 0) -> tuple[list[str], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Labels that follow the prior's own form exactly, plus a little noise."""
+def _scaling_data(n: int, seed: int = 0, slopes: tuple = (1.0, 1.5, 0.6)):  # noqa: ANN202
+    """Labels that follow the prior's own form exactly (8 adsorbates on 3 surfaces), plus a
+    little noise."""
     rng = np.random.default_rng(seed)
-    keys = ["A", "B", "C"]
-    a, b = np.array([0.0, -0.5, 0.4]), np.array([1.0, 1.5, 0.6])
+    keys, smiles = ["A", "B", "C"], [f"C{'C' * i}O" for i in range(8)]
+    a, b = np.array([0.0, -0.5, 0.4]), np.array(slopes)
     w = np.array([0.3, -0.2, 0.0, 0.1])
-    s = rng.integers(0, 3, n)
-    d = rng.normal(size=(n, 4))
-    y = -1.0 + a[s] + b[s] * (d @ w) + rng.normal(0, 0.01, n)
-    return keys, torch.tensor(s), torch.tensor(d), torch.tensor(y)
+    desc = rng.normal(size=(8, 4))
+    s, m = rng.integers(0, 3, n), rng.integers(0, 8, n)
+    y = -1.0 + a[s] + b[s] * (desc[m] @ w) + rng.normal(0, 0.01, n)
+    return keys, torch.tensor(s), smiles, torch.tensor(desc), torch.tensor(m), torch.tensor(y)
 
 
 def test_scaling_prior_fits_its_own_form_and_round_trips() -> None:
-    keys, s, d, y = _scaling_data(120)
-    prior = fit_scaling_prior(keys, s[:100], d[:100], y[:100], strength=1e-3)
-    err = (prior.predict(keys, s[100:], d[100:]) - y[100:]).abs().mean()
+    keys, s, smiles, d, m, y = _scaling_data(120)
+    prior = fit_scaling_prior(keys, s[:100], smiles, d, m[:100], y[:100], strength=(1e-3, 1.0))
+    err = (prior.predict(keys, s[100:], smiles, d, m[100:]) - y[100:]).abs().mean()
     assert float(err) < 0.03
     again = ScalingPrior.from_state(prior.to_state())
-    assert torch.allclose(again.predict(keys, s, d), prior.predict(keys, s, d))
-    # an unknown surface falls back to offset 0, slope 1
-    unseen = prior.predict(["Z"], torch.zeros(1, dtype=torch.long), d[:1])
+    assert torch.allclose(
+        again.predict(keys, s, smiles, d, m), prior.predict(keys, s, smiles, d, m)
+    )
+    # an unknown surface falls back to offset 0, slope 1; an unknown adsorbate to offset 0
+    zero = torch.zeros(1, dtype=torch.long)
+    unseen = prior.predict(["Z"], zero, ["N#N"], d[:1], zero)
     assert float(unseen) == pytest.approx(prior.intercept + float(d[0] @ prior.weights))
 
 
+def test_adsorbate_offsets_carry_a_label_to_the_other_surfaces() -> None:
+    """What the descriptors cannot say about one adsorbate (here: +1 eV on every surface) is
+    learnt from its label on one surface and used on the others."""
+    keys, s, smiles, d, m, y = _scaling_data(200, slopes=(1.0, 1.0, 1.0))
+    y = y + (m == 3).double()
+    seen = torch.nonzero((m != 3) | (s == 0)).squeeze(-1)
+    other = torch.nonzero((m == 3) & (s != 0)).squeeze(-1)
+    errors = []
+    for ads_strength in (1e-3, 1e3):  # offsets free, offsets held at zero
+        prior = fit_scaling_prior(
+            keys, s[seen], smiles, d, m[seen], y[seen], strength=(1e-3, ads_strength)
+        )
+        pred = prior.predict(keys, s[other], smiles, d, m[other])
+        errors.append(float((pred - y[other]).abs().mean()))
+    assert errors[0] < 0.5 * errors[1]
+
+
 def test_scaling_prior_strength_is_chosen_by_cross_validation() -> None:
-    keys, s, d, y = _scaling_data(60)
+    keys, s, smiles, d, m, y = _scaling_data(60)
     folds = torch.arange(60) % 5
-    assert choose_strength(keys, s, d, y, folds, grid=(1e-3, 10.0)) == 1e-3
+    grid = ((1e-3, 1.0), (10.0, 1.0))
+    assert choose_strength(keys, s, smiles, d, m, y, folds, grid=grid) == (1e-3, 1.0)
 
 
 def test_scaling_prior_refuses_bad_input() -> None:
-    keys, s, d, y = _scaling_data(10)
+    keys, s, smiles, d, m, y = _scaling_data(10)
     with pytest.raises(SurrogateError, match="equally many"):
-        fit_scaling_prior(keys, s, d[:5], y, strength=0.1)
-    with pytest.raises(SurrogateError, match="strength must be > 0"):
-        fit_scaling_prior(keys, s, d, y, strength=0.0)
+        fit_scaling_prior(keys, s, smiles, d, m[:5], y, strength=(0.1, 0.1))
+    with pytest.raises(SurrogateError, match="strengths must be > 0"):
+        fit_scaling_prior(keys, s, smiles, d, m, y, strength=(0.0, 0.1))
     with pytest.raises(SurrogateError, match="malformed prior state"):
         ScalingPrior.from_state({"slab_keys": ["A"]})
 
