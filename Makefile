@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ lint: $(STAMP)
 # Benchmarks: not CI; each writes benchmarks/results/*.{json,md}
 bench-surrogate: $(STAMP)     ## AdsMT vs trees on the FG stand-in, ~41 min on one core
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/run.py
+
+bench-surrogate-curve: $(STAMP)     ## learning curve 25..1,000 labels, 5 seeds, shipped surrogate vs trees (+ held-out molecules), ~2 h on 2 cores; resumes
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/learning_curve.py --workers 2
 
 bench-surrogate-defaults: $(STAMP)     ## one training round (500, 2,000 labels, 2 threads): shipped vs previous surrogate default
 	$(BIN)/python benchmarks/surrogate/defaults.py

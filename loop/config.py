@@ -196,10 +196,14 @@ class SurrogateSection(Section):
     # there; `cross_fit`: member k holds out fold k, every label trains, and the spread is
     # calibrated on out-of-fold residuals (`alloop.surrogate.calibration`). The names are
     # `alloop.surrogate.fidelity.SPLITS` (a test checks they agree).
-    split: Literal["holdout", "cross_fit"] = _SD.split  # type: ignore[assignment]
+    split: Literal["holdout", "cross_fit"] | None = None
     # `scaling`: members learn the residual over a scaling-relation prior mean
-    # (`alloop.surrogate.prior`, names: `PRIOR_MEANS`); `none`: they learn the label itself
-    prior_mean: Literal["none", "scaling"] = _SD.prior_mean  # type: ignore[assignment]
+    # (`alloop.surrogate.prior`, names: `PRIOR_MEANS`); `none`: they learn the label itself.
+    # Both left out: the library's measured defaults (`SURROGATE_DEFAULTS`, the learning curve
+    # in benchmarks/results/surrogate_learning_curve.md), except under `escalation.policy:
+    # cost_aware`, whose campaigns were measured with `holdout` and `none` and keep them until
+    # re-measured; `AlloopConfig` fills them in.
+    prior_mean: Literal["none", "scaling"] | None = None
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are
@@ -216,6 +220,13 @@ class SurrogateSection(Section):
         if self.fidelity_mode is None:
             raise ConfigError("surrogate.fidelity_mode: unresolved (build the whole config)")
         return self.fidelity_mode
+
+    @property
+    def levers(self) -> tuple[str, str]:
+        """``(split, prior_mean)`` as `AlloopConfig` resolved them."""
+        if self.split is None or self.prior_mean is None:
+            raise ConfigError("surrogate.split/prior_mean: unresolved (build the whole config)")
+        return self.split, self.prior_mean
 
 
 class AcquisitionSection(Section):
@@ -484,11 +495,20 @@ class AlloopConfig(Section):
 
     @model_validator(mode="after")
     def _fidelity_mode(self) -> AlloopConfig:
-        """Fill in `surrogate.fidelity_mode` (see `SurrogateSection`) however the config is
-        built, so the stored config says what trains."""
+        """Fill in `surrogate.fidelity_mode`, `split` and `prior_mean` (see `SurrogateSection`)
+        however the config is built, so the stored config says what trains."""
+        update: dict[str, str] = {}
         if self.surrogate.fidelity_mode is None:
-            mode = "delta" if self.escalation.cost_aware else "supersede"
-            surrogate = self.surrogate.model_copy(update={"fidelity_mode": mode})
+            update["fidelity_mode"] = "delta" if self.escalation.cost_aware else "supersede"
+        measured = (
+            ("holdout", "none") if self.escalation.cost_aware else (_SD.split, _SD.prior_mean)
+        )
+        if self.surrogate.split is None:
+            update["split"] = measured[0]
+        if self.surrogate.prior_mean is None:
+            update["prior_mean"] = measured[1]
+        if update:
+            surrogate = self.surrogate.model_copy(update=update)
             object.__setattr__(self, "surrogate", surrogate)  # frozen: set once, while validating
         return self
 

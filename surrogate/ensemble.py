@@ -468,7 +468,6 @@ class AdsMTEnsemble:
             if low_fidelity_ev is None
             else torch.as_tensor(low_fidelity_ev, dtype=torch.float64).reshape(n_pairs)
         )
-        fid_t, low_t = self._fidelity_inputs(fid_all, low_all)
         keys, slab_pos, smi_keys, smi_pos = self._index(slabs, smiles)
         first = dict(zip(reversed(slab_pos), reversed(range(len(slabs))), strict=True))
         slabs_by_key = {k: slabs[first[i]] for i, k in enumerate(keys)}
@@ -477,7 +476,11 @@ class AdsMTEnsemble:
         desc = self.desc_norm(self._transform(self.featurizer.descriptors(smi_keys)))
         desc = desc.to(device=self.device, dtype=self.dtype)
         member_std, site_sum, emb_sum = [], None, None
+        # each member's prior mean (eV): its network predicts the residual over it, and a
+        # delta head reads the low-fidelity label as a residual over the same prior
+        priors = self._prior_means(keys, s_idx, smi_keys, desc, a_idx)
         for k, model in enumerate(self.members):
+            fid_t, low_t = self._fidelity_inputs(fid_all, low_all - priors[k])
             model.eval()
             if reuse_slab_encodings:
                 out = predict_member(
@@ -511,11 +514,7 @@ class AdsMTEnsemble:
             if emb is not None:
                 emb_sum = emb.double().cpu() if emb_sum is None else emb_sum + emb.cpu()
         member_ev = self.y_norm.inverse(torch.stack(member_std).unsqueeze(-1)).squeeze(-1)
-        if self.priors:
-            s_cpu, a_cpu, d_cpu = s_idx.cpu(), a_idx.cpu(), desc.cpu()
-            member_ev = member_ev + torch.stack(
-                [p.predict(keys, s_cpu, smi_keys, d_cpu, a_cpu) for p in self.priors]
-            )
+        member_ev = member_ev + priors
         n_k = len(self.members)
         std = member_ev.std(dim=0) if n_k > 1 else torch.zeros(member_ev.shape[1])
         n_atoms = torch.tensor([len(slabs_by_key[key]) for key in keys])[s_idx.cpu()]
@@ -527,6 +526,15 @@ class AdsMTEnsemble:
             site_scores=None if site_sum is None else (site_sum / n_k).float(),
             embeddings=None if emb_sum is None else (emb_sum / n_k).float(),
         )
+
+    def _prior_means(
+        self, keys: list[str], s_idx: Tensor, smiles: list[str], desc: Tensor, a_idx: Tensor
+    ) -> Tensor:
+        """`K x P` prior means (eV, float64, CPU); zeros without a prior."""
+        if not self.priors:
+            return torch.zeros(len(self.members), s_idx.shape[0], dtype=torch.float64)
+        s_cpu, a_cpu, d_cpu = s_idx.cpu(), a_idx.cpu(), desc.cpu()
+        return torch.stack([p.predict(keys, s_cpu, smiles, d_cpu, a_cpu) for p in self.priors])
 
     def predict_samples(self, samples: Sequence[SurrogateSample], **kwargs: bool) -> Prediction:
         """Predict the pairs of ``samples`` (their ``gmae_ev`` is ignored), in order."""

@@ -50,8 +50,8 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
         ),
         device=None if section.device == "auto" else section.device,
         fidelity_mode=section.mode,
-        split=section.split,
-        prior_mean=section.prior_mean,
+        split=section.levers[0],
+        prior_mean=section.levers[1],
     )
 
 
@@ -152,7 +152,7 @@ def fit_ensemble(
     """Fit the configured ensemble on ``samples`` (``holdout``: split by fidelity, seeded;
     ``cross_fit``: the ensemble deals its own folds over all of them)."""
     prepared = prepare_samples(samples, section.mode)
-    if section.split == "cross_fit":
+    if section.levers[0] == "cross_fit":
         train, val = prepared, []
     else:
         train, val = split_by_fidelity(prepared, section.val_fraction, seed)

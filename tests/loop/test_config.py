@@ -217,8 +217,26 @@ def test_config_spells_splits_and_prior_means_as_the_surrogate_does() -> None:
     from alloop.surrogate.fidelity import SPLITS
     from alloop.surrogate.prior import PRIOR_MEANS
 
-    assert get_args(SurrogateSection.model_fields["split"].annotation) == SPLITS
-    assert get_args(SurrogateSection.model_fields["prior_mean"].annotation) == PRIOR_MEANS
+    for field, names in (("split", SPLITS), ("prior_mean", PRIOR_MEANS)):
+        annotation = SurrogateSection.model_fields[field].annotation
+        (literal,) = [a for a in get_args(annotation) if a is not type(None)]
+        assert get_args(literal) == names
+
+
+def test_split_and_prior_resolve_to_what_was_measured_for_each_policy() -> None:
+    """Single-fidelity campaigns get the library's measured levers; cost-aware campaigns keep
+    holdout without a prior (what their benchmark measured); a config's own choice stands."""
+    from alloop.loop.config import SurrogateSection
+    from alloop.surrogate.defaults import SURROGATE_DEFAULTS
+
+    plain = AlloopConfig.model_validate(MINIMAL).surrogate
+    assert plain.levers == (SURROGATE_DEFAULTS.split, SURROGATE_DEFAULTS.prior_mean)
+    chosen = AlloopConfig.model_validate(
+        {**MINIMAL, "surrogate": {"split": "holdout", "prior_mean": "scaling"}}
+    ).surrogate
+    assert chosen.levers == ("holdout", "scaling")
+    with pytest.raises(ConfigError, match="unresolved"):
+        _ = SurrogateSection().levers
 
 
 def test_oracle_and_executor_defaults_are_the_librarys() -> None:

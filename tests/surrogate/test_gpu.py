@@ -40,7 +40,5 @@ def test_pool_posterior_from_cuda_feeds_acquisition() -> None:
     ens = AdsMTEnsemble(replace(tiny_config(max_epochs=3), device="cuda"), seed=4)
     ens.fit(samples[::2], samples[1::2])
     pred = ens.predict(list(tiny_slabs().values()), list(TINY_SMILES))
-    scores = score_pool(
-        "ei", ens.pool_posterior(pred), AcquisitionContext(best_label_ev=-1.0, q=2)
-    )
+    scores = score_pool("ei", ens.pool_posterior(pred), AcquisitionContext(best_label_ev=-1.0, q=2))
     assert scores.shape == (len(TINY_SMILES) * 3,) and torch.isfinite(scores).all()
