@@ -29,9 +29,10 @@ from torch import Tensor
 
 from alloop.surrogate.calibration import calibrated_std, fit_spread_calibration
 from alloop.surrogate.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
+from alloop.surrogate.crossfit import fit_member_priors, split_members
 from alloop.surrogate.errors import CheckpointError, SurrogateError, TrainingError
 from alloop.surrogate.featurizer import Featurizer
-from alloop.surrogate.fidelity import LOW_FIDELITY, TARGET_FIDELITY, assign_folds
+from alloop.surrogate.fidelity import LOW_FIDELITY, TARGET_FIDELITY
 from alloop.surrogate.inference import (
     cat_encodings,
     check_pair_index,
@@ -43,7 +44,7 @@ from alloop.surrogate.inference import (
 from alloop.surrogate.metrics import fit_std_scale
 from alloop.surrogate.model import AdsMT, SlabEncoding
 from alloop.surrogate.normalizers import Standardizer
-from alloop.surrogate.prior import ScalingPrior, choose_strength, fit_scaling_prior
+from alloop.surrogate.prior import ScalingPrior
 from alloop.surrogate.training import PairIndex, TrainConfig, train_member
 from alloop.surrogate.types import EnsembleConfig, FitReport, Prediction, SurrogateSample
 
@@ -54,10 +55,6 @@ logger = logging.getLogger(__name__)
 
 #: target-fidelity validation samples needed to calibrate on them alone
 MIN_TARGET_VAL = 3
-#: target-fidelity training labels a member's prior needs to be fit on them alone
-MIN_PRIOR_TARGET = 10
-#: folds of the cross-validation that chooses the prior's strength
-PRIOR_CV_FOLDS = 5
 
 
 def _low_or_nan(sample: SurrogateSample) -> float:
@@ -231,7 +228,9 @@ class AdsMTEnsemble:
         raw = self._transform(self.featurizer.descriptors(smiles))
         y = torch.tensor([s.gmae_ev for s in samples], dtype=torch.float64)
         n_tr = len(samples) if cross else len(train)
-        member_parts = self._member_parts(samples, n_tr)
+        member_parts = split_members(
+            samples, n_tr, self.config.split, self.config.ensemble_size, self.seed
+        )
         fidelity = torch.tensor([s.fidelity for s in samples])
         s_t, a_t = torch.tensor(slab_idx), torch.tensor(ads_idx)
         ckpt = self._check_warm_start(warm_start) if warm_start is not None else None
@@ -240,7 +239,13 @@ class AdsMTEnsemble:
         else:
             self._load_normalisers(ckpt)
         desc_cpu = self.desc_norm(raw).double()
-        self.priors = self._fit_priors(keys, s_t, smiles, desc_cpu, a_t, y, fidelity, member_parts)
+        self.priors = (
+            fit_member_priors(
+                keys, s_t, smiles, desc_cpu, a_t, y, fidelity, member_parts, self.seed
+            )
+            if self.config.prior_mean == "scaling"
+            else []
+        )
         if ckpt is None:  # standardise what the members learn: the label, or its residual
             base = self.priors[0].predict(keys, s_t, smiles, desc_cpu, a_t) if self.priors else 0.0
             self.y_norm.fit((y - base)[:n_tr])
@@ -283,55 +288,6 @@ class AdsMTEnsemble:
             device=str(self.device),
             warm_started=ckpt is not None,
         )
-
-    def _member_parts(
-        self, samples: Sequence[SurrogateSample], n_tr: int
-    ) -> list[tuple[Tensor, Tensor]]:
-        """Each member's (train, early-stopping) sample positions: the caller's split for
-        ``holdout``; for ``cross_fit``, member k holds out fold k (seeded, by fidelity)."""
-        n, k_members = len(samples), self.config.ensemble_size
-        if self.config.split == "holdout":
-            parts = (torch.arange(n_tr), torch.arange(n_tr, n))
-            return [parts] * k_members
-        folds = torch.tensor(assign_folds(samples, min(k_members, n), self.seed))
-        n_folds = int(folds.max()) + 1
-        return [
-            (torch.nonzero(folds != k % n_folds).squeeze(-1),
-             torch.nonzero(folds == k % n_folds).squeeze(-1))
-            for k in range(k_members)
-        ]  # fmt: skip
-
-    def _fit_priors(
-        self,
-        keys: list[str],
-        s_t: Tensor,
-        smiles: list[str],
-        desc: Tensor,
-        a_t: Tensor,
-        y: Tensor,
-        fidelity: Tensor,
-        member_parts: list[tuple[Tensor, Tensor]],
-    ) -> list[ScalingPrior]:
-        """One prior per member, fit on its training part (its target-fidelity labels when it
-        has ``MIN_PRIOR_TARGET`` of them, else all), with one strength chosen by CV."""
-        if self.config.prior_mean == "none":
-            return []
-
-        def usable(idx: Tensor) -> Tensor:
-            target = idx[fidelity[idx] == TARGET_FIDELITY]
-            return target if len(target) >= MIN_PRIOR_TARGET else idx
-
-        every = usable(torch.cat([member_parts[0][0], member_parts[0][1]]).unique())
-        n_folds = max(1, min(PRIOR_CV_FOLDS, len(every)))
-        cv_folds = torch.tensor(np.random.default_rng(self.seed).permutation(len(every)) % n_folds)
-        strength = choose_strength(keys, s_t[every], smiles, desc, a_t[every], y[every], cv_folds)
-        priors = []
-        for tr_idx, _ in member_parts:
-            idx = usable(tr_idx)
-            priors.append(
-                fit_scaling_prior(keys, s_t[idx], smiles, desc, a_t[idx], y[idx], strength)
-            )
-        return priors
 
     def _calibrate(
         self,
