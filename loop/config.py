@@ -198,12 +198,13 @@ class SurrogateSection(Section):
     # `alloop.surrogate.fidelity.SPLITS` (a test checks they agree).
     split: Literal["holdout", "cross_fit"] | None = None
     # `scaling`: members learn the residual over a scaling-relation prior mean
-    # (`alloop.surrogate.prior`, names: `PRIOR_MEANS`); `none`: they learn the label itself.
+    # (`alloop.surrogate.prior`, names: `PRIOR_MEANS`; `scaling_ads` adds per-adsorbate
+    # offsets); `none`: they learn the label itself.
     # Both left out: the library's measured defaults (`SURROGATE_DEFAULTS`, the learning curve
     # in benchmarks/results/surrogate_learning_curve.md), except under `escalation.policy:
     # cost_aware`, whose campaigns were measured with `holdout` and `none` and keep them until
     # re-measured; `AlloopConfig` fills them in.
-    prior_mean: Literal["none", "scaling"] | None = None
+    prior_mean: Literal["none", "scaling", "scaling_ads"] | None = None
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are

@@ -18,7 +18,12 @@ import torch
 from torch import Tensor
 
 from alloop.surrogate.fidelity import TARGET_FIDELITY, assign_folds
-from alloop.surrogate.prior import ScalingPrior, choose_strength, fit_scaling_prior
+from alloop.surrogate.prior import (
+    STRENGTH_GRIDS,
+    ScalingPrior,
+    choose_strength,
+    fit_scaling_prior,
+)
 from alloop.surrogate.types import SurrogateSample
 
 __all__ = ["MIN_PRIOR_TARGET", "PRIOR_CV_FOLDS", "fit_member_priors", "split_members"]
@@ -61,6 +66,7 @@ def fit_member_priors(
     fidelity: Tensor,
     member_parts: list[tuple[Tensor, Tensor]],
     seed: int,
+    prior_mean: str = "scaling",
 ) -> list[ScalingPrior]:
     """One prior per member, fit on its training part (its target-fidelity labels when there
     are ``MIN_PRIOR_TARGET`` of them, else all), with one pair of strengths chosen by
@@ -71,6 +77,8 @@ def fit_member_priors(
         smiles, desc, ads_idx: `A` SMILES, their `A x D` standardised descriptors, and the
             `P` long index into them.
         y_ev: `P` labels (eV); fidelity: `P` long (0 = target).
+        prior_mean: ``scaling`` or ``scaling_ads`` (the strength grid: without or with
+            adsorbate offsets).
     """
 
     def usable(idx: Tensor) -> Tensor:
@@ -81,8 +89,9 @@ def fit_member_priors(
     n_folds = max(1, min(PRIOR_CV_FOLDS, len(every)))
     cv_folds = torch.tensor(np.random.default_rng(seed).permutation(len(every)) % n_folds)
     strength = choose_strength(
-        slab_keys, slab_idx[every], smiles, desc, ads_idx[every], y_ev[every], cv_folds
-    )
+        slab_keys, slab_idx[every], smiles, desc, ads_idx[every], y_ev[every], cv_folds,
+        STRENGTH_GRIDS[prior_mean],
+    )  # fmt: skip
     priors = []
     for tr_idx, _ in member_parts:
         idx = usable(tr_idx)

@@ -239,13 +239,12 @@ class AdsMTEnsemble:
         else:
             self._load_normalisers(ckpt)
         desc_cpu = self.desc_norm(raw).double()
-        self.priors = (
-            fit_member_priors(
-                keys, s_t, smiles, desc_cpu, a_t, y, fidelity, member_parts, self.seed
-            )
-            if self.config.prior_mean == "scaling"
-            else []
-        )
+        self.priors = []
+        if self.config.prior_mean != "none":
+            self.priors = fit_member_priors(
+                keys, s_t, smiles, desc_cpu, a_t, y, fidelity, member_parts, self.seed,
+                self.config.prior_mean,
+            )  # fmt: skip
         if ckpt is None:  # standardise what the members learn: the label, or its residual
             base = self.priors[0].predict(keys, s_t, smiles, desc_cpu, a_t) if self.priors else 0.0
             self.y_norm.fit((y - base)[:n_tr])

@@ -76,8 +76,9 @@ class EnsembleConfig:
             passes, the spread is scaled on it) or ``"cross_fit"`` (train and val are pooled;
             member k early-stops on fold k of K, and the spread is calibrated on every label's
             out-of-fold residual; see :mod:`alloop.surrogate.calibration`).
-        prior_mean: ``"none"`` or ``"scaling"`` (members learn the residual over a per-member
-            scaling-relation prior fit on their training labels; :mod:`alloop.surrogate.prior`).
+        prior_mean: ``"none"``, ``"scaling"`` or ``"scaling_ads"`` (members learn the residual
+            over a per-member scaling-relation prior fit on their training labels, the latter
+            with per-adsorbate offsets; :mod:`alloop.surrogate.prior`).
     """
 
     ensemble_size: int = SURROGATE_DEFAULTS.ensemble_size

@@ -13,6 +13,7 @@ Variants (``--variants``; the levers of issue 16, selectable by name):
 ``cross_fit``          member k early-stops on fold k, spread calibrated on out-of-fold residuals
 ``holdout+scaling``    ``holdout`` with the scaling-relation prior mean
 ``cross_fit+scaling``  ``cross_fit`` with the scaling-relation prior mean
+``...+scaling_ads``    the prior with per-adsorbate offsets
 ``...+steps8``         at least 8 optimiser steps per epoch (the mini-batch shrinks at small N)
 
 Writes ``benchmarks/results/surrogate_learning_curve.{json,md,png}``; every finished (variant,
@@ -47,6 +48,7 @@ VARIANTS = (
     "cross_fit",
     "holdout+scaling",
     "cross_fit+scaling",
+    "cross_fit+scaling_ads",
     "cross_fit+scaling+steps8",
     "holdout+steps8",
 )
@@ -61,6 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heldout-seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
     p.add_argument("--workers", type=int, default=1, help="processes (1 torch thread each)")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--report-only", action="store_true", help="summarise the cached runs only")
     return p.parse_args(argv)
 
 
@@ -71,7 +74,8 @@ def variant_config(name: str):  # -> EnsembleConfig (torch imported lazily, in w
     if name == "shipped":
         return cfg
     split, *rest = name.split("+")
-    cfg = replace(cfg, split=split, prior_mean="scaling" if "scaling" in rest else "none")
+    prior = next((t for t in rest if t.startswith("scaling")), "none")
+    cfg = replace(cfg, split=split, prior_mean=prior)
     steps = [int(t.removeprefix("steps")) for t in rest if t.startswith("steps")]
     train = replace(cfg.train, min_steps_per_epoch=steps[0] if steps else 1)
     return replace(cfg, train=train)
@@ -185,9 +189,9 @@ def main(argv: list[str] | None = None) -> None:
     for who in ["trees", *args.variants]:
         tasks += [(who, "random", n, s) for n in args.ns for s in args.seeds]
         tasks += [(who, "heldout", 0, s) for s in args.heldout_seeds]
-    todo = [t for t in tasks if task_key(t) not in runs]
-    # seed by seed (a partial run has whole seeds), largest N first within a seed
-    todo.sort(key=lambda t: (t[3], -(t[2] or 2400)))
+    todo = [] if args.report_only else [t for t in tasks if task_key(t) not in runs]
+    # the curve seed by seed (a partial run has whole seeds), largest N first; held-out last
+    todo.sort(key=lambda t: (t[1] == "heldout", t[3], -t[2]))  # the curve first
     print(f"{len(tasks)} runs, {len(tasks) - len(todo)} cached, {len(todo)} to do", flush=True)
     t_start = time.perf_counter()
 
