@@ -56,7 +56,7 @@ def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, Campaig
 
 def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
     """Build the pool (structures, SMILES), then create the campaign; returned locked."""
-    pool = build_pool(cfg.pool)
+    pool = build_pool(cfg.pool, cfg.campaign.seed)
     return CampaignStore.create(
         target,
         name=cfg.campaign.name,
