@@ -55,8 +55,14 @@ def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, Campaig
 
 
 def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
-    """Build the pool (structures, SMILES), then create the campaign; returned locked."""
+    """Build the pool (structures, SMILES) and check that the oracle can label it, then
+    create the campaign; returned locked."""
+    from alloop.loop.bridges.oracle import refuse_pairs_outside_table
+
     pool = build_pool(cfg.pool, cfg.campaign.seed)
+    refuse_pairs_outside_table(
+        cfg, [s.key for s in pool.surfaces], [a.key for a in pool.adsorbates]
+    )
     return CampaignStore.create(
         target,
         name=cfg.campaign.name,
@@ -154,7 +160,7 @@ def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore
             stored = store.campaign().config
             with contextlib.suppress(ConfigError):  # keys added since compare at defaults
                 stored = parse_config(stored).resolved()
-            changed = check_config_change(stored, cfg.resolved())
+            changed = check_config_change(stored, cfg.resolved(), target)
             if changed:
                 store.update_config(cfg.resolved())
         except BaseException:
