@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
+from alloop.loop.agent.events import STOPPED_EVENT
 from alloop.loop.agent.jobs import JobRunner
 from alloop.loop.agent.metrics import best_label, close_metrics, labels_used
 from alloop.loop.agent.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
@@ -129,6 +130,7 @@ class CampaignEngine:
                 if rnd is None:
                     decision = self.stop_decision()
                     if decision.stop:
+                        self._record_stop(decision)
                         self.notify(
                             "stopped", {"reason": decision.reason, "detail": decision.detail}
                         )
@@ -139,6 +141,15 @@ class CampaignEngine:
                 self._advance(rnd)
         finally:
             self.jobs.close()
+
+    def _record_stop(self, decision: StopDecision) -> None:
+        """Store why the run stopped (`STOPPED_EVENT`), for `status` and the dashboard; once
+        per decision, so a run of a finished campaign adds nothing."""
+        rounds = len(self.store.rounds())
+        payload = {"reason": str(decision.reason), "detail": decision.detail, "rounds": rounds}
+        last = [e for e in self.store.events() if e.kind == STOPPED_EVENT][-1:]
+        if not last or last[0].payload != payload:
+            self.store.log_event(STOPPED_EVENT, payload, round_index=rounds - 1 if rounds else None)
 
     def _retry_lost(self) -> None:
         """Run again the jobs a dead worker lost in an earlier run (`JobRunner.lost`)."""
@@ -185,6 +196,7 @@ class CampaignEngine:
         metrics = {
             "n_train_labels": len(samples),
             "val_mae_ev": report.val_mae_ev,
+            "n_val_labels": report.n_val,  # the size the face shows the MAE with
             "std_scale": report.std_scale,
             "warm_started": report.warm_started,
             "timing": {"train_s": time.perf_counter() - t0},

@@ -117,8 +117,8 @@ def status(campaign: CampaignArg) -> None:
     Example: [bold]alloop status fg.alloop[/]
     """
     with guard():
-        st, costs = commands.campaign_status(campaign)
-    out().print(views.status_panel(st, campaign, costs))
+        st, costs, standing = commands.campaign_status(campaign)
+    out().print(views.status_panel(st, campaign, costs, standing))
 
 
 @app.command()
@@ -194,15 +194,22 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress outpu
 def _drive(store: object, cfg: object, quiet: bool) -> None:
     from alloop.loop.agent.engine import CampaignEngine
     from alloop.loop.face.progress import ProgressReporter
+    from alloop.loop.face.standing import standing_of
 
     with interrupts_end_the_run(store), ProgressReporter(out(), quiet=quiet) as reporter:
         engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
         decision = engine.run()
+    standing = standing_of(store)  # type: ignore[arg-type]
     if not quiet:
         costs = commands.campaign_costs(store)  # type: ignore[arg-type]
         status = commands.status_of(store)  # type: ignore[arg-type]
-        out().print(views.status_panel(status, store.target.display, costs))  # type: ignore[attr-defined]
+        where = store.target.display  # type: ignore[attr-defined]
+        out().print(views.status_panel(status, where, costs, standing))
         out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
+    if standing.all_failed:  # the stop rule held, but the campaign learnt nothing
+        from rich.markup import escape  # stored text: data, never markup
+
+        raise fail(f"{escape(standing.all_failed)}; `alloop show FILE PAIR` shows a pair's error")
 
 
 @app.command()

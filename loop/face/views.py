@@ -8,29 +8,74 @@ from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
+from alloop.loop.face import numbers
 from alloop.loop.face.commands import HistoryRow, TopSites
+from alloop.loop.face.standing import BudgetUse, Standing
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 
-def _ev(x: float | None, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:+.{digits}f}"
+def _ev(x: float | None) -> str:
+    return numbers.ev(x)
 
 
 def cost_line(costs: Mapping[str, float]) -> str:
     """``1,234 units (mlip 234, dft_relax 1,000)``: what the oracle jobs cost."""
-    parts = ", ".join(f"{kind} {value:,.0f}" for kind, value in sorted(costs.items()))
-    return f"{sum(costs.values()):,.0f} units ({parts})" if costs else "nothing yet"
+    parts = ", ".join(f"{kind} {numbers.cost(value)}" for kind, value in sorted(costs.items()))
+    return f"{numbers.cost(sum(costs.values()))} units ({parts})" if costs else "nothing yet"
+
+
+def budget_line(budget: Sequence[BudgetUse]) -> str:
+    """``cost 120 of 500 units · labels 30 (no limit) · rounds 3 of 3``."""
+    parts = []
+    for b in budget:
+        unit = " units" if b.what == "cost" else ""
+        used = numbers.cost(b.used)
+        if b.allowed is None:
+            parts.append(f"{b.what} {used}{unit} (no limit)")
+        else:
+            parts.append(f"{b.what} {used} of {numbers.cost(b.allowed)}{unit}")
+    return " · ".join(parts)
+
+
+def standing_line(standing: Standing) -> str:
+    """``finished — MAX_ROUNDS: 3 rounds completed of 3``."""
+    return f"{standing.state} — {standing.detail}"
+
+
+def metrics_line(metrics: Mapping[str, object]) -> str | None:
+    """A round's model metrics, each with its size when small (`numbers.metric`):
+    ``val MAE 0.015 eV (n=1) · batch MAE 0.409 eV (n=4) · 95% coverage 20% (n=4)``."""
+    n_val, n_batch = metrics.get("n_val_labels"), metrics.get("n_batch_scored")
+    parts = [
+        (name, numbers.metric(metrics.get(key), n, show(metrics.get(key))))
+        for name, key, n, show in (
+            ("val MAE", "val_mae_ev", n_val, lambda x: numbers.sigma(x) + " eV"),
+            ("batch MAE", "batch_mae_ev", n_batch, lambda x: numbers.sigma(x) + " eV"),
+            ("95% coverage", "batch_coverage_95", n_batch, numbers.percent),
+        )
+    ]
+    shown = [f"{name} {text}" for name, text in parts if text != numbers.MISSING]
+    return " · ".join(shown) or None
 
 
 def status_panel(
-    status: CampaignStatus, where: str, costs: Mapping[str, float] | None = None
+    status: CampaignStatus,
+    where: str,
+    costs: Mapping[str, float] | None = None,
+    standing: Standing | None = None,
 ) -> Panel:
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")
     pool.add_column()
     pool.add_row("campaign", f"{status.name}  (seed {status.seed})")
     pool.add_row("file", where)
+    if standing is not None:  # stored text as Text: data, never markup
+        pool.add_row("state", Text(standing_line(standing)))
+        pool.add_row("budget", budget_line(standing.budget))
+        if standing.all_failed:
+            pool.add_row("[bold red]failed[/]", Text(standing.all_failed))
     pool.add_row(
         "pool",
         f"{status.n_surfaces} surfaces × {status.n_adsorbates} adsorbates = {status.n_pairs} pairs",
@@ -43,6 +88,9 @@ def status_panel(
         "rounds",
         f"{status.n_rounds}" + (f" (last: #{last.index}, {last.state})" if last else " (none yet)"),
     )
+    model = metrics_line(last.metrics) if last else None
+    if model:
+        pool.add_row("model", model)
     labels = Table(title="labels", show_edge=False)
     for col in ("fidelity", "status", "count"):
         labels.add_column(col, justify="right" if col == "count" else "left")
