@@ -121,6 +121,16 @@ def status(campaign: CampaignArg) -> None:
     out().print(views.status_panel(st, campaign, costs, standing))
 
 
+class HistoryFormat(StrEnum):
+    table = "table"
+    tsv = "tsv"
+    csv = "csv"
+
+
+#: the width `history --wide` lays its table out in when its output is not a terminal
+WIDE_REDIRECTED_COLUMNS = 1000
+
+
 @app.command()
 def history(
     campaign: CampaignArg,
@@ -134,23 +144,34 @@ def history(
         str | None, typer.Option("--adsorbate", "-a", help="Only this adsorbate key.")
     ] = None,
     wide: Annotated[
-        bool, typer.Option("--wide", "-w", help="All columns: acquisition, score, reason.")
+        bool, typer.Option("--wide", "-w", help="All columns: acquisition, value, reason.")
     ] = False,
+    fmt: Annotated[
+        HistoryFormat,
+        typer.Option("--format", "-f", help="table, or tsv/csv: one line per pick, every column."),
+    ] = HistoryFormat.table,
 ) -> None:
     """Show the acquisition history: what was picked, when, why, and what it turned out to be.
 
-    Fits 80 columns; --wide adds the acquisition, its score and the reason.
+    Fits 80 columns; --wide adds the acquisition, its value and the reason (one row per line
+    when redirected); --format tsv or csv writes every column for scripts.
     Example: [bold]alloop history fg.alloop --round 2 --surface Pt[/]
     """
     with guard():
         rows = commands.campaign_history(
             campaign, round_index=round_index, surface=surface, adsorbate=adsorbate
         )
+    if fmt is not HistoryFormat.table:
+        sys.stdout.write(views.history_delimited(rows, "\t" if fmt is HistoryFormat.tsv else ","))
+        return
     if not rows:
         out().print("no acquisitions match" if (round_index, surface, adsorbate) != (None,) * 3
                       else "no acquisitions yet")  # fmt: skip
         return
-    out().print(views.history_table(rows, wide=wide))
+    console = out()
+    if wide and not console.is_terminal:  # a file or a pipe: no width to fit, one row a line
+        console = Console(width=WIDE_REDIRECTED_COLUMNS)
+    console.print(views.history_table(rows, wide=wide))
 
 
 class Interrupted(BaseException):

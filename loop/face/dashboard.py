@@ -62,8 +62,8 @@ def snapshot(campaign: str) -> Snapshot:
         return Snapshot(campaign, status, rounds, batch, labels, escalations, costs, standing)
 
 
-def _f(x: object, fmt: str = "+.3f") -> str:
-    return "—" if not isinstance(x, int | float) else format(x, fmt)
+def _f(x: object) -> str:
+    return numbers.ev(x)
 
 
 def rounds_table(snap: Snapshot) -> Table:
@@ -91,15 +91,15 @@ def rounds_table(snap: Snapshot) -> Table:
 def batch_table(snap: Snapshot) -> Table:
     index = snap.rounds[-1].index if snap.rounds else "—"
     t = Table(title=f"current batch (round {index})", expand=True)
-    for col in ("rank", "pair", "μ eV", "σ eV", "score", "label eV"):
+    for col in ("rank", "pair", "μ eV", "model σ", "value", "label eV"):
         t.add_column(col, justify="left" if col == "pair" else "right")
     for a in snap.batch[:15]:
         lab = snap.labels.get(a.pair_key)
         shown = (
             "pending" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
         )
-        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), _f(a.sigma_ev, ".3f"),
-                  _f(a.score, ".3g"), shown)  # fmt: skip
+        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), numbers.sigma(a.sigma_ev),
+                  numbers.acquisition_value(a.acquisition, a.score), shown)  # fmt: skip
     return t
 
 
@@ -130,7 +130,9 @@ def escalations_table(snap: Snapshot) -> Table:
     reasons = Counter(str(e.payload.get("reason", "?")) for e in snap.escalations)
     for e in snap.escalations[-8:]:
         value, cost = e.payload.get("value"), e.payload.get("cost")
-        priced = f"{value:.3g}/{cost:g}" if isinstance(value, float) and cost else "—"
+        priced = numbers.MISSING
+        if isinstance(value, float) and cost:
+            priced = f"{numbers.ev(value)}/{numbers.cost(cost)}"
         t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")),
                   priced)  # fmt: skip
     if not snap.escalations:

@@ -32,6 +32,21 @@ def ev(x: object, signed: bool = True) -> str:
     return f"{v:+.3f}" if signed else f"{v:.3f}"
 
 
+#: acquisitions whose score (higher picks first) is the negated energy their reason names
+#: (``lcb=-1.230 eV`` for score +1.230): spelled out so that showing a history does not import
+#: torch; a test checks them against the registry's reason templates
+NEGATED_SCORES = frozenset({"lcb", "thompson"})
+
+
+def acquisition_value(name: str, score: object) -> str:
+    """A pick's acquisition value as its reason states it (same sign): the negated score of
+    `NEGATED_SCORES`, the score itself otherwise; eV-style, 3 decimals."""
+    v = _finite(score)
+    if v is None:
+        return MISSING
+    return ev(-v if name in NEGATED_SCORES else v)
+
+
 def sigma(x: object) -> str:
     """A standard deviation in eV: ``0.123`` (never signed)."""
     return ev(x, signed=False)
@@ -61,6 +76,11 @@ def seconds(x: object) -> str:
     return MISSING if v is None else f"{v:.1f}"
 
 
+def size(n: object) -> str:
+    """A sample size: ``n=3``, ``n=?`` when not recorded."""
+    return "n=?" if _finite(n) is None else f"n={count(n)}"
+
+
 def enough(n: object) -> bool:
     """True when `n` values are enough to show a metric bare (`MIN_METRIC_VALUES`)."""
     v = _finite(n)
@@ -73,9 +93,7 @@ def metric(value: object, n: object, shown: str) -> str:
     (rounds of an older alloop), ``too few labels`` for n = 0."""
     if _finite(value) is None:
         return MISSING
-    size = _finite(n)
-    if size is None:
-        return f"{shown} (n=?)"
-    if size == 0:
+    v = _finite(n)
+    if v == 0:
         return TOO_FEW
-    return shown if size >= MIN_METRIC_VALUES else f"{shown} (n={round(size)})"
+    return shown if enough(n) else f"{shown} ({size(n)})"

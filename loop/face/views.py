@@ -116,45 +116,73 @@ def status_panel(
     return Panel(Group(*parts), title="alloop status", expand=False)  # type: ignore[arg-type]
 
 
+#: every column of the acquisition history (`--wide`, `--format tsv|csv`), with its justify;
+#: "value" is the acquisition value with the sign its reason states (`numbers.acquisition_value`)
+HISTORY_COLUMNS = (
+    ("round", "right"), ("rank", "right"), ("surface", "left"), ("adsorbate", "left"),
+    ("acquisition", "left"), ("value", "right"), ("μ (eV)", "right"), ("model σ (eV)", "right"),
+    ("label (eV)", "right"), ("fidelity", "left"), ("reason", "left"),
+)  # fmt: skip
+#: the narrow history (80 columns): indices into `HISTORY_COLUMNS`' cells, and the headers
+NARROW_HISTORY = ((0, "rnd"), (1, "#"), (None, "pair"), (6, "μ eV"), (7, "model σ"),
+                  (8, "label eV"), (9, "fidelity"))  # fmt: skip
+BELIEVER_NOTE = (
+    "model σ: the ensemble's; the reason's sigma: under kriging_believer diversity, the "
+    "believer σ (conditioned on the picks before it)"
+)
+
+
+def history_cells(row: HistoryRow) -> list[str]:
+    """One acquisition as plain strings, in `HISTORY_COLUMNS` order (numbers by `numbers`)."""
+    a, lab = row.acquisition, row.label
+    shown = numbers.ev(lab.gmae_ev) if lab is not None and lab.status == "ok" else None
+    label_text = "pending" if lab is None else (shown or lab.status)
+    return [
+        numbers.count(a.round_index), numbers.count(a.rank), a.surface_key, a.adsorbate_key,
+        a.acquisition, numbers.acquisition_value(a.acquisition, a.score), numbers.ev(a.mu_ev),
+        numbers.sigma(a.sigma_ev), label_text, "" if lab is None else lab.fidelity, a.reason,
+    ]  # fmt: skip
+
+
 def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
-    """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ, σ,
-    the label that counts and its fidelity; ``wide`` adds the acquisition, its score and the
-    reason, and splits the pair into surface and adsorbate."""
+    """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ,
+    model σ, the label that counts and its fidelity; ``wide`` has every `HISTORY_COLUMNS`."""
     table = Table(title="acquisition history", box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
                   pad_edge=wide, show_lines=False)  # fmt: skip
-    cols: tuple[tuple[str, str], ...]
+    justify = dict(HISTORY_COLUMNS)
     if wide:
-        cols = (("round", "right"), ("rank", "right"), ("surface", "left"),
-                ("adsorbate", "left"), ("acquisition", "left"), ("score", "right"),
-                ("μ (eV)", "right"), ("σ (eV)", "right"), ("label (eV)", "right"),
-                ("fidelity", "left"), ("reason", "left"))  # fmt: skip
+        cols = list(HISTORY_COLUMNS)
     else:
-        cols = (("rnd", "right"), ("#", "right"), ("pair", "left"), ("μ eV", "right"),
-                ("σ eV", "right"), ("label eV", "right"), ("fidelity", "left"))  # fmt: skip
-    for col, justify in cols:
+        cols = [(name, justify[HISTORY_COLUMNS[i][0]] if i is not None else "left")
+                for i, name in NARROW_HISTORY]  # fmt: skip
+    for col, just in cols:
         # narrow: one line per pick (only a long pair key folds); wide: every cell folds
         # rather than lose its end to an ellipsis in a terminal too narrow for it
-        table.add_column(col, justify=justify, no_wrap=not wide and col != "pair",  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=not wide and col != "pair",  # type: ignore[arg-type]
                          overflow="fold")  # fmt: skip
     for row in rows:
-        a, lab = row.acquisition, row.label
-        label_text = (
-            "pending" if lab is None else (_ev(lab.gmae_ev) if lab.status == "ok" else lab.status)
-        )
-        sigma = "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}"
-        fidelity = "" if lab is None else lab.fidelity
+        cells = [Text(c) for c in history_cells(row)]  # stored text: data, never markup
         if wide:
-            table.add_row(
-                str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
-                "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev), sigma, label_text,
-                fidelity, a.reason,
-            )  # fmt: skip
+            table.add_row(*cells)
         else:
-            table.add_row(str(a.round_index), str(a.rank), a.pair_key, _ev(a.mu_ev), sigma,
-                          label_text, fidelity)  # fmt: skip
-    if not wide:
-        table.caption = "--wide: acquisition, score and reason"
+            pair = Text(row.acquisition.pair_key)
+            table.add_row(*[cells[i] if i is not None else pair for i, _ in NARROW_HISTORY])
+    table.caption = BELIEVER_NOTE if wide else "--wide: acquisition, value and reason"
     return table
+
+
+def history_delimited(rows: Sequence[HistoryRow], delimiter: str) -> str:
+    """The history as TSV or CSV: a header, then one line per acquisition, every column."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow([name for name, _ in HISTORY_COLUMNS])
+    for row in rows:
+        cells = ["" if c == numbers.MISSING else " ".join(c.split()) for c in history_cells(row)]
+        writer.writerow(cells)
+    return buf.getvalue()
 
 
 def top_sites_table(top: Sequence[TopSites]) -> Table:
@@ -174,14 +202,14 @@ def pair_panel(
     labels: Sequence[LabelRecord],
     top_sites: Sequence[TopSites] = (),
 ) -> Panel:
-    acq = Table(title="acquisitions", show_edge=False)
-    for col in ("round", "rank", "acquisition", "score", "μ (eV)", "σ (eV)", "reason"):
+    acq = Table(title="acquisitions", show_edge=False, caption=BELIEVER_NOTE)
+    for col in ("round", "rank", "acquisition", "value", "μ (eV)", "model σ (eV)", "reason"):
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
-            str(a.round_index), str(a.rank), a.acquisition,
-            "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
-            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", a.reason,
+            numbers.count(a.round_index), numbers.count(a.rank), Text(a.acquisition),
+            numbers.acquisition_value(a.acquisition, a.score), _ev(a.mu_ev),
+            numbers.sigma(a.sigma_ev), Text(a.reason),
         )  # fmt: skip
     labs = Table(title="labels", show_edge=False)
     for col in ("GMAE (eV)", "status", "fidelity", "job"):

@@ -118,7 +118,8 @@ def test_a_refused_config_change_names_every_field_the_file_and_the_fix():
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [({"budget": {"max_round": 3}}, r"budget.max_round: unknown key \(did you mean 'max_rounds'\?\)"),
+    [({"budget": {"max_round": 3}},
+      r"budget.max_round: unknown key \(did you mean 'max_rounds'\?\)"),
      ({"acquisition": {"bacth_size": 3}}, r"bacth_size: unknown key \(did you mean 'batch_size'"),
      ({"surogate": {}}, r"surogate: unknown key \(did you mean 'surrogate'\?\)"),
      ({"budget": {"zzz": 1}}, r"budget.zzz: unknown key$")],
