@@ -74,6 +74,7 @@ from alloop.loop.bridges.surrogate import (
     load_ensemble,
     training_samples,
 )
+from alloop.loop.bridges.threads import threads_for
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore, RoundState
 from alloop.store.backup import backup_if_due
@@ -123,24 +124,28 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ the state machine
     def run(self) -> StopDecision:
+        """Run rounds until a stop rule holds, with the campaign's torch/BLAS threads
+        (`bridges.threads`, restored afterwards)."""
         try:
-            self._retry_lost()
-            while True:
-                rnd = self._unfinished_round()
-                if rnd is None:
-                    decision = self.stop_decision()
-                    if decision.stop:
-                        self._record_stop(decision)
-                        self.notify(
-                            "stopped", {"reason": decision.reason, "detail": decision.detail}
-                        )
-                        return decision
-                    index = len(self.store.rounds())
-                    rnd = self.store.begin_round(index, RoundState.STARTED)
-                    self.notify("round", {"index": index})
-                self._advance(rnd)
+            with threads_for(self.cfg):
+                return self._run_rounds()
         finally:
             self.jobs.close()
+
+    def _run_rounds(self) -> StopDecision:
+        self._retry_lost()
+        while True:
+            rnd = self._unfinished_round()
+            if rnd is None:
+                decision = self.stop_decision()
+                if decision.stop:
+                    self._record_stop(decision)
+                    self.notify("stopped", {"reason": decision.reason, "detail": decision.detail})
+                    return decision
+                index = len(self.store.rounds())
+                rnd = self.store.begin_round(index, RoundState.STARTED)
+                self.notify("round", {"index": index})
+            self._advance(rnd)
 
     def _record_stop(self, decision: StopDecision) -> None:
         """Store why the run stopped (`STOPPED_EVENT`), for `status` and the dashboard; once

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from alloop.loop.bridges.threads import labelling_threads
 from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import ConfigError, LoopError
 from alloop.loop.hints import name_some
@@ -54,6 +55,7 @@ def mlip_settings(cfg: AlloopConfig, cache_dir: Path | None = None) -> MLIPOracl
             "time_limit_s": section.time_limit_s,
             "seed": cfg.campaign.seed,
             "slab_cache_dir": str(cache_dir) if cache_dir is not None else None,
+            "torch_threads": labelling_threads(cfg),
         }
     )
 

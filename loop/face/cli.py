@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
@@ -210,15 +211,22 @@ def interrupts_end_the_run(store: object) -> Iterator[None]:
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for scripts).")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", "-t", min=1, max=4096, show_default=False,
+                 help="Torch/BLAS threads for training, scoring and in-process labels "
+                 "(overrides executor.threads; default: cores ÷ workers)."),
+]  # fmt: skip
 
 
-def _drive(store: object, cfg: object, quiet: bool) -> None:
+def _drive(store: object, cfg: AlloopConfig, quiet: bool, threads: int | None = None) -> None:
     from alloop.loop.agent.engine import CampaignEngine
+    from alloop.loop.bridges.threads import with_threads
     from alloop.loop.face.progress import ProgressReporter
     from alloop.loop.face.standing import standing_of
 
     with interrupts_end_the_run(store), ProgressReporter(out(), quiet=quiet) as reporter:
-        engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
+        engine = CampaignEngine(store, with_threads(cfg, threads), observer=reporter)  # type: ignore[arg-type]
         decision = engine.run()
     standing = standing_of(store)  # type: ignore[arg-type]
     if not quiet:
@@ -241,6 +249,7 @@ def run(
         typer.Option("--campaign", "-c", help="Campaign file (default: NAME.alloop)."),
     ] = None,
     quiet: QuietOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Start a campaign from a config, or continue it if the file exists, until a stop rule.
 
@@ -250,11 +259,11 @@ def run(
         refuse_if_running(campaign, config)  # also probed by the entry script
         store, cfg = commands.open_for_run(config, campaign)
         with store:
-            _drive(store, cfg, quiet)
+            _drive(store, cfg, quiet, threads)
 
 
 @app.command()
-def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
+def resume(campaign: CampaignArg, quiet: QuietOpt = False, threads: ThreadsOpt = None) -> None:
     """Continue a campaign with its stored config (e.g. after a crash or a kill).
 
     Example: [bold]alloop resume fg.alloop[/]
@@ -263,7 +272,7 @@ def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
         refuse_if_running(campaign)
         store, cfg = commands.open_for_resume(campaign)
         with store:
-            _drive(store, cfg, quiet)
+            _drive(store, cfg, quiet, threads)
 
 
 @app.command()
