@@ -2,8 +2,9 @@
 (`executor.threads`, or `alloop run/resume --threads`), applied in a context that restores the
 previous values (`alloop.oracles.calculators.thread_limit`), never for good.
 
-Unset, it is the cores this process may use divided by the executor's workers, so that the
-campaign process and its workers together do not oversubscribe the machine. It covers
+Unset, it is the cores this process may use divided by the executor's workers (and never more
+than torch has already, e.g. from ``OMP_NUM_THREADS``), so that the campaign process and its
+workers together do not oversubscribe the machine. It covers
 training, scoring and in-process labelling; an MLIP job in a worker process keeps one thread
 (`MLIPOracleSettings.torch_threads`, measured there), and so does in-process labelling while
 the setting is unset. Not measured: how close this default comes to the idle-core speed.
@@ -26,11 +27,16 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def campaign_threads(cfg: AlloopConfig, cores: int | None = None) -> int:
-    """`executor.threads` when set, else ``cores // executor.workers`` (at least 1)."""
+def campaign_threads(
+    cfg: AlloopConfig, cores: int | None = None, current: int | None = None
+) -> int:
+    """`executor.threads` when set; else ``cores // executor.workers`` (at least 1), and never
+    more than the process has now (``current``: torch's count, which honours
+    ``OMP_NUM_THREADS``), so the default only ever lowers it."""
     if cfg.executor.threads is not None:
         return cfg.executor.threads
-    return max(1, (usable_cores() if cores is None else cores) // cfg.executor.workers)
+    share = max(1, (usable_cores() if cores is None else cores) // cfg.executor.workers)
+    return share if current is None else min(share, current)
 
 
 def labelling_threads(cfg: AlloopConfig) -> int:
@@ -54,8 +60,10 @@ def with_threads(cfg: AlloopConfig, threads: int | None) -> AlloopConfig:
 def threads_for(cfg: AlloopConfig) -> Iterator[int]:
     """Limit torch intra-op and BLAS/OpenMP threads to `campaign_threads` inside the block;
     the previous values come back after it."""
+    import torch
+
     from alloop.oracles.calculators import thread_limit
 
-    n = campaign_threads(cfg)
+    n = campaign_threads(cfg, current=torch.get_num_threads())
     with thread_limit(n):
         yield n

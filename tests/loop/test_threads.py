@@ -34,6 +34,10 @@ def test_the_default_divides_the_cores_among_the_workers():
     assert campaign_threads(config(kind="process", workers=16), cores=8) == 1
     assert campaign_threads(config(kind="process", workers=4, threads=3), cores=8) == 3
     assert campaign_threads(config()) == usable_cores() >= 1
+    # the default only lowers what the process has (OMP_NUM_THREADS=1 stays 1)
+    assert campaign_threads(config(kind="process", workers=2), cores=8, current=1) == 1
+    assert campaign_threads(config(kind="process", workers=2), cores=8, current=16) == 4
+    assert campaign_threads(config(threads=6), cores=8, current=1) == 6
     assert campaign_threads(with_threads(config(threads=3), 5)) == 5
     assert with_threads(config(threads=3), None).executor.threads == 3
     with pytest.raises(ConfigError, match="executor.threads: Input should be greater than"):
