@@ -81,7 +81,7 @@ def refuse_pairs_outside_table(
     cfg: AlloopConfig, surface_keys: Sequence[str], adsorbate_keys: Sequence[str]
 ) -> None:
     """A replay oracle answers only the pairs its table holds (`replay`: the FG table;
-    `mf_replay`: the low-fidelity table and, for its DFT escalations, the FG table): a pool
+    `mf_replay`: the low-fidelity table and, when it escalates, the FG table): a pool
     with others would fail every one of them, so it is refused before a campaign is made, in
     one line naming the first few and how many."""
     if cfg.oracle.kind not in ("replay", "mf_replay"):
@@ -93,7 +93,9 @@ def refuse_pairs_outside_table(
 
     root = replay_root(cfg)
     try:
-        tables = [("the FG table at " + str(root), set(read_fg_rows(root)))]
+        tables = []
+        if cfg.oracle.kind == "replay" or cfg.escalation.enabled:
+            tables.append(("the FG table at " + str(root), set(read_fg_rows(root))))
         if cfg.oracle.kind == "mf_replay":
             path = cfg.oracle.lowfi_table or default_lowfi_table()
             tables.insert(0, (f"the low-fidelity table {path}", set(read_lowfi_table(path)[0])))

@@ -107,6 +107,9 @@ CONFIG_CASES = [
      "budget.max_round: unknown key (did you mean 'max_rounds'?)"),
     ("replay-pool-outside-table", "campaign: {name: x}\n" + GOOD_POOL + "oracle: {kind: replay}\n",
      [], "oracle.kind: replay answers only pairs in the FG table at "),
+    ("replay-table-missing", "campaign: {name: x}\n" + GOOD_POOL
+     + "oracle: {kind: replay, fg_root: /nonexistent/fg}\n", [],
+     "oracle.kind: replay: FG table not found at /nonexistent/fg/fg_gmae_derived.csv"),
     ("mf-replay-pool-outside-table", "campaign: {name: x}\n" + GOOD_POOL
      + "oracle: {kind: mf_replay}\n", [],
      "the pool's 1 pairs are not in it: 'Pt(111)|CO'; use pool.fg for FG pairs, or oracle.kind"),
