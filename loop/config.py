@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from alloop.loop.errors import ConfigError
+from alloop.loop.hints import did_you_mean, keys_at
 from alloop.loop.yaml_guard import MAX_CONFIG_BYTES, load_bounded_yaml
 from alloop.oracles.defaults import ORACLE_DEFAULTS as _OD
 from alloop.surrogate.defaults import SURROGATE_DEFAULTS as _SD
@@ -430,6 +431,9 @@ class ExecutorSection(Section):
 
     kind: Literal["inprocess", "process", "dask"] = "inprocess"
     workers: Annotated[int, Field(ge=1, le=4096)] = _OD.workers
+    # torch/BLAS threads of the campaign process (training, scoring, in-process labelling);
+    # null: its cores ÷ workers (`alloop.loop.bridges.threads`); `--threads` overrides it
+    threads: Annotated[int, Field(ge=1, le=4096)] | None = None
     address: str | None = None
     job_timeout_s: PositiveFloat | None = None
     jobqueue: JobqueueSection | None = None
@@ -530,7 +534,7 @@ def parse_config(data: Any, source: str = "config") -> AlloopConfig:
     try:
         cfg = AlloopConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
+        raise ConfigError(f"{source}: {format_validation_error(exc, AlloopConfig)}") from None
     return _resolve_escalation(cfg)
 
 
@@ -603,13 +607,16 @@ def _absolutise(cfg: AlloopConfig, base: Path) -> AlloopConfig:
     return cfg.model_copy(update={"pool": pool, "oracle": oracle, "escalation": escalation})
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def format_validation_error(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """Each problem as ``field.path: message``; an unknown key of `model`'s sections with the
+    nearest valid one (``budget.max_round: unknown key (did you mean 'max_rounds'?)``)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-"))
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            valid = keys_at(model, err["loc"][:-1]) if model is not None else []
+            msg = "unknown key" + did_you_mean(str(err["loc"][-1]), valid)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 
@@ -627,21 +634,40 @@ def diff_configs(stored: dict[str, Any], new: dict[str, Any], prefix: str = "") 
     return out
 
 
-def check_config_change(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def check_config_change(
+    stored: dict[str, Any], new: dict[str, Any], where: str = "the campaign"
+) -> list[str]:
     """Refuse a config that differs from the stored one outside `MUTABLE_FIELDS`.
 
-    Returns the (allowed) changed paths; raises ConfigError naming the first forbidden one.
+    Returns the (allowed) changed paths; raises ConfigError naming the campaign (`where`),
+    every forbidden field with its stored and given value, and how to run the config anyway.
     """
     changed = diff_configs(stored, new)
     forbidden = [
         p for p in changed if not any(p == f or p.startswith(f + ".") for f in MUTABLE_FIELDS)
     ]
     if forbidden:
+        fields = "; ".join(
+            f"{p} (stored {_short(_value_at(stored, p))}, given {_short(_value_at(new, p))})"
+            for p in forbidden
+        )
         raise ConfigError(
-            f"{forbidden[0]}: differs from the campaign's stored config and may not change "
-            f"(only {', '.join(MUTABLE_FIELDS)} may); start a new campaign instead"
+            f"{where}: {len(forbidden)} field(s) differ from the config stored in it and may "
+            f"not change: {fields}; only {', '.join(MUTABLE_FIELDS)} may; to run this config, "
+            "start a new campaign with --campaign NEW.alloop"
         )
     return changed
+
+
+def _value_at(config: dict[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        config = config.get(key) if isinstance(config, dict) else None  # type: ignore[assignment]
+    return config
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _check_smiles(smiles: str) -> None:

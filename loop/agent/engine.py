@@ -46,6 +46,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
+from alloop.loop.agent.events import STOPPED_EVENT
 from alloop.loop.agent.jobs import JobRunner
 from alloop.loop.agent.metrics import best_label, close_metrics, labels_used
 from alloop.loop.agent.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
@@ -73,6 +74,7 @@ from alloop.loop.bridges.surrogate import (
     load_ensemble,
     training_samples,
 )
+from alloop.loop.bridges.threads import threads_for
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore, RoundState
 from alloop.store.backup import backup_if_due
@@ -122,23 +124,37 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ the state machine
     def run(self) -> StopDecision:
+        """Run rounds until a stop rule holds, with the campaign's torch/BLAS threads
+        (`bridges.threads`, restored afterwards)."""
         try:
-            self._retry_lost()
-            while True:
-                rnd = self._unfinished_round()
-                if rnd is None:
-                    decision = self.stop_decision()
-                    if decision.stop:
-                        self.notify(
-                            "stopped", {"reason": decision.reason, "detail": decision.detail}
-                        )
-                        return decision
-                    index = len(self.store.rounds())
-                    rnd = self.store.begin_round(index, RoundState.STARTED)
-                    self.notify("round", {"index": index})
-                self._advance(rnd)
+            with threads_for(self.cfg):
+                return self._run_rounds()
         finally:
             self.jobs.close()
+
+    def _run_rounds(self) -> StopDecision:
+        self._retry_lost()
+        while True:
+            rnd = self._unfinished_round()
+            if rnd is None:
+                decision = self.stop_decision()
+                if decision.stop:
+                    self._record_stop(decision)
+                    self.notify("stopped", {"reason": decision.reason, "detail": decision.detail})
+                    return decision
+                index = len(self.store.rounds())
+                rnd = self.store.begin_round(index, RoundState.STARTED)
+                self.notify("round", {"index": index})
+            self._advance(rnd)
+
+    def _record_stop(self, decision: StopDecision) -> None:
+        """Store why the run stopped (`STOPPED_EVENT`), for `status` and the dashboard; once
+        per decision, so a run of a finished campaign adds nothing."""
+        rounds = len(self.store.rounds())
+        payload = {"reason": str(decision.reason), "detail": decision.detail, "rounds": rounds}
+        last = [e for e in self.store.events() if e.kind == STOPPED_EVENT][-1:]
+        if not last or last[0].payload != payload:
+            self.store.log_event(STOPPED_EVENT, payload, round_index=rounds - 1 if rounds else None)
 
     def _retry_lost(self) -> None:
         """Run again the jobs a dead worker lost in an earlier run (`JobRunner.lost`)."""
@@ -185,6 +201,8 @@ class CampaignEngine:
         metrics = {
             "n_train_labels": len(samples),
             "val_mae_ev": report.val_mae_ev,
+            # the labels val_mae_ev was computed on (out-of-fold: all of them; holdout: the
+            # validation split's target-fidelity labels when it has 3): the size the face shows
             "n_val_labels": report.n_val,
             "std_scale": report.std_scale,
             "std_floor_ev": report.std_floor_ev,

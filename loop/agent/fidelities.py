@@ -63,3 +63,8 @@ def _counts_more(new: _Label, held: _Label) -> bool:
     if new.status != "ok":
         return True  # neither usable: the newest shows
     return FIDELITY_RANK.get(new.fidelity, -1) >= FIDELITY_RANK.get(held.fidelity, -1)
+
+
+def pairs_labelled(labels: Iterable[_Label]) -> int:
+    """Pairs with any label, ok or not: what ``budget.max_labels`` counts."""
+    return len({lab.pair_key for lab in labels})

@@ -14,6 +14,7 @@ from typing import Any
 
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent
 from alloop.loop.agent.escalation import training_labels
+from alloop.loop.agent.fidelities import pairs_labelled
 from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
@@ -38,7 +39,7 @@ def best_label(store: CampaignStore) -> float | None:
 
 def labels_used(store: CampaignStore) -> int:
     """Pairs with any label (ok or not): what ``budget.max_labels`` counts."""
-    return len({lab.pair_key for lab in store.label_summaries()})
+    return pairs_labelled(store.label_summaries())
 
 
 def close_metrics(
@@ -70,6 +71,7 @@ def close_metrics(
         "cost_total": cost_spent(jobs, cfg.cost),
         "cost_by_fidelity": cost_by_fidelity(jobs, cfg.cost),
     }
+    metrics["n_batch_scored"] = len(errors)  # the size of the two below, shown with them
     if errors:
         metrics["batch_mae_ev"] = sum(errors) / len(errors)
         metrics["batch_coverage_95"] = covered / len(errors)

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from alloop.loop.bridges.threads import labelling_threads
 from alloop.loop.config import AlloopConfig
-from alloop.loop.errors import LoopError
+from alloop.loop.errors import ConfigError, LoopError
+from alloop.loop.hints import name_some
 from alloop.oracles import factory
 from alloop.oracles.executors import RETRYABLE_FAILURES as RETRYABLE_FAILURES  # for agent/
 from alloop.oracles.executors import is_retryable as is_retryable  # for agent/
@@ -53,6 +55,7 @@ def mlip_settings(cfg: AlloopConfig, cache_dir: Path | None = None) -> MLIPOracl
             "time_limit_s": section.time_limit_s,
             "seed": cfg.campaign.seed,
             "slab_cache_dir": str(cache_dir) if cache_dir is not None else None,
+            "torch_threads": labelling_threads(cfg),
         }
     )
 
@@ -72,6 +75,42 @@ def build_oracle(cfg: AlloopConfig, cache_dir: Path | None = None) -> Oracle:
 def replay_root(cfg: AlloopConfig) -> Path:
     """The FG table a replay oracle reads: `oracle.fg_root`, else the pool's, else the default."""
     return cfg.oracle.fg_root or (cfg.pool.fg.root if cfg.pool.fg else None) or fg_data_root()
+
+
+def refuse_pairs_outside_table(
+    cfg: AlloopConfig, surface_keys: Sequence[str], adsorbate_keys: Sequence[str]
+) -> None:
+    """A replay oracle answers only the pairs its table holds (`replay`: the FG table;
+    `mf_replay`: the low-fidelity table and, when it escalates, the FG table): a pool
+    with others would fail every one of them, so it is refused before a campaign is made, in
+    one line naming the first few and how many."""
+    if cfg.oracle.kind not in ("replay", "mf_replay"):
+        return
+    from alloop.oracles.errors import OracleError
+    from alloop.oracles.lowfi_replay import default_lowfi_table, read_lowfi_table
+    from alloop.oracles.replay import read_fg_rows
+    from alloop.store.campaign import pair_key
+
+    root = replay_root(cfg)
+    try:
+        tables = []
+        if cfg.oracle.kind == "replay" or cfg.escalation.enabled:
+            tables.append(("the FG table at " + str(root), set(read_fg_rows(root))))
+        if cfg.oracle.kind == "mf_replay":
+            path = cfg.oracle.lowfi_table or default_lowfi_table()
+            tables.insert(0, (f"the low-fidelity table {path}", set(read_lowfi_table(path)[0])))
+    except OracleError as exc:
+        raise ConfigError(f"oracle.kind: {cfg.oracle.kind}: {exc}") from exc
+    for where, known in tables:
+        outside = [pair_key(s, a) for s in surface_keys for a in adsorbate_keys
+                   if (s, a) not in known]  # fmt: skip
+        if outside:
+            n_pairs = len(surface_keys) * len(adsorbate_keys)
+            raise ConfigError(
+                f"oracle.kind: {cfg.oracle.kind} answers only pairs in {where}; "
+                f"{len(outside)} of the pool's {n_pairs} pairs are not in it: "
+                f"{name_some(outside)}; use pool.fg for FG pairs, or oracle.kind: mlip"
+            )
 
 
 def build_executor(cfg: AlloopConfig) -> Any:

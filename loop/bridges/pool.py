@@ -8,12 +8,17 @@ naming the config field at fault.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from alloop.loop.config import FG_METALS, AdsorbateSpec, FGPoolSpec, PoolSection, SurfaceSpec
 from alloop.loop.errors import ConfigError
 from alloop.oracles.fg_data import FG_ROOT_ENV, fg_data_root
 from alloop.store.records import NewAdsorbate, NewSurface
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -22,15 +27,46 @@ class Pool:
     adsorbates: tuple[NewAdsorbate, ...]
 
 
-def build_pool(section: PoolSection) -> Pool:
+def build_pool(section: PoolSection, seed: int = 0) -> Pool:
+    """The campaign's pool; ``seed`` (the campaign's) picks `pool.fg.max_molecules`."""
     if section.fg is not None:
-        return _fg_pool(section.fg)
+        return _fg_pool(section.fg, seed)
     surfaces = tuple(_surface(i, s) for i, s in enumerate(section.surfaces))
     adsorbates = tuple(_adsorbate(i, a) for i, a in enumerate(section.adsorbates))
     return Pool(surfaces, adsorbates)
 
 
-def _fg_pool(spec: FGPoolSpec) -> Pool:
+def stratified_choice(
+    items: Sequence[T], group_of: Callable[[T], str], n: int, seed: int
+) -> list[T]:
+    """`n` of `items`, every group represented in proportion to its size, chosen by `seed`.
+
+    Groups are visited in a seeded order and shuffled within by the same generator: one item
+    of each group first (while `n` lasts, so `n` below the number of groups picks a seeded set
+    of groups), then each further slot to the group with the largest size per item taken
+    (D'Hondt), ties in the seeded order. The same seed gives the same choice; it is returned
+    in the order of `items`.
+    """
+    rng = random.Random(seed)
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(group_of(item), []).append(i)
+    order = sorted(groups)
+    rng.shuffle(order)
+    for name in order:
+        rng.shuffle(groups[name])
+    taken = dict.fromkeys(order, 0)
+    for name in order[: min(n, len(order))]:
+        taken[name] = 1
+    for _ in range(min(n, len(items)) - sum(taken.values())):
+        open_ = [g for g in order if taken[g] < len(groups[g])]
+        best = max(open_, key=lambda g: len(groups[g]) / (taken[g] + 1))  # first of a tie
+        taken[best] += 1
+    chosen = sorted(i for g in order for i in groups[g][: taken[g]])
+    return [items[i] for i in chosen]
+
+
+def _fg_pool(spec: FGPoolSpec, seed: int) -> Pool:
     from alloop.surrogate.errors import SurrogateError
     from alloop.surrogate.fg import read_fg_molecules, read_fg_slabs
 
@@ -53,7 +89,7 @@ def _fg_pool(spec: FGPoolSpec) -> Pool:
             raise ConfigError(f"pool.fg.families: unknown {bad}; valid: {', '.join(known)}")
         molecules = [m for m in molecules if m.family in spec.families]
     if spec.max_molecules is not None:
-        molecules = molecules[: spec.max_molecules]
+        molecules = stratified_choice(molecules, lambda m: m.family, spec.max_molecules, seed)
     surfaces = tuple(
         NewSurface(key=metal, atoms=slabs[metal], source=f"fg:{root}/metal_surfaces", miller=None)
         for metal in metals

@@ -24,14 +24,17 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual_plotext import PlotextPlot
 
 from alloop.loop.errors import LoopError
-from alloop.loop.face import explore, plots
+from alloop.loop.face import explore, numbers, plots
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S, render_static, snapshot
 from alloop.store import CampaignStore
 from alloop.store.errors import StoreError
 
 
 def fmt(x: float | None, spec: str = "+.3f") -> str:
-    return "—" if x is None else format(x, spec)
+    """An energy by `numbers.ev` (the default), other quantities by ``spec``."""
+    if spec == "+.3f":
+        return numbers.ev(x)
+    return numbers.MISSING if x is None else format(x, spec)
 
 
 class Reloading(Screen[None]):
@@ -117,9 +120,12 @@ class RoundsScreen(Reloading):
                 str(r.index), r.state, str(len(names)), "+".join(dict.fromkeys(names)) or "—",
                 fmt(explore.number(m.get("n_labels")), ".0f"),
                 fmt(explore.number(m.get("cost_total")), ",.0f"),
-                fmt(explore.number(m.get("val_mae_ev")), ".3f"),
-                fmt(explore.number(m.get("batch_mae_ev")), ".3f"),
-                fmt(explore.number(m.get("batch_coverage_95")), ".0%"),
+                numbers.metric(m.get("val_mae_ev"), m.get("n_val_labels"),
+                               numbers.sigma(m.get("val_mae_ev"))),
+                numbers.metric(m.get("batch_mae_ev"), m.get("n_batch_scored"),
+                               numbers.sigma(m.get("batch_mae_ev"))),
+                numbers.metric(m.get("batch_coverage_95"), m.get("n_batch_scored"),
+                               numbers.percent(m.get("batch_coverage_95"))),
                 fmt(explore.number(m.get("best_gmae_ev"))), r.started_at.strftime("%H:%M:%S"),
                 f"{(end - r.started_at).total_seconds():.1f}", fmt(t.get("train_s"), ".1f"),
                 fmt(t.get("label_s"), ".1f"), key=str(r.index),

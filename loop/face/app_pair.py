@@ -26,16 +26,16 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from alloop.loop.face import explore
+from alloop.loop.face import explore, numbers
 from alloop.loop.face.app import DashboardApp, Reloading, fmt
 from alloop.store import CampaignStore
 from alloop.store.records import LabelRecord
 
 #: a batch column's header -> the sort key a click on it chooses
-SORT_BY_COLUMN = {"rank": "rank", "pair": "pair", "μ eV": "mu", "σ eV": "sigma",
-                  "label−μ": "error", "label(s) eV": "label", "score": "score"}  # fmt: skip
-BATCH_COLUMNS = ("rank", "pair", "μ eV", "σ eV", "label−μ", "label(s) eV", "fidelity",
-                 "acquisition", "score", "reason")  # fmt: skip
+SORT_BY_COLUMN = {"rank": "rank", "pair": "pair", "μ eV": "mu", "model σ": "sigma",
+                  "label−μ": "error", "label(s) eV": "label", "value": "score"}  # fmt: skip
+BATCH_COLUMNS = ("rank", "pair", "μ eV", "model σ", "label−μ", "label(s) eV", "fidelity",
+                 "acquisition", "value", "reason")  # fmt: skip
 
 
 def label_cell(row: explore.BatchRow) -> Text:
@@ -57,8 +57,9 @@ def batch_cells(row: explore.BatchRow) -> tuple[Any, ...]:
     outside = err is not None and row.sigma_ev is not None and abs(err) > 1.96 * row.sigma_ev
     return (
         "esc." if row.rank is None else str(row.rank), row.pair_key, fmt(row.mu_ev),
-        fmt(row.sigma_ev, ".3f"), Text(fmt(err), style="yellow" if outside else ""),
-        label_cell(row), row.fidelity, row.acquisition, fmt(row.score, ".3g"), row.reason,
+        numbers.sigma(row.sigma_ev), Text(fmt(err), style="yellow" if outside else ""),
+        label_cell(row), row.fidelity, row.acquisition,
+        numbers.acquisition_value(row.acquisition, row.score), row.reason,
     )  # fmt: skip
 
 
@@ -96,9 +97,12 @@ class BatchScreen(Reloading):
             self.rows = explore.round_batch(store, self.round_index)
             rnd = next(r for r in store.rounds() if r.index == self.round_index)
         m = {k: explore.number(v) for k, v in rnd.metrics.items()}
+        n = m.get("n_batch_scored")
+        mae, cover = m.get("batch_mae_ev"), m.get("batch_coverage_95")
         self.round_info = (
-            f"round {rnd.index} ({rnd.state})  ·  batch MAE {fmt(m.get('batch_mae_ev'), '.3f')}"
-            f"  ·  95% coverage {fmt(m.get('batch_coverage_95'), '.0%')}"
+            f"round {rnd.index} ({rnd.state})  ·  batch MAE "
+            f"{numbers.metric(mae, n, numbers.sigma(mae))}"
+            f"  ·  95% coverage {numbers.metric(cover, n, numbers.percent(cover))}"
             f"  ·  best {fmt(m.get('best_gmae_ev'))} eV"
         )
         self.redraw()
@@ -206,15 +210,17 @@ def why_table(d: explore.PairDetail) -> RenderableType:
         caption="best−μ > 0: the model expected a new best",
         caption_justify="left",
     )
-    for col in ("round", "rank", "value", "μ eV", "σ eV", "best before", "best−μ", "believer σ"):
+    for col in ("round", "rank", "value", "μ eV", "model σ", "best before", "best−μ",
+                "believer σ"):  # fmt: skip
         t.add_column(col, justify="right", no_wrap=True)
     for p in d.picks:
         a = p.acquisition
         believed = p.believed_sigma_ev
         t.add_row(
-            str(a.round_index), f"{a.rank + 1}/{p.batch_size}", fmt(a.score, ".4g"),
-            fmt(a.mu_ev), fmt(a.sigma_ev, ".3f"), fmt(p.best_before_ev), fmt(p.improvement_ev),
-            "—" if believed is None else f"{a.sigma_ev:.3f}→{believed:.3f}",
+            str(a.round_index), f"{a.rank + 1}/{p.batch_size}",
+            numbers.acquisition_value(a.acquisition, a.score), fmt(a.mu_ev),
+            numbers.sigma(a.sigma_ev), fmt(p.best_before_ev), fmt(p.improvement_ev),
+            "—" if believed is None else f"{numbers.sigma(a.sigma_ev)}→{numbers.sigma(believed)}",
         )  # fmt: skip
     reasons = Text()
     for p in d.picks:

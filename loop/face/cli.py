@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
+from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
@@ -117,8 +118,18 @@ def status(campaign: CampaignArg) -> None:
     Example: [bold]alloop status fg.alloop[/]
     """
     with guard():
-        st, costs = commands.campaign_status(campaign)
-    out().print(views.status_panel(st, campaign, costs))
+        st, costs, standing = commands.campaign_status(campaign)
+    out().print(views.status_panel(st, campaign, costs, standing))
+
+
+class HistoryFormat(StrEnum):
+    table = "table"
+    tsv = "tsv"
+    csv = "csv"
+
+
+#: the width `history --wide` lays its table out in when its output is not a terminal
+WIDE_REDIRECTED_COLUMNS = 1000
 
 
 @app.command()
@@ -134,23 +145,34 @@ def history(
         str | None, typer.Option("--adsorbate", "-a", help="Only this adsorbate key.")
     ] = None,
     wide: Annotated[
-        bool, typer.Option("--wide", "-w", help="All columns: acquisition, score, reason.")
+        bool, typer.Option("--wide", "-w", help="All columns: acquisition, value, reason.")
     ] = False,
+    fmt: Annotated[
+        HistoryFormat,
+        typer.Option("--format", "-f", help="table, or tsv/csv: one line per pick, every column."),
+    ] = HistoryFormat.table,
 ) -> None:
     """Show the acquisition history: what was picked, when, why, and what it turned out to be.
 
-    Fits 80 columns; --wide adds the acquisition, its score and the reason.
+    Fits 80 columns; --wide adds the acquisition, its value and the reason (one row per line
+    when redirected); --format tsv or csv writes every column for scripts.
     Example: [bold]alloop history fg.alloop --round 2 --surface Pt[/]
     """
     with guard():
         rows = commands.campaign_history(
             campaign, round_index=round_index, surface=surface, adsorbate=adsorbate
         )
+    if fmt is not HistoryFormat.table:
+        sys.stdout.write(views.history_delimited(rows, "\t" if fmt is HistoryFormat.tsv else ","))
+        return
     if not rows:
         out().print("no acquisitions match" if (round_index, surface, adsorbate) != (None,) * 3
                       else "no acquisitions yet")  # fmt: skip
         return
-    out().print(views.history_table(rows, wide=wide))
+    console = out()
+    if wide and not console.is_terminal:  # a file or a pipe: no width to fit, one row a line
+        console = Console(width=WIDE_REDIRECTED_COLUMNS)
+    console.print(views.history_table(rows, wide=wide))
 
 
 class Interrupted(BaseException):
@@ -189,20 +211,34 @@ def interrupts_end_the_run(store: object) -> Iterator[None]:
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (for scripts).")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", "-t", min=1, max=4096, show_default=False,
+                 help="Torch/BLAS threads for training, scoring and in-process labels "
+                 "(overrides executor.threads; default: cores ÷ workers)."),
+]  # fmt: skip
 
 
-def _drive(store: object, cfg: object, quiet: bool) -> None:
+def _drive(store: object, cfg: AlloopConfig, quiet: bool, threads: int | None = None) -> None:
     from alloop.loop.agent.engine import CampaignEngine
+    from alloop.loop.bridges.threads import with_threads
     from alloop.loop.face.progress import ProgressReporter
+    from alloop.loop.face.standing import standing_of
 
     with interrupts_end_the_run(store), ProgressReporter(out(), quiet=quiet) as reporter:
-        engine = CampaignEngine(store, cfg, observer=reporter)  # type: ignore[arg-type]
+        engine = CampaignEngine(store, with_threads(cfg, threads), observer=reporter)  # type: ignore[arg-type]
         decision = engine.run()
+    standing = standing_of(store)  # type: ignore[arg-type]
     if not quiet:
         costs = commands.campaign_costs(store)  # type: ignore[arg-type]
         status = commands.status_of(store)  # type: ignore[arg-type]
-        out().print(views.status_panel(status, store.target.display, costs))  # type: ignore[attr-defined]
+        where = store.target.display  # type: ignore[attr-defined]
+        out().print(views.status_panel(status, where, costs, standing))
         out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
+    if standing.all_failed:  # the stop rule held, but the campaign learnt nothing
+        from rich.markup import escape  # stored text: data, never markup
+
+        raise fail(f"{escape(standing.all_failed)}; `alloop show FILE PAIR` shows a pair's error")
 
 
 @app.command()
@@ -213,6 +249,7 @@ def run(
         typer.Option("--campaign", "-c", help="Campaign file (default: NAME.alloop)."),
     ] = None,
     quiet: QuietOpt = False,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Start a campaign from a config, or continue it if the file exists, until a stop rule.
 
@@ -222,11 +259,11 @@ def run(
         refuse_if_running(campaign, config)  # also probed by the entry script
         store, cfg = commands.open_for_run(config, campaign)
         with store:
-            _drive(store, cfg, quiet)
+            _drive(store, cfg, quiet, threads)
 
 
 @app.command()
-def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
+def resume(campaign: CampaignArg, quiet: QuietOpt = False, threads: ThreadsOpt = None) -> None:
     """Continue a campaign with its stored config (e.g. after a crash or a kill).
 
     Example: [bold]alloop resume fg.alloop[/]
@@ -235,7 +272,7 @@ def resume(campaign: CampaignArg, quiet: QuietOpt = False) -> None:
         refuse_if_running(campaign)
         store, cfg = commands.open_for_resume(campaign)
         with store:
-            _drive(store, cfg, quiet)
+            _drive(store, cfg, quiet, threads)
 
 
 @app.command()

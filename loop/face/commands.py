@@ -10,6 +10,8 @@ from alloop.loop.agent.fidelities import labels_that_count
 from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
 from alloop.loop.face.entry import campaign_file_for
+from alloop.loop.face.standing import Standing, lock_holder, standing_of
+from alloop.loop.hints import not_found
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignExistsError, StoreError
 from alloop.store.exports import export_asedb, export_csv
@@ -23,6 +25,12 @@ from alloop.store.records import (
 
 def default_campaign_path(cfg: AlloopConfig) -> Path:
     return campaign_file_for(cfg.campaign.name)
+
+
+def require(what: str, key: str, valid: list[str]) -> None:
+    """Refuse a key the campaign does not have, with close matches and the valid ones."""
+    if key not in valid:
+        raise StoreError(not_found(what, key, valid))
 
 
 def where_it_stands(store: CampaignStore) -> str:
@@ -55,8 +63,14 @@ def init_campaign(config_path: Path, campaign: str | None) -> tuple[str, Campaig
 
 
 def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
-    """Build the pool (structures, SMILES), then create the campaign; returned locked."""
-    pool = build_pool(cfg.pool)
+    """Build the pool (structures, SMILES) and check that the oracle can label it, then
+    create the campaign; returned locked."""
+    from alloop.loop.bridges.oracle import refuse_pairs_outside_table
+
+    pool = build_pool(cfg.pool, cfg.campaign.seed)
+    refuse_pairs_outside_table(
+        cfg, [s.key for s in pool.surfaces], [a.key for a in pool.adsorbates]
+    )
     return CampaignStore.create(
         target,
         name=cfg.campaign.name,
@@ -67,10 +81,12 @@ def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
     )
 
 
-def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float]]:
-    """The campaign's counts and its cost spent by job kind (`campaign_costs`)."""
+def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float], Standing]:
+    """The campaign's counts, its cost spent by job kind (`campaign_costs`) and where it
+    stands (running or not, finished and why, budget used)."""
+    holder = lock_holder(campaign)
     with CampaignStore.open(campaign) as store:
-        return status_of(store), campaign_costs(store)
+        return status_of(store), campaign_costs(store), standing_of(store, holder)
 
 
 def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
@@ -110,12 +126,14 @@ def campaign_history(
 ) -> list[HistoryRow]:
     """Acquisitions (filtered), each with the best-fidelity label its pair has so far."""
     with CampaignStore.open(campaign) as store:
-        if surface is not None and surface not in {s.key for s in store.surfaces()}:
-            raise StoreError(f"no surface {surface!r} in this campaign")
-        if adsorbate is not None and adsorbate not in {a.key for a in store.adsorbates()}:
-            raise StoreError(f"no adsorbate {adsorbate!r} in this campaign")
+        if surface is not None:
+            require("surface", surface, [s.key for s in store.surfaces()])
+        if adsorbate is not None:
+            require("adsorbate", adsorbate, [a.key for a in store.adsorbates()])
         if round_index is not None and round_index not in {r.index for r in store.rounds()}:
-            raise StoreError(f"no round {round_index} in this campaign")
+            rounds = [r.index for r in store.rounds()]
+            span = f"rounds {rounds[0]} to {rounds[-1]}" if rounds else "no rounds yet"
+            raise StoreError(f"no round {round_index} in this campaign (it has {span})")
         acqs = store.acquisitions(round_index=round_index, surface=surface, adsorbate=adsorbate)
         counting = labels_that_count(store.label_summaries())
     return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
@@ -154,7 +172,7 @@ def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore
             stored = store.campaign().config
             with contextlib.suppress(ConfigError):  # keys added since compare at defaults
                 stored = parse_config(stored).resolved()
-            changed = check_config_change(stored, cfg.resolved())
+            changed = check_config_change(stored, cfg.resolved(), target)
             if changed:
                 store.update_config(cfg.resolved())
         except BaseException:
@@ -206,6 +224,6 @@ def pair_site_scores(campaign: str, pair: str, n_top: int = 5) -> list[TopSites]
 def pair_story(campaign: str, pair: str) -> tuple[list[AcquisitionRecord], list[LabelRecord]]:
     """Every acquisition of `pair` and every label it has, oldest first."""
     with CampaignStore.open(campaign) as store:
-        store.pair(pair)  # refuses an unknown key with a clear message
+        require("pair", pair, [p.key for p in store.pairs()])
         acqs = [a for a in store.acquisitions() if a.pair_key == pair]
         return acqs, store.labels(pair)

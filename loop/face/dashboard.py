@@ -13,12 +13,15 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.face import numbers
 from alloop.loop.face.commands import campaign_costs, status_of
-from alloop.loop.face.views import cost_line
+from alloop.loop.face.standing import Standing, lock_holder, standing_of
+from alloop.loop.face.views import budget_line, cost_line, standing_line
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,
@@ -42,53 +45,61 @@ class Snapshot:
     labels: dict[str, LabelSummary]  # the label that counts per pair, without provenance
     escalations: tuple[EventRecord, ...]
     costs: dict[str, float]
+    standing: Standing | None = None
 
 
 def snapshot(campaign: str) -> Snapshot:
+    holder = lock_holder(campaign)
     with CampaignStore.open(campaign) as store:
         rounds = tuple(store.rounds())
         batch = tuple(store.acquisitions(round_index=rounds[-1].index)) if rounds else ()
         labels = labels_that_count(store.label_summaries())
-        escalations = tuple(e for e in store.events() if e.kind == "escalated")
+        events = store.events()
+        escalations = tuple(e for e in events if e.kind == "escalated")
         costs = campaign_costs(store)
         status = status_of(store)
-        return Snapshot(campaign, status, rounds, batch, labels, escalations, costs)
+        standing = standing_of(store, holder, events)
+        return Snapshot(campaign, status, rounds, batch, labels, escalations, costs, standing)
 
 
-def _f(x: object, fmt: str = "+.3f") -> str:
-    return "—" if not isinstance(x, int | float) else format(x, fmt)
+def _f(x: object) -> str:
+    return numbers.ev(x)
 
 
 def rounds_table(snap: Snapshot) -> Table:
     t = Table(title="rounds", expand=True)
     cols = ("#", "state", "wall s", "labels", "cost", "val MAE", "batch MAE", "95% cov.", "best eV")
     for col in cols:
-        t.add_column(col, justify="left" if col == "state" else "right")
+        t.add_column(col, justify="left" if col == "state" else "right", no_wrap=True)
     for r in snap.rounds[-12:]:
         m = r.metrics
         end = r.finished_at or r.updated_at
+        n_val, n_batch = m.get("n_val_labels"), m.get("n_batch_scored")
         t.add_row(
-            str(r.index), r.state, f"{(end - r.started_at).total_seconds():.1f}",
-            _f(m.get("n_labels"), "d"), _f(m.get("cost_total"), ",.0f"),
-            _f(m.get("val_mae_ev"), ".3f"),
-            _f(m.get("batch_mae_ev"), ".3f"), _f(m.get("batch_coverage_95"), ".0%"),
-            _f(m.get("best_gmae_ev")),
+            str(r.index), r.state, numbers.seconds((end - r.started_at).total_seconds()),
+            numbers.count(m.get("n_labels")), numbers.cost(m.get("cost_total")),
+            numbers.metric(m.get("val_mae_ev"), n_val, numbers.sigma(m.get("val_mae_ev"))),
+            numbers.metric(m.get("batch_mae_ev"), n_batch, numbers.sigma(m.get("batch_mae_ev"))),
+            numbers.metric(m.get("batch_coverage_95"), n_batch,
+                           numbers.percent(m.get("batch_coverage_95"))),
+            numbers.ev(m.get("best_gmae_ev")),
         )  # fmt: skip
+    t.caption = f"MAE and coverage from fewer than {numbers.MIN_METRIC_VALUES} labels carry (n=…)"
     return t
 
 
 def batch_table(snap: Snapshot) -> Table:
     index = snap.rounds[-1].index if snap.rounds else "—"
     t = Table(title=f"current batch (round {index})", expand=True)
-    for col in ("rank", "pair", "μ eV", "σ eV", "score", "label eV"):
+    for col in ("rank", "pair", "μ eV", "model σ", "value", "label eV"):
         t.add_column(col, justify="left" if col == "pair" else "right")
     for a in snap.batch[:15]:
         lab = snap.labels.get(a.pair_key)
         shown = (
             "pending" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
         )
-        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), _f(a.sigma_ev, ".3f"),
-                  _f(a.score, ".3g"), shown)  # fmt: skip
+        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), numbers.sigma(a.sigma_ev),
+                  numbers.acquisition_value(a.acquisition, a.score), shown)  # fmt: skip
     return t
 
 
@@ -119,7 +130,9 @@ def escalations_table(snap: Snapshot) -> Table:
     reasons = Counter(str(e.payload.get("reason", "?")) for e in snap.escalations)
     for e in snap.escalations[-8:]:
         value, cost = e.payload.get("value"), e.payload.get("cost")
-        priced = f"{value:.3g}/{cost:g}" if isinstance(value, float) and cost else "—"
+        priced = numbers.MISSING
+        if isinstance(value, float) and cost:
+            priced = f"{numbers.ev(value)}/{numbers.cost(cost)}"
         t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")),
                   priced)  # fmt: skip
     if not snap.escalations:
@@ -130,10 +143,16 @@ def escalations_table(snap: Snapshot) -> Table:
 
 def _head(snap: Snapshot) -> str:
     s = snap.status
-    return (
+    head = (
         f"[bold]{s.name}[/]  {snap.where}  ·  {s.n_pairs} pairs  ·  {s.n_labelled_pairs} labelled"
         f"  ·  {s.n_rounds} rounds  ·  cost {cost_line(snap.costs)}"
     )
+    if snap.standing is not None:  # stored text (the stop detail): escaped, never markup
+        st = snap.standing
+        head += f"\n{escape(standing_line(st))}\nbudget: {budget_line(st.budget)}"
+        if st.all_failed:
+            head += f"\n[bold red]failed:[/] {escape(st.all_failed)}"
+    return head
 
 
 #: below this many columns the overview stacks its tables instead of two side by side

@@ -302,6 +302,9 @@ class Curves:
     coverage_95: tuple[float | None, ...]
     best_gmae_ev: tuple[float | None, ...]
     best_target_ev: tuple[float | None, ...]
+    # how many values the validation MAE and the batch metrics were computed on
+    n_val: tuple[float | None, ...] = ()
+    n_batch: tuple[float | None, ...] = ()
 
 
 def curves(rounds: Sequence[RoundRecord]) -> Curves:
@@ -313,6 +316,7 @@ def curves(rounds: Sequence[RoundRecord]) -> Curves:
     return Curves(
         tuple(r.index for r in closed), col("n_labels"), col("cost_total"), col("val_mae_ev"),
         col("batch_mae_ev"), col("batch_coverage_95"), col("best_gmae_ev"), col("best_target_ev"),
+        col("n_val_labels"), col("n_batch_scored"),
     )  # fmt: skip
 
 

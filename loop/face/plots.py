@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from alloop.loop.face import numbers
 from alloop.loop.face.explore import Curves, points
 from alloop.loop.face.model_view import PoolScores
 
@@ -24,15 +25,25 @@ def draw_errors(plt: Any, c: Curves) -> None:
     plt.clear_data()
     title = "model error vs labels"
     drawn = False
-    for ys, name, marker in ((c.val_mae_ev, "validation MAE", "braille"),
-                             (c.batch_mae_ev, "batch MAE", "dot")):  # fmt: skip
+    few_x: list[float] = []
+    few_y: list[float] = []
+    for ys, ns, name, marker in ((c.val_mae_ev, c.n_val, "validation MAE", "braille"),
+                                 (c.batch_mae_ev, c.n_batch, "batch MAE", "dot")):  # fmt: skip
         xs, vs = points(c.n_labels, ys)
         if xs:
             plt.plot(xs, vs, label=name, marker=marker)
             drawn = True
+        sizes = ns or (None,) * len(ys)
+        for x, y, n in zip(c.n_labels, ys, sizes, strict=True):
+            if x is not None and y is not None and not numbers.enough(n):
+                few_x.append(x)
+                few_y.append(y)
     if not drawn:
         _empty(plt, title)
         return
+    if few_x:
+        plt.scatter(few_x, few_y, marker="x", color="red",
+                    label=f"from < {numbers.MIN_METRIC_VALUES} labels")  # fmt: skip
     plt.title(title)
     plt.xlabel("labels")
     plt.ylabel("eV")
@@ -61,12 +72,15 @@ def draw_best(plt: Any, c: Curves, against: str = "labels") -> None:
 def draw_coverage(plt: Any, c: Curves) -> None:
     """Share of each round's batch whose label fell within μ ± 1.96σ, against the 95 % aim."""
     plt.clear_data()
-    kept = [(r, v) for r, v in zip(c.rounds, c.coverage_95, strict=True) if v is not None]
+    sizes = c.n_batch or (None,) * len(c.rounds)
+    kept = [(r, v, n) for r, v, n in zip(c.rounds, c.coverage_95, sizes, strict=True)
+            if v is not None]  # fmt: skip
     title = "95% coverage per round"
     if not kept:
         _empty(plt, title)
         return
-    plt.bar([str(r) for r, _ in kept], [100 * v for _, v in kept], width=0.4)
+    names = [str(r) if numbers.enough(n) else f"{r} {numbers.size(n)}" for r, _, n in kept]
+    plt.bar(names, [100 * v for _, v, _ in kept], width=0.4)
     plt.hline(95, "red")
     plt.ylim(0, 105)
     plt.title(f"{title} (red: 95%)")

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alloop.loop.face import numbers
+
 
 class ProgressReporter:
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
@@ -75,10 +77,11 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
     if kind == "closed":
         best = info.get("best_gmae_ev")
         mae = info.get("batch_mae_ev")
-        text = f"  closed: {info['n_labels']} labels, best GMAE "
-        text += "—" if best is None else f"{best:+.3f} eV"
+        text = f"  closed: {numbers.count(info['n_labels'])} labels, best GMAE "
+        text += numbers.MISSING if best is None else f"{numbers.ev(best)} eV"
         if mae is not None:
-            text += f", batch MAE {mae:.3f} eV"
+            shown = numbers.sigma(mae) + " eV"
+            text += f", batch MAE {numbers.metric(mae, info.get('n_batch_scored'), shown)}"
         return text
     if kind == "retrying":
         n, what = info["n"], info["kind"]

@@ -1,7 +1,8 @@
 """`alloop report`: PNG plots of a campaign (matplotlib, Agg backend, no display needed).
 
 * learning curve: validation MAE (training split) and batch MAE (predictions against the labels
-  they then received) against the number of labels, per round;
+  they then received) against the number of labels, per round; a point from fewer than
+  `numbers.MIN_METRIC_VALUES` values is hollow and carries its n;
 * parity: predicted μ at acquisition time against the label;
 * calibration: observed against expected coverage of central Gaussian intervals μ ± zσ;
 * GMAE distribution: labels of acquired pairs against the latest ensemble's μ over the pool.
@@ -9,7 +10,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -19,8 +22,10 @@ import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 from alloop.loop.agent.fidelities import labels_that_count  # noqa: E402
+from alloop.loop.face import numbers  # noqa: E402
 from alloop.store import CampaignStore  # noqa: E402
 from alloop.store.errors import StoreError  # noqa: E402
+from alloop.store.records import RoundRecord  # noqa: E402
 
 
 def _pairs_with_predictions(store: CampaignStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -35,21 +40,55 @@ def _pairs_with_predictions(store: CampaignStore) -> tuple[np.ndarray, np.ndarra
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
 
-def learning_curve(store: CampaignStore, path: Path) -> None:
-    rounds = [r for r in store.rounds() if r.state == "closed"]
-    n = [r.metrics.get("n_labels") for r in rounds]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for key, label in (("val_mae_ev", "validation MAE"), ("batch_mae_ev", "batch MAE")):
-        pts = [(x, r.metrics[key]) for x, r in zip(n, rounds, strict=True) if key in r.metrics]
-        if pts:
-            ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+#: each learning-curve series: its metric and the metric that counts the values it was computed on
+CURVE_SERIES = (
+    ("val_mae_ev", "n_val_labels", "validation MAE"),
+    ("batch_mae_ev", "n_batch_scored", "batch MAE"),
+)
+
+
+def draw_learning_curve(ax: Any, rounds: Sequence[RoundRecord]) -> None:
+    """Validation and batch MAE against labels on `ax`; each point computed on fewer than
+    `numbers.MIN_METRIC_VALUES` values is drawn hollow and labelled with its n (``n=?``
+    where the round did not record it)."""
+    closed = [r for r in rounds if r.state == "closed"]
+    for key, n_key, label in CURVE_SERIES:
+        pts = [(r.metrics.get("n_labels"), r.metrics[key], r.metrics.get(n_key))
+               for r in closed if key in r.metrics]  # fmt: skip
+        if not pts:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        (line,) = ax.plot(xs, ys, marker="o", label=label)
+        for x, y, n in pts:
+            if not numbers.enough(n):
+                ax.plot([x], [y], marker="o", color="white", markeredgecolor=line.get_color())
+                ax.annotate(numbers.size(n), (x, y), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")  # fmt: skip
     ax.set_xlabel("labels")
     ax.set_ylabel("MAE (eV)")
-    ax.set_title("learning curve")
-    ax.legend()
+    ax.set_title(f"learning curve (hollow: < {numbers.MIN_METRIC_VALUES} values, n shown)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+
+
+def learning_curve(store: CampaignStore, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    draw_learning_curve(ax, store.rounds())
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _sized(shown: str, n: int) -> str:
+    """``0.123 eV, n=42``; below `numbers.MIN_METRIC_VALUES` values ``..., n=3: too few
+    labels``."""
+    return f"{shown}, n={n}" + ("" if numbers.enough(n) else f": {numbers.TOO_FEW}")
+
+
+def parity_title(mu: np.ndarray, y: np.ndarray) -> str:
+    """``parity (MAE 0.123 eV, n=42)``; with fewer labels than the minimum, it says so."""
+    mae = float(np.abs(mu - y).mean()) if len(y) else None
+    return f"parity (MAE {_sized(numbers.sigma(mae) + ' eV', len(y))})"
 
 
 def parity(mu: np.ndarray, y: np.ndarray, path: Path) -> None:
@@ -59,8 +98,7 @@ def parity(mu: np.ndarray, y: np.ndarray, path: Path) -> None:
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set_xlabel("label GMAE (eV)")
     ax.set_ylabel("predicted μ at acquisition (eV)")
-    mae = float(np.abs(mu - y).mean()) if len(y) else float("nan")
-    ax.set_title(f"parity (MAE {mae:.3f} eV, n={len(y)})")
+    ax.set_title(parity_title(mu, y))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -77,7 +115,7 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
     area = float(np.nanmean(np.abs(observed - expected))) if len(y) else float("nan")
     ax.set_xlabel("expected coverage")
     ax.set_ylabel("observed coverage")
-    ax.set_title(f"calibration (miscalibration {area:.3f})")
+    ax.set_title(f"calibration (miscalibration {_sized(numbers.sigma(area), len(y))})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

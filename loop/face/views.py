@@ -8,29 +8,74 @@ from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
+from alloop.loop.face import numbers
 from alloop.loop.face.commands import HistoryRow, TopSites
+from alloop.loop.face.standing import BudgetUse, Standing
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 
-def _ev(x: float | None, digits: int = 3) -> str:
-    return "—" if x is None else f"{x:+.{digits}f}"
+def _ev(x: float | None) -> str:
+    return numbers.ev(x)
 
 
 def cost_line(costs: Mapping[str, float]) -> str:
     """``1,234 units (mlip 234, dft_relax 1,000)``: what the oracle jobs cost."""
-    parts = ", ".join(f"{kind} {value:,.0f}" for kind, value in sorted(costs.items()))
-    return f"{sum(costs.values()):,.0f} units ({parts})" if costs else "nothing yet"
+    parts = ", ".join(f"{kind} {numbers.cost(value)}" for kind, value in sorted(costs.items()))
+    return f"{numbers.cost(sum(costs.values()))} units ({parts})" if costs else "nothing yet"
+
+
+def budget_line(budget: Sequence[BudgetUse]) -> str:
+    """``cost 120 of 500 units · labels 30 (no limit) · rounds 3 of 3``."""
+    parts = []
+    for b in budget:
+        unit = " units" if b.what == "cost" else ""
+        used = numbers.cost(b.used)
+        if b.allowed is None:
+            parts.append(f"{b.what} {used}{unit} (no limit)")
+        else:
+            parts.append(f"{b.what} {used} of {numbers.cost(b.allowed)}{unit}")
+    return " · ".join(parts)
+
+
+def standing_line(standing: Standing) -> str:
+    """``finished — MAX_ROUNDS: 3 rounds completed of 3``."""
+    return f"{standing.state} — {standing.detail}"
+
+
+def metrics_line(metrics: Mapping[str, object]) -> str | None:
+    """A round's model metrics, each with its size when small (`numbers.metric`):
+    ``val MAE 0.015 eV (n=1) · batch MAE 0.409 eV (n=4) · 95% coverage 20% (n=4)``."""
+    n_val, n_batch = metrics.get("n_val_labels"), metrics.get("n_batch_scored")
+    parts = [
+        (name, numbers.metric(metrics.get(key), n, show(metrics.get(key))))
+        for name, key, n, show in (
+            ("val MAE", "val_mae_ev", n_val, lambda x: numbers.sigma(x) + " eV"),
+            ("batch MAE", "batch_mae_ev", n_batch, lambda x: numbers.sigma(x) + " eV"),
+            ("95% coverage", "batch_coverage_95", n_batch, numbers.percent),
+        )
+    ]
+    shown = [f"{name} {text}" for name, text in parts if text != numbers.MISSING]
+    return " · ".join(shown) or None
 
 
 def status_panel(
-    status: CampaignStatus, where: str, costs: Mapping[str, float] | None = None
+    status: CampaignStatus,
+    where: str,
+    costs: Mapping[str, float] | None = None,
+    standing: Standing | None = None,
 ) -> Panel:
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")
     pool.add_column()
     pool.add_row("campaign", f"{status.name}  (seed {status.seed})")
     pool.add_row("file", where)
+    if standing is not None:  # stored text as Text: data, never markup
+        pool.add_row("state", Text(standing_line(standing)))
+        pool.add_row("budget", budget_line(standing.budget))
+        if standing.all_failed:
+            pool.add_row("[bold red]failed[/]", Text(standing.all_failed))
     pool.add_row(
         "pool",
         f"{status.n_surfaces} surfaces × {status.n_adsorbates} adsorbates = {status.n_pairs} pairs",
@@ -43,6 +88,9 @@ def status_panel(
         "rounds",
         f"{status.n_rounds}" + (f" (last: #{last.index}, {last.state})" if last else " (none yet)"),
     )
+    model = metrics_line(last.metrics) if last else None
+    if model:
+        pool.add_row("model", model)
     labels = Table(title="labels", show_edge=False)
     for col in ("fidelity", "status", "count"):
         labels.add_column(col, justify="right" if col == "count" else "left")
@@ -68,45 +116,73 @@ def status_panel(
     return Panel(Group(*parts), title="alloop status", expand=False)  # type: ignore[arg-type]
 
 
+#: every column of the acquisition history (`--wide`, `--format tsv|csv`), with its justify;
+#: "value" is the acquisition value with the sign its reason states (`numbers.acquisition_value`)
+HISTORY_COLUMNS = (
+    ("round", "right"), ("rank", "right"), ("surface", "left"), ("adsorbate", "left"),
+    ("acquisition", "left"), ("value", "right"), ("μ (eV)", "right"), ("model σ (eV)", "right"),
+    ("label (eV)", "right"), ("fidelity", "left"), ("reason", "left"),
+)  # fmt: skip
+#: the narrow history (80 columns): indices into `HISTORY_COLUMNS`' cells, and the headers
+NARROW_HISTORY = ((0, "rnd"), (1, "#"), (None, "pair"), (6, "μ eV"), (7, "model σ"),
+                  (8, "label eV"), (9, "fidelity"))  # fmt: skip
+BELIEVER_NOTE = (
+    "model σ: the ensemble's; the reason's sigma: under kriging_believer diversity, the "
+    "believer σ (conditioned on the picks before it)"
+)
+
+
+def history_cells(row: HistoryRow) -> list[str]:
+    """One acquisition as plain strings, in `HISTORY_COLUMNS` order (numbers by `numbers`)."""
+    a, lab = row.acquisition, row.label
+    shown = numbers.ev(lab.gmae_ev) if lab is not None and lab.status == "ok" else None
+    label_text = "pending" if lab is None else (shown or lab.status)
+    return [
+        numbers.count(a.round_index), numbers.count(a.rank), a.surface_key, a.adsorbate_key,
+        a.acquisition, numbers.acquisition_value(a.acquisition, a.score), numbers.ev(a.mu_ev),
+        numbers.sigma(a.sigma_ev), label_text, "" if lab is None else lab.fidelity, a.reason,
+    ]  # fmt: skip
+
+
 def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
-    """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ, σ,
-    the label that counts and its fidelity; ``wide`` adds the acquisition, its score and the
-    reason, and splits the pair into surface and adsorbate."""
+    """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ,
+    model σ, the label that counts and its fidelity; ``wide`` has every `HISTORY_COLUMNS`."""
     table = Table(title="acquisition history", box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
                   pad_edge=wide, show_lines=False)  # fmt: skip
-    cols: tuple[tuple[str, str], ...]
+    justify = dict(HISTORY_COLUMNS)
     if wide:
-        cols = (("round", "right"), ("rank", "right"), ("surface", "left"),
-                ("adsorbate", "left"), ("acquisition", "left"), ("score", "right"),
-                ("μ (eV)", "right"), ("σ (eV)", "right"), ("label (eV)", "right"),
-                ("fidelity", "left"), ("reason", "left"))  # fmt: skip
+        cols = list(HISTORY_COLUMNS)
     else:
-        cols = (("rnd", "right"), ("#", "right"), ("pair", "left"), ("μ eV", "right"),
-                ("σ eV", "right"), ("label eV", "right"), ("fidelity", "left"))  # fmt: skip
-    for col, justify in cols:
+        cols = [(name, justify[HISTORY_COLUMNS[i][0]] if i is not None else "left")
+                for i, name in NARROW_HISTORY]  # fmt: skip
+    for col, just in cols:
         # narrow: one line per pick (only a long pair key folds); wide: every cell folds
         # rather than lose its end to an ellipsis in a terminal too narrow for it
-        table.add_column(col, justify=justify, no_wrap=not wide and col != "pair",  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=not wide and col != "pair",  # type: ignore[arg-type]
                          overflow="fold")  # fmt: skip
     for row in rows:
-        a, lab = row.acquisition, row.label
-        label_text = (
-            "pending" if lab is None else (_ev(lab.gmae_ev) if lab.status == "ok" else lab.status)
-        )
-        sigma = "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}"
-        fidelity = "" if lab is None else lab.fidelity
+        cells = [Text(c) for c in history_cells(row)]  # stored text: data, never markup
         if wide:
-            table.add_row(
-                str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
-                "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev), sigma, label_text,
-                fidelity, a.reason,
-            )  # fmt: skip
+            table.add_row(*cells)
         else:
-            table.add_row(str(a.round_index), str(a.rank), a.pair_key, _ev(a.mu_ev), sigma,
-                          label_text, fidelity)  # fmt: skip
-    if not wide:
-        table.caption = "--wide: acquisition, score and reason"
+            pair = Text(row.acquisition.pair_key)
+            table.add_row(*[cells[i] if i is not None else pair for i, _ in NARROW_HISTORY])
+    table.caption = BELIEVER_NOTE if wide else "--wide: acquisition, value and reason"
     return table
+
+
+def history_delimited(rows: Sequence[HistoryRow], delimiter: str) -> str:
+    """The history as TSV or CSV: a header, then one line per acquisition, every column."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow([name for name, _ in HISTORY_COLUMNS])
+    for row in rows:
+        cells = ["" if c == numbers.MISSING else " ".join(c.split()) for c in history_cells(row)]
+        writer.writerow(cells)
+    return buf.getvalue()
 
 
 def top_sites_table(top: Sequence[TopSites]) -> Table:
@@ -126,14 +202,14 @@ def pair_panel(
     labels: Sequence[LabelRecord],
     top_sites: Sequence[TopSites] = (),
 ) -> Panel:
-    acq = Table(title="acquisitions", show_edge=False)
-    for col in ("round", "rank", "acquisition", "score", "μ (eV)", "σ (eV)", "reason"):
+    acq = Table(title="acquisitions", show_edge=False, caption=BELIEVER_NOTE)
+    for col in ("round", "rank", "acquisition", "value", "μ (eV)", "model σ (eV)", "reason"):
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
-            str(a.round_index), str(a.rank), a.acquisition,
-            "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
-            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", a.reason,
+            numbers.count(a.round_index), numbers.count(a.rank), Text(a.acquisition),
+            numbers.acquisition_value(a.acquisition, a.score), _ev(a.mu_ev),
+            numbers.sigma(a.sigma_ev), Text(a.reason),
         )  # fmt: skip
     labs = Table(title="labels", show_edge=False)
     for col in ("GMAE (eV)", "status", "fidelity", "job"):

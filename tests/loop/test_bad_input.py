@@ -103,6 +103,16 @@ CONFIG_CASES = [
     ("checkpoint-pin-without-checkpoint", "campaign: {name: x}\n" + GOOD_POOL
      + "oracle: {checkpoint_sha256: '" + "0" * 64 + "'}\n", [],
      "'checkpoint_sha256' pins a checkpoint: give 'checkpoint' too"),
+    ("unknown-key-nearest", "campaign: {name: x}\n" + GOOD_POOL + "budget: {max_round: 3}\n", [],
+     "budget.max_round: unknown key (did you mean 'max_rounds'?)"),
+    ("replay-pool-outside-table", "campaign: {name: x}\n" + GOOD_POOL + "oracle: {kind: replay}\n",
+     [], "oracle.kind: replay answers only pairs in the FG table at "),
+    ("replay-table-missing", "campaign: {name: x}\n" + GOOD_POOL
+     + "oracle: {kind: replay, fg_root: /nonexistent/fg}\n", [],
+     "oracle.kind: replay: FG table not found at /nonexistent/fg/fg_gmae_derived.csv"),
+    ("mf-replay-pool-outside-table", "campaign: {name: x}\n" + GOOD_POOL
+     + "oracle: {kind: mf_replay}\n", [],
+     "the pool's 1 pairs are not in it: 'Pt(111)|CO'; use pool.fg for FG pairs, or oracle.kind"),
     ("campaign-exists", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",
      ["--campaign", "existing.alloop"], "existing.alloop exists already"),
     ("campaign-dir-missing", "campaign: {name: x}\npool: {fg: {metals: [Pt], max_molecules: 1}}\n",

@@ -94,11 +94,39 @@ def test_config_change_rules():
     new = parse_config({**MINIMAL, "budget": {"max_labels": 99}}).resolved()
     assert check_config_change(old, new) == ["budget.max_labels"]
     changed = parse_config({**MINIMAL, "acquisition": {"beta": 2.0}}).resolved()
-    with pytest.raises(ConfigError, match="acquisition.beta: differs from the campaign's stored"):
+    with pytest.raises(ConfigError, match=r"1 field\(s\) differ .* acquisition.beta \(stored 1.0"):
         check_config_change(old, changed)
     reseeded = parse_config({"campaign": {"name": "c", "seed": 5}, "pool": {"fg": {}}}).resolved()
-    with pytest.raises(ConfigError, match="campaign.seed: differs"):
+    with pytest.raises(ConfigError, match=r"campaign.seed \(stored 0, given 5\)"):
         check_config_change(old, reseeded)
+
+
+def test_a_refused_config_change_names_every_field_the_file_and_the_fix():
+    old = parse_config(MINIMAL).resolved()
+    both = parse_config({"campaign": {"name": "c", "seed": 5}, "pool": {"fg": {}},
+                         "acquisition": {"beta": 2.0, "batch_size": 4}}).resolved()  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        check_config_change(old, both, "runs/c.alloop")
+    text = str(info.value)
+    assert text.startswith("runs/c.alloop: 3 field(s) differ")
+    for part in ("acquisition.batch_size (stored 10, given 4)",
+                 "acquisition.beta (stored 1.0, given 2.0)", "campaign.seed (stored 0, given 5)",
+                 "--campaign NEW.alloop"):  # fmt: skip
+        assert part in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [({"budget": {"max_round": 3}},
+      r"budget.max_round: unknown key \(did you mean 'max_rounds'\?\)"),
+     ({"acquisition": {"bacth_size": 3}}, r"bacth_size: unknown key \(did you mean 'batch_size'"),
+     ({"surogate": {}}, r"surogate: unknown key \(did you mean 'surrogate'\?\)"),
+     ({"budget": {"zzz": 1}}, r"budget.zzz: unknown key$")],
+)  # fmt: skip
+def test_unknown_keys_suggest_the_nearest_valid_one(data, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({**MINIMAL, **data})
 
 
 def test_escalation_defaults_resolve_against_the_acquisition_window():
@@ -167,7 +195,7 @@ def test_escalation_needs_an_mlip_oracle_and_keeps_dft_settings():
     changed = check_config_change(cfg.resolved(), more.resolved())
     assert changed == ["escalation.dft_budget", "escalation.per_round"]
     other = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax"}})
-    with pytest.raises(ConfigError, match="escalation.dft.cutoff_ev: differs"):
+    with pytest.raises(ConfigError, match=r"escalation.dft.cutoff_ev \(stored 300, given None\)"):
         check_config_change(cfg.resolved(), other.resolved())
 
 

@@ -479,11 +479,11 @@ def test_history_fits_80_columns_and_wide_shows_everything(campaigns):
     lines = narrow.output.splitlines()
     assert max(len(line) for line in lines) <= 80
     header = next(line for line in lines if "pair" in line)
-    for col in ("rnd", "#", "pair", "μ eV", "σ eV", "label eV", "fidelity"):
+    for col in ("rnd", "#", "pair", "μ eV", "model σ", "label eV", "fidelity"):
         assert col in header
     assert "…" not in narrow.output and "dft_relax" in narrow.output
     wide = runner.invoke(cli, ["history", str(campaigns["mf"]), "--wide"], env=WIDE)
-    for col in ("surface", "adsorbate", "acquisition", "score", "reason", "mf_ei"):
+    for col in ("surface", "adsorbate", "acquisition", "value", "model σ", "reason", "mf_ei"):
         assert col in wide.output
 
 

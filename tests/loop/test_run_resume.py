@@ -108,7 +108,9 @@ def test_replay_campaign_end_to_end(tmp_path):
     cfg.write_text(cfg.read_text().replace("batch_size: 3,", "batch_size: 5,"))
     refused = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
     assert refused.exit_code == 1
-    assert "acquisition.batch_size: differs from the campaign's stored config" in refused.output
+    assert "acquisition.batch_size (stored 3, given 5)" in refused.output
+    assert f"{campaign.name}: 1 field(s) differ" in refused.output.replace("\n", "")
+    assert "--campaign NEW.alloop" in refused.output.replace("\n", "")
     # the budget may change: two more rounds
     cfg.write_text(tiny_config(tmp_path / "t2.yaml", rounds=5).read_text())
     more = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
@@ -243,4 +245,4 @@ def test_campaign_from_an_older_alloop_continues_with_the_same_config(tmp_path):
     cfg.write_text(cfg.read_text().replace("batch_size: 3,", "batch_size: 3, beta: 2.0,"))
     refused = runner.invoke(app, ["run", str(cfg), "-c", str(campaign), "-q"])
     assert refused.exit_code == 1
-    assert "acquisition.beta: differs from the campaign's stored config" in refused.output
+    assert "acquisition.beta (stored 1.0, given 2.0)" in refused.output

@@ -1,0 +1,8 @@
+"""Names of events the agent stores and the face reads back, in a module that imports
+nothing heavy (`status` and the dashboard load it without torch)."""
+
+from __future__ import annotations
+
+#: stored when a stop rule ends a run; payload: ``reason`` (a `stopping.StopReason` code),
+#: ``detail`` (prose for people) and ``rounds`` (rounds the campaign had then)
+STOPPED_EVENT = "stopped"
