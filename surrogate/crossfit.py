@@ -20,6 +20,7 @@ from torch import Tensor
 from alloop.surrogate.fidelity import TARGET_FIDELITY, assign_folds
 from alloop.surrogate.prior import (
     STRENGTH_GRIDS,
+    PriorLabels,
     ScalingPrior,
     choose_strength,
     fit_scaling_prior,
@@ -85,19 +86,9 @@ def fit_member_priors(
         target = idx[fidelity[idx] == TARGET_FIDELITY]
         return target if len(target) >= MIN_PRIOR_TARGET else idx
 
+    labels = PriorLabels(slab_keys, slab_idx, smiles, desc, ads_idx, y_ev)
     every = usable(torch.cat(member_parts[0]).unique())
     n_folds = max(1, min(PRIOR_CV_FOLDS, len(every)))
     cv_folds = torch.tensor(np.random.default_rng(seed).permutation(len(every)) % n_folds)
-    strength = choose_strength(
-        slab_keys, slab_idx[every], smiles, desc, ads_idx[every], y_ev[every], cv_folds,
-        STRENGTH_GRIDS[prior_mean],
-    )  # fmt: skip
-    priors = []
-    for tr_idx, _ in member_parts:
-        idx = usable(tr_idx)
-        priors.append(
-            fit_scaling_prior(
-                slab_keys, slab_idx[idx], smiles, desc, ads_idx[idx], y_ev[idx], strength
-            )
-        )
-    return priors
+    strength = choose_strength(labels.subset(every), cv_folds, STRENGTH_GRIDS[prior_mean])
+    return [fit_scaling_prior(labels.subset(usable(tr)), strength) for tr, _ in member_parts]

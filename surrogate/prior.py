@@ -22,14 +22,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
 from alloop.surrogate.errors import SurrogateError
 
-__all__ = ["PRIOR_MEANS", "STRENGTH_GRIDS", "ScalingPrior", "choose_strength", "fit_scaling_prior"]
+__all__ = [
+    "PRIOR_MEANS",
+    "STRENGTH_GRIDS",
+    "PriorLabels",
+    "ScalingPrior",
+    "choose_strength",
+    "fit_scaling_prior",
+]
 
 PRIOR_MEANS: tuple[str, ...] = ("none", "scaling", "scaling_ads")
 #: (weights, adsorbate offsets) L2 strengths that cross-validation chooses from, by prior
@@ -126,40 +133,58 @@ class ScalingPrior:
             raise SurrogateError(f"malformed prior state: {exc}") from exc
 
 
-def fit_scaling_prior(
-    slab_keys: Sequence[str],
-    slab_idx: Tensor,
-    smiles: Sequence[str],
-    desc: Tensor,
-    ads_idx: Tensor,
-    y_ev: Tensor,
-    strength: tuple[float, float],
-) -> ScalingPrior:
-    """Fit the prior on `P` labels (full-batch L-BFGS in float64; deterministic).
+@dataclass(frozen=True)
+class PriorLabels:
+    """`P` labelled pairs as the prior reads them.
 
-    Args:
+    Attributes:
         slab_keys, slab_idx: `S` slab content keys and the `P` long index into them.
         smiles, desc, ads_idx: `A` SMILES, their `A x D` standardised descriptors and the `P`
             long index into them.
         y_ev: `P` labels (eV).
+    """
+
+    slab_keys: Sequence[str]
+    slab_idx: Tensor
+    smiles: Sequence[str]
+    desc: Tensor
+    ads_idx: Tensor
+    y_ev: Tensor
+
+    def subset(self, idx: Tensor) -> PriorLabels:
+        """The labels at ``idx`` (long positions or a `P` bool mask)."""
+        return replace(self, slab_idx=self.slab_idx[idx], ads_idx=self.ads_idx[idx],
+                       y_ev=self.y_ev[idx])  # fmt: skip
+
+    def predict(self, prior: ScalingPrior) -> Tensor:
+        """``prior``'s `P` predictions (eV) of these pairs."""
+        return prior.predict(self.slab_keys, self.slab_idx, self.smiles, self.desc, self.ads_idx)
+
+
+def fit_scaling_prior(labels: PriorLabels, strength: tuple[float, float]) -> ScalingPrior:
+    """Fit the prior on ``labels`` (full-batch L-BFGS in float64; deterministic).
+
+    Args:
         strength: L2 penalties (per unit of mean squared error) on the adsorbate weights and
             on the adsorbate offsets (infinite: no offsets).
 
     Raises:
         SurrogateError: no labels, mismatched lengths, or a non-positive strength.
     """
-    n = int(slab_idx.shape[0])
-    if n == 0 or ads_idx.shape[0] != n or y_ev.shape[0] != n or desc.shape[0] != len(smiles):
+    slab_keys, smiles, desc = labels.slab_keys, labels.smiles, labels.desc
+    n = int(labels.slab_idx.shape[0])
+    n_ads, n_y = labels.ads_idx.shape[0], labels.y_ev.shape[0]
+    if n == 0 or n_ads != n or n_y != n or desc.shape[0] != len(smiles):
         raise SurrogateError(
             f"prior needs equally many slab indices, adsorbate indices and labels (> 0), and a "
-            f"descriptor row per SMILES; got {n}, {ads_idx.shape[0]}, {y_ev.shape[0]}, "
+            f"descriptor row per SMILES; got {n}, {n_ads}, {n_y}, "
             f"{desc.shape[0]} rows for {len(smiles)} SMILES"
         )
     if not all(x > 0 for x in strength) or math.isinf(strength[0]):
         raise SurrogateError(f"prior strengths must be > 0, got {strength}")
-    idx, a_idx = slab_idx.cpu().long(), ads_idx.cpu().long()
+    idx, a_idx = labels.slab_idx.cpu().long(), labels.ads_idx.cpu().long()
     x = desc.detach().cpu().double()
-    y = y_ev.detach().cpu().double()
+    y = labels.y_ev.detach().cpu().double()
     intercept = torch.tensor([float(y.mean())], dtype=torch.float64, requires_grad=True)
     offset = torch.zeros(len(slab_keys), dtype=torch.float64, requires_grad=True)
     slope = torch.ones(len(slab_keys), dtype=torch.float64, requires_grad=True)
@@ -194,12 +219,7 @@ def fit_scaling_prior(
 
 
 def choose_strength(
-    slab_keys: Sequence[str],
-    slab_idx: Tensor,
-    smiles: Sequence[str],
-    desc: Tensor,
-    ads_idx: Tensor,
-    y_ev: Tensor,
+    labels: PriorLabels,
     folds: Tensor,
     grid: Sequence[tuple[float, float]] = STRENGTH_GRIDS["scaling"],
 ) -> tuple[float, float]:
@@ -214,14 +234,12 @@ def choose_strength(
         return grid[len(grid) // 2]
     best, best_mae = grid[0], float("inf")
     for strength in grid:
-        abs_err = torch.zeros(len(y_ev), dtype=torch.float64)
+        abs_err = torch.zeros(len(labels.y_ev), dtype=torch.float64)
         for f in fold_ids:
             held = folds == f
-            prior = fit_scaling_prior(
-                slab_keys, slab_idx[~held], smiles, desc, ads_idx[~held], y_ev[~held], strength
-            )
-            pred = prior.predict(slab_keys, slab_idx[held], smiles, desc, ads_idx[held])
-            abs_err[held] = (pred - y_ev[held].double()).abs()
+            prior = fit_scaling_prior(labels.subset(~held), strength)
+            out = labels.subset(held)
+            abs_err[held] = (out.predict(prior) - out.y_ev.double()).abs()
         mae = float(abs_err.mean())
         if mae < best_mae:
             best, best_mae = strength, mae

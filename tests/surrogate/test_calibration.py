@@ -14,7 +14,12 @@ from alloop.surrogate.calibration import (
 )
 from alloop.surrogate.errors import SurrogateError, TrainingError
 from alloop.surrogate.fidelity import assign_folds
-from alloop.surrogate.prior import ScalingPrior, choose_strength, fit_scaling_prior
+from alloop.surrogate.prior import (
+    PriorLabels,
+    ScalingPrior,
+    choose_strength,
+    fit_scaling_prior,
+)
 from alloop.surrogate.types import SurrogateSample
 
 from .conftest import tiny_config, tiny_samples
@@ -80,7 +85,8 @@ def _scaling_data(n: int, seed: int = 0, slopes: tuple = (1.0, 1.5, 0.6)):  # no
 
 def test_scaling_prior_fits_its_own_form_and_round_trips() -> None:
     keys, s, smiles, d, m, y = _scaling_data(120)
-    prior = fit_scaling_prior(keys, s[:100], smiles, d, m[:100], y[:100], strength=(1e-3, 1.0))
+    labels = PriorLabels(keys, s, smiles, d, m, y)
+    prior = fit_scaling_prior(labels.subset(torch.arange(100)), strength=(1e-3, 1.0))
     err = (prior.predict(keys, s[100:], smiles, d, m[100:]) - y[100:]).abs().mean()
     assert float(err) < 0.03
     again = ScalingPrior.from_state(prior.to_state())
@@ -102,9 +108,8 @@ def test_adsorbate_offsets_carry_a_label_to_the_other_surfaces() -> None:
     other = torch.nonzero((m == 3) & (s != 0)).squeeze(-1)
     errors = []
     for ads_strength in (1e-3, 1e3):  # offsets free, offsets held at zero
-        prior = fit_scaling_prior(
-            keys, s[seen], smiles, d, m[seen], y[seen], strength=(1e-3, ads_strength)
-        )
+        labels = PriorLabels(keys, s, smiles, d, m, y).subset(seen)
+        prior = fit_scaling_prior(labels, strength=(1e-3, ads_strength))
         pred = prior.predict(keys, s[other], smiles, d, m[other])
         errors.append(float((pred - y[other]).abs().mean()))
     assert errors[0] < 0.5 * errors[1]
@@ -114,15 +119,15 @@ def test_scaling_prior_strength_is_chosen_by_cross_validation() -> None:
     keys, s, smiles, d, m, y = _scaling_data(60)
     folds = torch.arange(60) % 5
     grid = ((1e-3, 1.0), (10.0, 1.0))
-    assert choose_strength(keys, s, smiles, d, m, y, folds, grid=grid) == (1e-3, 1.0)
+    assert choose_strength(PriorLabels(keys, s, smiles, d, m, y), folds, grid) == (1e-3, 1.0)
 
 
 def test_scaling_prior_refuses_bad_input() -> None:
     keys, s, smiles, d, m, y = _scaling_data(10)
     with pytest.raises(SurrogateError, match="equally many"):
-        fit_scaling_prior(keys, s, smiles, d, m[:5], y, strength=(0.1, 0.1))
+        fit_scaling_prior(PriorLabels(keys, s, smiles, d, m[:5], y), strength=(0.1, 0.1))
     with pytest.raises(SurrogateError, match="strengths must be > 0"):
-        fit_scaling_prior(keys, s, smiles, d, m, y, strength=(0.0, 0.1))
+        fit_scaling_prior(PriorLabels(keys, s, smiles, d, m, y), strength=(0.0, 0.1))
     with pytest.raises(SurrogateError, match="malformed prior state"):
         ScalingPrior.from_state({"slab_keys": ["A"]})
 
