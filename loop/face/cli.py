@@ -23,7 +23,9 @@ from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.loop.face.entry import refuse_if_running
+from alloop.loop.face.safe_text import safe_text
 from alloop.store.errors import StoreError
+from alloop.store.exports import NEUTRALISE_FORMULAS
 
 
 def out() -> Console:
@@ -57,7 +59,7 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
 
 
 def fail(message: str) -> typer.Exit:
-    err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err().print(f"[bold red]error:[/] {safe_text(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -106,7 +108,7 @@ def init(
     """
     with guard():
         where, status = commands.init_campaign(config, campaign)
-    out().print(f"[green]created[/] {where}")
+    out().print(f"[green]created[/] {safe_text(where)}")
     out().print(views.status_panel(status, where))
 
 
@@ -177,8 +179,8 @@ def interrupts_end_the_run(store: object) -> Iterator[None]:
         code = 143 if isinstance(exc, Interrupted) else 130
         where = store.target.display  # type: ignore[attr-defined]
         err().print(
-            f"[bold yellow]interrupted[/] {commands.where_it_stands(store)}; continue with: "  # type: ignore[arg-type]
-            f"alloop resume {where}",
+            f"[bold yellow]interrupted[/] {safe_text(commands.where_it_stands(store))}; "  # type: ignore[arg-type]
+            f"continue with: alloop resume {safe_text(where)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -202,7 +204,7 @@ def _drive(store: object, cfg: object, quiet: bool) -> None:
         costs = commands.campaign_costs(store)  # type: ignore[arg-type]
         status = commands.status_of(store)  # type: ignore[arg-type]
         out().print(views.status_panel(status, store.target.display, costs))  # type: ignore[attr-defined]
-        out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
+        out().print(f"[bold]stopped:[/] {safe_text(f'{decision.reason} — {decision.detail}')}")
 
 
 @app.command()
@@ -304,7 +306,7 @@ def report(
         target = out_dir or Path(f"{Path(campaign).stem}-report")
         paths = write_report(campaign, target)
     for p in paths:
-        out().print(f"[green]wrote[/] {p}")
+        out().print(f"[green]wrote[/] {safe_text(str(p))}")
 
 
 class ExportFormat(StrEnum):
@@ -322,15 +324,26 @@ def export(
         Path | None,
         typer.Option("--out", "-o", help="Output directory (csv) or file (asedb)."),
     ] = None,
+    neutralise: Annotated[
+        bool,
+        typer.Option(
+            "--neutralise-formulas/--keep-formulas",
+            help="CSV: prefix text cells starting with = + - @ with ' (spreadsheet formulas).",
+        ),
+    ] = NEUTRALISE_FORMULAS,
 ) -> None:
     """Export labels and acquisitions as CSV, or best structures as an ASE database.
 
+    Data is kept as stored, but CSV text cells that a spreadsheet would run as a formula get a
+    leading ' unless --keep-formulas.
     Example: [bold]alloop export fg.alloop --format asedb --out best.db[/]
     """
     with guard():
-        paths = commands.export_campaign(campaign, fmt.value, out_path)
+        paths = commands.export_campaign(
+            campaign, fmt.value, out_path, neutralise_formulas=neutralise
+        )
     for p in paths:
-        out().print(f"[green]wrote[/] {p}")
+        out().print(f"[green]wrote[/] {safe_text(str(p))}")
 
 
 @app.command()
@@ -351,7 +364,7 @@ def check(campaign: CampaignArg) -> None:
             f"{campaign} is damaged ({first}): `alloop restore {campaign}` puts back its newest "
             f"intact backup; `alloop recover {campaign} --out NEW` salvages what is readable"
         )
-    out().print(f"[green]intact[/] {campaign}")
+    out().print(f"[green]intact[/] {safe_text(campaign)}")
 
 
 @app.command()
@@ -371,7 +384,10 @@ def recover(
     with guard():
         report = recover_campaign(Path(campaign), out_path)
     out().print(repair_views.salvage_table(report))
-    out().print(f"[green]recovered[/] into {out_path}; continue with: alloop resume {out_path}")
+    out().print(
+        "[green]recovered[/] into "
+        + safe_text(f"{out_path}; continue with: alloop resume {out_path}")
+    )
 
 
 @app.command()
@@ -392,8 +408,11 @@ def restore(
     with guard():
         used, kept = restore_campaign(Path(campaign), backup)
     if kept is not None:
-        out().print(f"kept the replaced file as {kept}")
-    out().print(f"[green]restored[/] {campaign} from {used}; continue: alloop resume {campaign}")
+        out().print(safe_text(f"kept the replaced file as {kept}"))
+    out().print(
+        "[green]restored[/] "
+        + safe_text(f"{campaign} from {used}; continue: alloop resume {campaign}")
+    )
 
 
 def main() -> None:
@@ -416,7 +435,7 @@ def main() -> None:
             sys.exit(0)
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err().print(f"[bold red]error:[/] {safe_text(message)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -12,7 +12,7 @@ from alloop.loop.config import AlloopConfig, load_config
 from alloop.loop.face.entry import campaign_file_for
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignExistsError, StoreError
-from alloop.store.exports import export_asedb, export_csv
+from alloop.store.exports import NEUTRALISE_FORMULAS, export_asedb, export_csv
 from alloop.store.records import (
     AcquisitionRecord,
     CampaignStatus,
@@ -121,7 +121,11 @@ def campaign_history(
     return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
 
 
-def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:
+def export_campaign(
+    campaign: str, fmt: str, out: Path | None, *, neutralise_formulas: bool = NEUTRALISE_FORMULAS
+) -> list[Path]:
+    """Export as ``fmt`` (csv, asedb); CSV text cells that a spreadsheet would run as formulas
+    are neutralised when ``neutralise_formulas`` (`alloop.store.exports`)."""
     with CampaignStore.open(campaign) as store:
         name = store.campaign().name
         if fmt == "csv":
@@ -130,7 +134,7 @@ def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:
                 if not out_dir.parent.is_dir():
                     raise StoreError(f"cannot write into {out_dir}: parent directory missing")
                 out_dir.mkdir()
-            return list(export_csv(store, out_dir))
+            return list(export_csv(store, out_dir, neutralise_formulas=neutralise_formulas))
         if fmt == "asedb":
             path = out or Path(f"{name}.db")
             export_asedb(store, path)

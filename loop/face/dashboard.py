@@ -18,6 +18,7 @@ from rich.table import Table
 
 from alloop.loop.agent.fidelities import labels_that_count
 from alloop.loop.face.commands import campaign_costs, status_of
+from alloop.loop.face.safe_text import safe_text
 from alloop.loop.face.views import cost_line
 from alloop.store import CampaignStore
 from alloop.store.records import (
@@ -68,7 +69,7 @@ def rounds_table(snap: Snapshot) -> Table:
         m = r.metrics
         end = r.finished_at or r.updated_at
         t.add_row(
-            str(r.index), r.state, f"{(end - r.started_at).total_seconds():.1f}",
+            str(r.index), safe_text(r.state), f"{(end - r.started_at).total_seconds():.1f}",
             _f(m.get("n_labels"), "d"), _f(m.get("cost_total"), ",.0f"),
             _f(m.get("val_mae_ev"), ".3f"),
             _f(m.get("batch_mae_ev"), ".3f"), _f(m.get("batch_coverage_95"), ".0%"),
@@ -87,8 +88,8 @@ def batch_table(snap: Snapshot) -> Table:
         shown = (
             "pending" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
         )
-        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), _f(a.sigma_ev, ".3f"),
-                  _f(a.score, ".3g"), shown)  # fmt: skip
+        t.add_row(str(a.rank), safe_text(a.pair_key), _f(a.mu_ev), _f(a.sigma_ev, ".3f"),
+                  _f(a.score, ".3g"), safe_text(shown))  # fmt: skip
     return t
 
 
@@ -97,9 +98,9 @@ def counts_table(snap: Snapshot) -> Table:
     t.add_column("what")
     t.add_column("count", justify="right")
     for (fid, st), n in sorted(snap.status.labels_by_fidelity_status.items()):
-        t.add_row(f"label {fid}/{st}", str(n))
+        t.add_row(safe_text(f"label {fid}/{st}"), str(n))
     for state, n in sorted(snap.status.jobs_by_state.items()):
-        t.add_row(f"job {state}", str(n))
+        t.add_row(safe_text(f"job {state}"), str(n))
     return t
 
 
@@ -108,7 +109,7 @@ def best_table(snap: Snapshot) -> Table:
     for col in ("pair", "GMAE eV", "fidelity"):
         t.add_column(col)
     for key, gmae, fid in snap.status.best:
-        t.add_row(key, _f(gmae), fid)
+        t.add_row(safe_text(key), _f(gmae), safe_text(fid))
     return t
 
 
@@ -119,20 +120,22 @@ def escalations_table(snap: Snapshot) -> Table:
     reasons = Counter(str(e.payload.get("reason", "?")) for e in snap.escalations)
     for e in snap.escalations[-8:]:
         value, cost = e.payload.get("value"), e.payload.get("cost")
-        priced = f"{value:.3g}/{cost:g}" if isinstance(value, float) and cost else "—"
-        t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")),
-                  priced)  # fmt: skip
+        priced = (f"{value:.3g}/{cost:g}" if isinstance(value, float)
+                  and isinstance(cost, int | float) and cost else "—")  # fmt: skip
+        t.add_row(str(e.round_index), safe_text(str(e.payload.get("pair", ""))),
+                  safe_text(str(e.payload.get("reason"))), priced)  # fmt: skip
     if not snap.escalations:
         t.add_row("—", "none yet", "")
-    t.caption = ", ".join(f"{k}: {n}" for k, n in reasons.items()) or None
+    t.caption = safe_text(", ".join(f"{k}: {n}" for k, n in reasons.items())) or None
     return t
 
 
 def _head(snap: Snapshot) -> str:
     s = snap.status
     return (
-        f"[bold]{s.name}[/]  {snap.where}  ·  {s.n_pairs} pairs  ·  {s.n_labelled_pairs} labelled"
-        f"  ·  {s.n_rounds} rounds  ·  cost {cost_line(snap.costs)}"
+        f"[bold]{safe_text(s.name)}[/]  {safe_text(snap.where)}  ·  {s.n_pairs} pairs  ·  "
+        f"{s.n_labelled_pairs} labelled  ·  {s.n_rounds} rounds  ·  "
+        f"cost {safe_text(cost_line(snap.costs))}"
     )
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from alloop.loop.face.safe_text import safe_text
+
 
 class ProgressReporter:
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
@@ -54,6 +56,11 @@ _BAR_STARTS = {"labelling": "oracle", "escalating": "DFT"}
 _BAR_STEPS = frozenset({"labelled", "dft_labelled"})
 
 
+def _pair_status(info: dict[str, Any]) -> str:
+    """``pair: status`` of a job event; both are read from the campaign, so made inert."""
+    return safe_text(f"{info['pair']}: {info['status']}")
+
+
 def _describe(kind: str, info: dict[str, Any]) -> str | None:
     index = info.get("index")
     if kind == "round":
@@ -65,13 +72,13 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
     if kind == "labelling":
         return f"  labelling {info['total']} pairs"
     if kind == "labelled":
-        return f"  {info['done']}/{info['total']} {info['pair']}: {info['status']}"
+        return f"  {info['done']}/{info['total']} {_pair_status(info)}"
     if kind == "escalated":
         return f"  escalating {info['n']} pairs to DFT" if info["n"] else "  no DFT escalation"
     if kind == "escalating":
         return f"  DFT on {info['total']} pairs"
     if kind == "dft_labelled":
-        return f"  DFT {info['done']}/{info['total']} {info['pair']}: {info['status']}"
+        return f"  DFT {info['done']}/{info['total']} {_pair_status(info)}"
     if kind == "closed":
         best = info.get("best_gmae_ev")
         mae = info.get("batch_mae_ev")
@@ -81,10 +88,11 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
             text += f", batch MAE {mae:.3f} eV"
         return text
     if kind == "retrying":
-        n, what = info["n"], info["kind"]
+        n, what = info["n"], safe_text(str(info["kind"]))
         return f"  re-running {n} {what} job(s) of round {index} lost with their worker"
     if kind == "checkpoint_dropped":
-        return f"  [yellow]warning:[/] {info['reason']}; retraining round {index} from the labels"
+        reason = safe_text(str(info["reason"]))
+        return f"  [yellow]warning:[/] {reason}; retraining round {index} from the labels"
     if kind == "stopped":
         return None
     return None

@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from alloop.loop.face.commands import HistoryRow, TopSites
+from alloop.loop.face.safe_text import safe_text
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 
@@ -29,35 +30,36 @@ def status_panel(
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")
     pool.add_column()
-    pool.add_row("campaign", f"{status.name}  (seed {status.seed})")
-    pool.add_row("file", where)
+    pool.add_row("campaign", f"{safe_text(status.name)}  (seed {status.seed})")
+    pool.add_row("file", safe_text(where))
     pool.add_row(
         "pool",
         f"{status.n_surfaces} surfaces × {status.n_adsorbates} adsorbates = {status.n_pairs} pairs",
     )
     pool.add_row("labelled", f"{status.n_labelled_pairs} pairs with an ok label")
     if costs is not None:
-        pool.add_row("cost spent", cost_line(costs))
+        pool.add_row("cost spent", safe_text(cost_line(costs)))
     last = status.last_round
     pool.add_row(
         "rounds",
-        f"{status.n_rounds}" + (f" (last: #{last.index}, {last.state})" if last else " (none yet)"),
+        f"{status.n_rounds}"
+        + (f" (last: #{last.index}, {safe_text(last.state)})" if last else " (none yet)"),
     )
     labels = Table(title="labels", show_edge=False)
     for col in ("fidelity", "status", "count"):
         labels.add_column(col, justify="right" if col == "count" else "left")
     for (fid, st), n in sorted(status.labels_by_fidelity_status.items()):
-        labels.add_row(fid, st, str(n))
+        labels.add_row(safe_text(fid), safe_text(st), str(n))
     jobs = Table(title="oracle jobs", show_edge=False)
     jobs.add_column("state")
     jobs.add_column("count", justify="right")
     for state, n in sorted(status.jobs_by_state.items()):
-        jobs.add_row(state, str(n))
+        jobs.add_row(safe_text(state), str(n))
     best = Table(title="strongest binding so far", show_edge=False)
     for col in ("pair", "GMAE (eV)", "fidelity"):
         best.add_column(col)
     for key, gmae, fid in status.best:
-        best.add_row(key, _ev(gmae), fid)
+        best.add_row(safe_text(key), _ev(gmae), safe_text(fid))
     parts: list[object] = [pool]
     if status.labels_by_fidelity_status:
         parts.append(labels)
@@ -97,13 +99,14 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
         fidelity = "" if lab is None else lab.fidelity
         if wide:
             table.add_row(
-                str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
-                "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev), sigma, label_text,
-                fidelity, a.reason,
+                str(a.round_index), str(a.rank), safe_text(a.surface_key),
+                safe_text(a.adsorbate_key), safe_text(a.acquisition),
+                "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev), sigma,
+                safe_text(label_text), safe_text(fidelity), safe_text(a.reason),
             )  # fmt: skip
         else:
-            table.add_row(str(a.round_index), str(a.rank), a.pair_key, _ev(a.mu_ev), sigma,
-                          label_text, fidelity)  # fmt: skip
+            table.add_row(str(a.round_index), str(a.rank), safe_text(a.pair_key), _ev(a.mu_ev),
+                          sigma, safe_text(label_text), safe_text(fidelity))  # fmt: skip
     if not wide:
         table.caption = "--wide: acquisition, score and reason"
     return table
@@ -116,7 +119,7 @@ def top_sites_table(top: Sequence[TopSites]) -> Table:
         table.add_column(col)
     for t in top:
         atoms = ", ".join(f"{i} {el} {score:.3f}" for i, el, score in t.atoms)
-        table.add_row(str(t.round_index), atoms)
+        table.add_row(str(t.round_index), safe_text(atoms))
     return table
 
 
@@ -131,15 +134,16 @@ def pair_panel(
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
-            str(a.round_index), str(a.rank), a.acquisition,
+            str(a.round_index), str(a.rank), safe_text(a.acquisition),
             "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
-            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", a.reason,
+            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", safe_text(a.reason),
         )  # fmt: skip
     labs = Table(title="labels", show_edge=False)
     for col in ("GMAE (eV)", "status", "fidelity", "job"):
         labs.add_column(col)
     for lab in labels:
-        labs.add_row(_ev(lab.gmae_ev), lab.status, lab.fidelity, lab.job_key or "—")
+        labs.add_row(_ev(lab.gmae_ev), safe_text(lab.status), safe_text(lab.fidelity),
+                     safe_text(lab.job_key or "—"))  # fmt: skip
     parts: list[object] = [acq if acquisitions else "never acquired"]
     if top_sites:
         parts.append(top_sites_table(top_sites))
@@ -150,6 +154,7 @@ def pair_panel(
         prov.add_column()
         for key, value in lab.provenance.items():
             if isinstance(value, str | int | float | bool) and key != "best_structure":
-                prov.add_row(key, str(value)[:80])
-        parts.append(Panel(prov, title=f"provenance of the {lab.fidelity} label", expand=False))
-    return Panel(Group(*parts), title=pair, expand=False)  # type: ignore[arg-type]
+                prov.add_row(safe_text(key), safe_text(str(value)[:80]))
+        title = f"provenance of the {safe_text(lab.fidelity)} label"
+        parts.append(Panel(prov, title=title, expand=False))
+    return Panel(Group(*parts), title=safe_text(pair), expand=False)  # type: ignore[arg-type]
