@@ -11,7 +11,12 @@ from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
 from alloop.loop.face.entry import campaign_file_for
 from alloop.store import CampaignStore
-from alloop.store.errors import CampaignExistsError, StoreError
+from alloop.store.errors import (
+    CampaignExistsError,
+    CampaignNotFoundError,
+    NotACampaignError,
+    StoreError,
+)
 from alloop.store.exports import NEUTRALISE_FORMULAS, export_asedb, export_csv
 from alloop.store.records import (
     AcquisitionRecord,
@@ -146,14 +151,20 @@ def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore
     """Create the campaign of `config_path`, or reopen it (locked) when it exists.
 
     Reopening refuses a config that differs from the stored one outside the fields that may
-    change (budget, executor); allowed changes are stored before the run continues.
+    change (budget, executor); allowed changes are stored before the run continues. A database
+    URL whose database holds no campaign yet (an empty PostgreSQL database) is created.
     """
     from alloop.loop.config import ConfigError, check_config_change, parse_config
 
     cfg = load_config(config_path)
     target = campaign or str(default_campaign_path(cfg))
     if "://" in target or Path(target).exists():
-        store = CampaignStore.open(target, write=True)
+        try:
+            store = CampaignStore.open(target, write=True)
+        except (CampaignNotFoundError, NotACampaignError):
+            if "://" not in target:  # a file that is not a campaign: never overwritten
+                raise
+            return create_campaign(cfg, target), cfg  # refuses a database holding one
         try:
             stored = store.campaign().config
             with contextlib.suppress(ConfigError):  # keys added since compare at defaults
