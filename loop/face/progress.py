@@ -1,17 +1,40 @@
 """Progress output for `alloop run`: the engine's events drawn with Rich.
 
 On a terminal, oracle jobs get a live progress bar; otherwise (a pipe, a log file) each event is
-one plain line. `quiet` prints nothing. The engine never prints: it calls this observer.
+one plain line. `quiet` prints no progress. The engine never prints: it calls this observer.
+While it is entered, the library's warnings (``alloop.*`` loggers: a pair that failed, a worker
+that died, a dropped checkpoint) go to stderr through `InertLogHandler`, since they quote pair
+keys and errors read from the campaign; without it Python's last-resort handler would print
+them raw. (Warnings logged inside worker processes are outside its reach.)
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from alloop.loop.face.safe_text import safe_text
+from alloop.loop.face.safe_text import plain_text, safe_text
+
+#: the logger whose records `ProgressReporter` shows: every module of alloop logs under it
+LIBRARY_LOGGER = "alloop"
+
+
+class InertLogHandler(logging.Handler):
+    """Warnings and errors as plain lines on ``console``, made inert (`plain_text`)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = plain_text(self.format(record))
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
+            self.handleError(record)
 
 
 class ProgressReporter:
@@ -21,8 +44,10 @@ class ProgressReporter:
         self.live = console.is_terminal and not quiet
         self._progress: Progress | None = None
         self._task: Any = None
+        self._log_handler = InertLogHandler(Console(stderr=True))
 
     def __enter__(self) -> ProgressReporter:
+        logging.getLogger(LIBRARY_LOGGER).addHandler(self._log_handler)
         if self.live:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -32,6 +57,7 @@ class ProgressReporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        logging.getLogger(LIBRARY_LOGGER).removeHandler(self._log_handler)
         if self._progress is not None:
             self._progress.stop()
 

@@ -90,3 +90,29 @@ def test_progress_lines_quote_stored_pairs_inert():
                                   "status": "ok\x9b2J"})  # fmt: skip
     assert line is not None
     assert Text.from_markup(line).plain == "  1/2 Pt[bold]x: ok"
+
+
+def test_library_warnings_during_a_run_reach_stderr_inert(capsys):
+    import io
+
+    from ase.build import fcc111
+    from rich.console import Console
+
+    from alloop.loop.face.progress import ProgressReporter
+    from alloop.oracles.guard import guarded_label
+    from alloop.oracles.types import AdsorbateSpec, OraclePair
+
+    key = "Pt\x1b]0;pwned\x07|CO\x9b2J[bold]x"
+    pair = OraclePair(key, "Pt", "CO", fcc111("Pt", (1, 1, 2), vacuum=5.0),
+                      AdsorbateSpec("CO", "[C-]#[O+]", None, ()))  # fmt: skip
+
+    def broken(p: OraclePair) -> None:
+        raise ValueError(f"cannot label {p.key}")
+
+    with ProgressReporter(Console(file=io.StringIO()), quiet=True):
+        result = guarded_label(broken, pair, "mlip", {})  # logs the failure with its traceback
+    assert result.status == "failed"
+    err = capsys.readouterr().err
+    assert "pair Pt|CO[bold]x failed with an unexpected error" in err
+    assert "ValueError: cannot label Pt|CO[bold]x" in err
+    assert not any(ord(c) < 0x20 and c not in "\n\t" or 0x7F <= ord(c) <= 0x9F for c in err)
