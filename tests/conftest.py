@@ -71,9 +71,9 @@ def make_store(
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     """A real PostgreSQL server for the session (`tests.pg`); skips where none can start."""
-    yield from start_pg_server(tmp_path_factory.mktemp("pg") / "data")
+    yield from start_pg_server()
 
 
 @pytest.fixture

@@ -3,14 +3,18 @@
 `ALLOOP_TEST_PG_URL` names a server of your own (its database is emptied before each test);
 otherwise the session starts one from `pgserver` (a pip-installable, self-contained PostgreSQL
 in the `dev` extra) in a temporary directory, listening on a Unix socket only, and gives each
-test a database of its own. Where neither is possible the PostgreSQL tests are skipped with the
-reason.
+test a database of its own. The directory is a fresh one under the system's temporary folder,
+not pytest's: the server runs as another user when the tests run as root, and a pytest session
+started beside this one (another checkout) resets pytest's folder to owner-only. Where
+neither is possible the PostgreSQL tests are skipped with the reason.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,9 +57,10 @@ class PgServer:
         return self.url(name)
 
 
-def start_pg_server(directory: Path) -> Iterator[PgServer]:
+def start_pg_server(parent: Path | None = None) -> Iterator[PgServer]:
     """Yield a `PgServer` (module docstring), stopping what it started afterwards; skips the
-    test when no server can be had."""
+    test when no server can be had. Its data go in a new folder in ``parent`` (default: the
+    system's temporary folder), removed afterwards."""
     own = os.environ.get(PG_URL_ENV)
     try:
         import psycopg  # noqa: F401
@@ -68,12 +73,32 @@ def start_pg_server(directory: Path) -> Iterator[PgServer]:
         import pgserver
     except ImportError:
         pytest.skip(f"pgserver is not installed (pip install -e '.[dev]'), nor {PG_URL_ENV} set")
+    directory = Path(tempfile.mkdtemp(prefix="alloop-pg-", dir=parent))
     try:
-        server = pgserver.get_server(directory, cleanup_mode="delete")
-    except Exception as exc:  # noqa: BLE001 - any failure to start is a reason to skip
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        pytest.skip(f"cannot start PostgreSQL from pgserver in {directory}: {first}")
-    try:
-        yield PgServer(socket_dir=server.get_postmaster_info().socket_dir)
+        try:
+            server = pgserver.get_server(directory / "data", cleanup_mode="delete")
+        except Exception as exc:  # noqa: BLE001 - any failure to start is a reason to skip
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            pytest.skip(f"cannot start PostgreSQL from pgserver in {directory}: {first}")
+        try:
+            found = PgServer(socket_dir=server.get_postmaster_info().socket_dir)
+            _no_disk_flushes(found)
+            yield found
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _no_disk_flushes(server: PgServer) -> None:
+    """A scratch server need not survive the machine's crash (a killed client it must, and
+    does: that is the server's transactions, not its fsyncs): no flushes, so that commits and
+    the shutdown are fast on a busy disk."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server.url("postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(text(f"ALTER SYSTEM SET {setting} = off"))
+        conn.execute(text("SELECT pg_reload_conf()"))
+    engine.dispose()
