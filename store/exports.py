@@ -1,7 +1,11 @@
 """Exports: CSV of labels and acquisitions, and an ASE database of best structures.
 
 Exports only read the campaign; they write new files next to nothing else and refuse to
-overwrite an existing output.
+overwrite an existing output. They keep the data as stored (escape sequences included: making
+text safe to show is the display's job), with one exception: a CSV text cell that a spreadsheet
+would run as a formula (it starts with `CSV_FORMULA_STARTS`) gets a leading single quote, the
+OWASP advice against CSV injection, unless the caller asks to keep formulas. Numeric columns
+are never changed (a GMAE of -1.23 stays -1.23).
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ LABEL_COLUMNS = (
     "pair", "surface", "adsorbate", "gmae_ev", "status", "fidelity", "job", "calculator",
     "created_at", "provenance",
 )  # fmt: skip
+#: a text cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection)
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: whether `export_csv` neutralises formula cells unless told otherwise (`alloop export
+#: --keep-formulas` turns it off)
+NEUTRALISE_FORMULAS = True
 ACQ_COLUMNS = (
     "round", "rank", "pair", "surface", "adsorbate", "acquisition", "score", "mu_ev", "sigma_ev",
     "reason",
@@ -37,8 +46,19 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-def export_csv(store: CampaignStore, out_dir: Path) -> tuple[Path, Path]:
-    """Write `labels.csv` and `acquisitions.csv` into `out_dir`; returns both paths."""
+def neutralise_formula(cell: str) -> str:
+    """``cell`` with a leading single quote when a spreadsheet would run it as a formula."""
+    return "'" + cell if cell.startswith(CSV_FORMULA_STARTS) else cell
+
+
+def export_csv(
+    store: CampaignStore, out_dir: Path, *, neutralise_formulas: bool = NEUTRALISE_FORMULAS
+) -> tuple[Path, Path]:
+    """Write `labels.csv` and `acquisitions.csv` into `out_dir`; returns both paths.
+
+    Text cells that start like a formula are neutralised (`neutralise_formula`) when
+    ``neutralise_formulas``; numeric cells never are."""
+    text = neutralise_formula if neutralise_formulas else str
     labels_path = _fresh(out_dir / "labels.csv")
     acq_path = _fresh(out_dir / "acquisitions.csv")
     pairs = {p.key: p for p in store.pairs()}
@@ -50,10 +70,11 @@ def export_csv(store: CampaignStore, out_dir: Path) -> tuple[Path, Path]:
             p = pairs[lab.pair_key]
             w.writerow(
                 [
-                    lab.pair_key, p.surface_key, p.adsorbate_key,
+                    text(lab.pair_key), text(p.surface_key), text(p.adsorbate_key),
                     "" if lab.gmae_ev is None else f"{lab.gmae_ev:.6f}",
-                    lab.status, lab.fidelity, lab.job_key or "", prov.get("calculator", ""),
-                    lab.created_at.isoformat(), json.dumps(prov, sort_keys=True),
+                    text(lab.status), text(lab.fidelity), text(lab.job_key or ""),
+                    text(str(prov.get("calculator", ""))), lab.created_at.isoformat(),
+                    json.dumps(prov, sort_keys=True),
                 ]
             )  # fmt: skip
     with open(acq_path, "w", newline="", encoding="utf-8") as fh:
@@ -62,8 +83,9 @@ def export_csv(store: CampaignStore, out_dir: Path) -> tuple[Path, Path]:
         for a in store.acquisitions():
             w.writerow(
                 [
-                    a.round_index, a.rank, a.pair_key, a.surface_key, a.adsorbate_key,
-                    a.acquisition, _num(a.score), _num(a.mu_ev), _num(a.sigma_ev), a.reason,
+                    a.round_index, a.rank, text(a.pair_key), text(a.surface_key),
+                    text(a.adsorbate_key), text(a.acquisition), _num(a.score), _num(a.mu_ev),
+                    _num(a.sigma_ev), text(a.reason),
                 ]
             )  # fmt: skip
     return labels_path, acq_path

@@ -12,6 +12,7 @@ from ase.build import fcc111, molecule
 from alloop.oracles.fg_data import fg_data_root
 from alloop.store import CampaignStore
 from alloop.store.records import NewAdsorbate, NewSurface
+from tests.pg import PgServer, start_pg_server
 
 REPO = Path(__file__).resolve().parents[1]
 #: the FG data of this run: $ALLOOP_FG_ROOT, the full set beside the checkout, or the compact
@@ -67,3 +68,15 @@ def make_store(
     yield factory
     for store in opened:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the session (`tests.pg`); skips where none can start."""
+    yield from start_pg_server()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A SQLAlchemy URL of an empty PostgreSQL database."""
+    return pg_server.fresh_database()

@@ -26,6 +26,7 @@ from textual_plotext import PlotextPlot
 from alloop.loop.errors import LoopError
 from alloop.loop.face import explore, numbers, plots
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S, render_static, snapshot
+from alloop.loop.face.safe_text import plain_text, safe_text
 from alloop.store import CampaignStore
 from alloop.store.errors import StoreError
 
@@ -53,9 +54,9 @@ class Reloading(Screen[None]):
             self.load(app.campaign)
         except (StoreError, LoopError, OSError, sqlite3.Error, SQLAlchemyError) as exc:
             # e.g. the file went away or was damaged: said on top, the app keeps going
-            app.sub_title = f"cannot read the campaign: {str(exc).splitlines()[0]}"
+            app.sub_title = plain_text(f"cannot read the campaign: {str(exc).splitlines()[0]}")
         else:
-            app.sub_title = app.campaign
+            app.sub_title = plain_text(app.campaign)
 
     def load(self, campaign: str) -> None:  # pragma: no cover - every screen overrides
         raise NotImplementedError
@@ -117,7 +118,8 @@ class RoundsScreen(Reloading):
             end = r.finished_at or r.updated_at
             names = picked.get(r.index, [])
             table.add_row(
-                str(r.index), r.state, str(len(names)), "+".join(dict.fromkeys(names)) or "—",
+                str(r.index), safe_text(r.state), str(len(names)),
+                safe_text("+".join(dict.fromkeys(names)) or "—"),
                 fmt(explore.number(m.get("n_labels")), ".0f"),
                 fmt(explore.number(m.get("cost_total")), ",.0f"),
                 numbers.metric(m.get("val_mae_ev"), m.get("n_val_labels"),
@@ -188,7 +190,7 @@ class PlotsScreen(Reloading):
             scores = pool_scores(app.campaign)
             why = "no model stored yet (cold start only)"
         except Exception as exc:  # noqa: BLE001 - shown in the plot, the app keeps going
-            scores, why = None, f"cannot score the pool: {str(exc).splitlines()[0]}"
+            scores, why = None, plain_text(f"cannot score the pool: {str(exc).splitlines()[0]}")
         self.app.call_from_thread(self._show_pool, scores, why)
 
     def _show_pool(self, scores: Any, why: str) -> None:
@@ -248,7 +250,7 @@ class DashboardApp(App[None]):
         self.export_dir = export_dir or Path.cwd()
 
     def on_mount(self) -> None:
-        self.sub_title = self.campaign
+        self.sub_title = plain_text(self.campaign)
         self.push_screen(OverviewScreen())
         self.set_interval(self.refresh_s, self.action_reload)
 

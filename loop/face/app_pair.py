@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 from rich import box
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -28,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from alloop.loop.face import explore, numbers
 from alloop.loop.face.app import DashboardApp, Reloading, fmt
+from alloop.loop.face.safe_text import plain_text, safe_rich, safe_text
 from alloop.store import CampaignStore
 from alloop.store.records import LabelRecord
 
@@ -48,7 +48,7 @@ def label_cell(row: explore.BatchRow) -> Text:
             out.append(" · ")
         value = fmt(lab.gmae_ev) if lab.status == "ok" else lab.status
         style = "bold" if lab is row.counted else ("red" if lab.status != "ok" else "")
-        out.append(f"{lab.fidelity} {value}", style=style)
+        out.append(plain_text(f"{lab.fidelity} {value}"), style=style)
     return out
 
 
@@ -56,10 +56,10 @@ def batch_cells(row: explore.BatchRow) -> tuple[Any, ...]:
     err = row.error_ev
     outside = err is not None and row.sigma_ev is not None and abs(err) > 1.96 * row.sigma_ev
     return (
-        "esc." if row.rank is None else str(row.rank), row.pair_key, fmt(row.mu_ev),
+        "esc." if row.rank is None else str(row.rank), safe_text(row.pair_key), fmt(row.mu_ev),
         numbers.sigma(row.sigma_ev), Text(fmt(err), style="yellow" if outside else ""),
-        label_cell(row), row.fidelity, row.acquisition,
-        numbers.acquisition_value(row.acquisition, row.score), row.reason,
+        label_cell(row), safe_text(row.fidelity), safe_text(row.acquisition),
+        numbers.acquisition_value(row.acquisition, row.score), safe_text(row.reason),
     )  # fmt: skip
 
 
@@ -111,7 +111,7 @@ class BatchScreen(Reloading):
         try:
             kept = explore.filter_rows(self.rows, self.query_text)
         except ValueError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(plain_text(str(exc)), severity="error", markup=False)
             self.query_text, kept = "", list(self.rows)
         self.shown = explore.sort_rows(kept, self.sort_key, self.descending)
         table = self.query_one("#batch", DataTable)
@@ -126,12 +126,14 @@ class BatchScreen(Reloading):
         order = "descending" if self.descending else "ascending"
         shown = f"{len(self.shown)} of {len(self.rows)}" if self.query_text else len(self.rows)
         empty = "  ·  nothing picked in this round" if not self.rows else ""
-        self.query_one("#batch-head", Static).update(
+        head = safe_rich(
             f"{self.round_info}\n{shown} rows  ·  sorted by {self.sort_key} ({order})"
-            + (f"  ·  filter: {escape(self.query_text)}" if self.query_text else "")
+            + (f"  ·  filter: {self.query_text}" if self.query_text else "")
             + empty
-            + "\n[dim]label−μ: label that counts − μ (yellow: beyond 1.96σ)  ·  enter: the pair[/]"
         )
+        head.append("\nlabel−μ: label that counts − μ (yellow: beyond 1.96σ)  ·  enter: the pair",
+                    style="dim")  # fmt: skip
+        self.query_one("#batch-head", Static).update(head)
 
     def action_sort(self) -> None:
         keys = explore.SORT_KEYS
@@ -225,8 +227,9 @@ def why_table(d: explore.PairDetail) -> RenderableType:
     reasons = Text()
     for p in d.picks:
         a = p.acquisition
-        reasons.append(f"round {a.round_index} ({a.acquisition}, {p.fidelity}): ", style="bold")
-        reasons.append(f"{a.reason}\n")
+        reasons.append(plain_text(f"round {a.round_index} ({a.acquisition}, {p.fidelity}): "),
+                       style="bold")  # fmt: skip
+        reasons.append(plain_text(f"{a.reason}\n"))
     return Group(t, reasons)
 
 
@@ -242,7 +245,7 @@ def label_panel(lab: LabelRecord, counts: bool) -> Panel:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    grid.add_row("GMAE", f"{fmt(lab.gmae_ev)} eV  ({lab.status})")
+    grid.add_row("GMAE", f"{fmt(lab.gmae_ev)} eV  ({safe_text(lab.status)})")
     for key in ("calculator", "weights_hash", "reference_scheme", "placements_tried",
                 "force_calls", "wall_s", "stop_reason", "anomaly_flags", "error", "source",
                 "structure_file"):  # fmt: skip
@@ -250,9 +253,9 @@ def label_panel(lab: LabelRecord, counts: bool) -> Panel:
         if value in (None, "", []):
             continue
         shown = f"{value:.3g}" if key == "wall_s" and isinstance(value, float) else value
-        grid.add_row(key.replace("_", " "), _short(shown if key != "weights_hash" else
-                                                    str(value)[:16]))  # fmt: skip
-    grid.add_row("job", lab.job_key or "— (added outside a job)")
+        grid.add_row(key.replace("_", " "), safe_text(_short(shown if key != "weights_hash"
+                                                              else str(value)[:16])))  # fmt: skip
+    grid.add_row("job", safe_text(lab.job_key or "— (added outside a job)"))
     grid.add_row("recorded", lab.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"))
     parts: list[RenderableType] = [grid]
     tried = explore.placements(lab)
@@ -264,15 +267,15 @@ def label_panel(lab: LabelRecord, counts: bool) -> Panel:
             flags = p.get("anomaly_flags") or []
             energy = p.get("e_ads_ev")
             t.add_row(
-                str(i), str(p.get("site_kind", p.get("config", "—"))),
-                str(p.get("orientation", "—")),
+                str(i), safe_text(str(p.get("site_kind", p.get("config", "—")))),
+                safe_text(str(p.get("orientation", "—"))),
                 fmt(energy if isinstance(energy, int | float) else None),
-                str(p.get("force_calls", "—")), fmt(p.get("wall_s"), ".1f")
+                safe_text(str(p.get("force_calls", "—"))), fmt(p.get("wall_s"), ".1f")
                 if isinstance(p.get("wall_s"), int | float) else "—",
-                Text(", ".join(map(str, flags)) or "—", style="yellow" if flags else ""),
+                safe_rich(", ".join(map(str, flags)) or "—", style="yellow" if flags else ""),
             )  # fmt: skip
         parts.append(t)
-    title = f"{lab.fidelity} label" + ("  (counts)" if counts else "")
+    title = f"{safe_text(lab.fidelity)} label" + ("  (counts)" if counts else "")
     return Panel(Group(*parts), title=title, title_align="left",
                  border_style="green" if counts else "grey50")  # fmt: skip
 
@@ -284,8 +287,8 @@ def pair_renderable(d: explore.PairDetail) -> RenderableType:
         for col in ("round", "reason", "detail"):
             t.add_column(col)
         for e in d.escalations:
-            t.add_row(str(e.round_index), str(e.payload.get("reason", "?")),
-                      _short(e.payload.get("detail") or "", 70))  # fmt: skip
+            t.add_row(str(e.round_index), safe_text(str(e.payload.get("reason", "?"))),
+                      safe_text(_short(e.payload.get("detail") or "", 70)))  # fmt: skip
         parts.append(t)
     if d.labels:
         parts.extend(label_panel(lab, lab is d.counted) for lab in d.labels)
@@ -361,8 +364,8 @@ class PairScreen(Reloading):
             value = fmt(counted.gmae_ev) if counted.status == "ok" else counted.status
             now = f"{counted.fidelity} {value}"
         self.query_one("#pair-head", Static).update(Text.assemble(
-            (d.pair_key, "bold"), f"   surface {d.surface_key} · adsorbate {d.adsorbate_key}"
-            f" · label that counts: {now}"))  # fmt: skip
+            (plain_text(d.pair_key), "bold"), plain_text(f"   surface {d.surface_key} · "
+            f"adsorbate {d.adsorbate_key} · label that counts: {now}")))  # fmt: skip
         self.query_one("#pair-body", Static).update(pair_renderable(d))
 
     def _site_map(self) -> None:
@@ -380,7 +383,8 @@ class PairScreen(Reloading):
                 )
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - shown on the screen, the app keeps going
-            shown = Text(f"cannot compute the attention: {str(exc).splitlines()[0]}", style="red")
+            shown = safe_rich(f"cannot compute the attention: {str(exc).splitlines()[0]}",
+                              style="red")  # fmt: skip
         self.app.call_from_thread(self._show_site_map, shown)
 
     def _show_site_map(self, shown: RenderableType) -> None:
@@ -394,10 +398,10 @@ class PairScreen(Reloading):
         try:
             path = export_best_structure(self.detail, app.export_dir)
         except OSError as exc:
-            self.notify(f"cannot write: {exc}", severity="error")
+            self.notify(plain_text(f"cannot write: {exc}"), severity="error", markup=False)
             return
         if path is None:
             self.notify("no label of this pair stores a structure (replay labels carry none)",
                         severity="warning")  # fmt: skip
         else:
-            self.notify(f"wrote {path}")
+            self.notify(plain_text(f"wrote {path}"), markup=False)

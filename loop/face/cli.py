@@ -24,7 +24,9 @@ from alloop.loop.errors import LoopError
 from alloop.loop.face import commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.loop.face.entry import refuse_if_running
+from alloop.loop.face.safe_text import safe_text
 from alloop.store.errors import StoreError
+from alloop.store.exports import NEUTRALISE_FORMULAS
 
 
 def out() -> Console:
@@ -58,7 +60,7 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
 
 
 def fail(message: str) -> typer.Exit:
-    err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err().print(f"[bold red]error:[/] {safe_text(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -107,7 +109,7 @@ def init(
     """
     with guard():
         where, status = commands.init_campaign(config, campaign)
-    out().print(f"[green]created[/] {where}")
+    out().print(f"[green]created[/] {safe_text(where)}")
     out().print(views.status_panel(status, where))
 
 
@@ -199,8 +201,8 @@ def interrupts_end_the_run(store: object) -> Iterator[None]:
         code = 143 if isinstance(exc, Interrupted) else 130
         where = store.target.display  # type: ignore[attr-defined]
         err().print(
-            f"[bold yellow]interrupted[/] {commands.where_it_stands(store)}; continue with: "  # type: ignore[arg-type]
-            f"alloop resume {where}",
+            f"[bold yellow]interrupted[/] {safe_text(commands.where_it_stands(store))}; "  # type: ignore[arg-type]
+            f"continue with: alloop resume {safe_text(where)}",
             highlight=False,
             soft_wrap=True,
         )
@@ -234,11 +236,10 @@ def _drive(store: object, cfg: AlloopConfig, quiet: bool, threads: int | None = 
         status = commands.status_of(store)  # type: ignore[arg-type]
         where = store.target.display  # type: ignore[attr-defined]
         out().print(views.status_panel(status, where, costs, standing))
-        out().print(f"[bold]stopped:[/] {decision.reason} — {decision.detail}")
+        out().print(f"[bold]stopped:[/] {safe_text(f'{decision.reason} — {decision.detail}')}")
     if standing.all_failed:  # the stop rule held, but the campaign learnt nothing
-        from rich.markup import escape  # stored text: data, never markup
-
-        raise fail(f"{escape(standing.all_failed)}; `alloop show FILE PAIR` shows a pair's error")
+        # fail() makes the whole line inert
+        raise fail(f"{standing.all_failed}; `alloop show FILE PAIR` shows a pair's error")
 
 
 @app.command()
@@ -341,7 +342,7 @@ def report(
         target = out_dir or Path(f"{Path(campaign).stem}-report")
         paths = write_report(campaign, target)
     for p in paths:
-        out().print(f"[green]wrote[/] {p}")
+        out().print(f"[green]wrote[/] {safe_text(str(p))}")
 
 
 class ExportFormat(StrEnum):
@@ -359,15 +360,26 @@ def export(
         Path | None,
         typer.Option("--out", "-o", help="Output directory (csv) or file (asedb)."),
     ] = None,
+    neutralise: Annotated[
+        bool,
+        typer.Option(
+            "--neutralise-formulas/--keep-formulas",
+            help="CSV: prefix text cells starting with = + - @ with ' (spreadsheet formulas).",
+        ),
+    ] = NEUTRALISE_FORMULAS,
 ) -> None:
     """Export labels and acquisitions as CSV, or best structures as an ASE database.
 
+    Data is kept as stored, but CSV text cells that a spreadsheet would run as a formula get a
+    leading ' unless --keep-formulas.
     Example: [bold]alloop export fg.alloop --format asedb --out best.db[/]
     """
     with guard():
-        paths = commands.export_campaign(campaign, fmt.value, out_path)
+        paths = commands.export_campaign(
+            campaign, fmt.value, out_path, neutralise_formulas=neutralise
+        )
     for p in paths:
-        out().print(f"[green]wrote[/] {p}")
+        out().print(f"[green]wrote[/] {safe_text(str(p))}")
 
 
 @app.command()
@@ -388,7 +400,7 @@ def check(campaign: CampaignArg) -> None:
             f"{campaign} is damaged ({first}): `alloop restore {campaign}` puts back its newest "
             f"intact backup; `alloop recover {campaign} --out NEW` salvages what is readable"
         )
-    out().print(f"[green]intact[/] {campaign}")
+    out().print(f"[green]intact[/] {safe_text(campaign)}")
 
 
 @app.command()
@@ -408,7 +420,10 @@ def recover(
     with guard():
         report = recover_campaign(Path(campaign), out_path)
     out().print(repair_views.salvage_table(report))
-    out().print(f"[green]recovered[/] into {out_path}; continue with: alloop resume {out_path}")
+    out().print(
+        "[green]recovered[/] into "
+        + safe_text(f"{out_path}; continue with: alloop resume {out_path}")
+    )
 
 
 @app.command()
@@ -429,8 +444,11 @@ def restore(
     with guard():
         used, kept = restore_campaign(Path(campaign), backup)
     if kept is not None:
-        out().print(f"kept the replaced file as {kept}")
-    out().print(f"[green]restored[/] {campaign} from {used}; continue: alloop resume {campaign}")
+        out().print(safe_text(f"kept the replaced file as {kept}"))
+    out().print(
+        "[green]restored[/] "
+        + safe_text(f"{campaign} from {used}; continue: alloop resume {campaign}")
+    )
 
 
 def main() -> None:
@@ -453,7 +471,7 @@ def main() -> None:
             sys.exit(0)
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        err().print(f"[bold red]error:[/] {safe_text(message)}", highlight=False, soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -13,8 +13,13 @@ from alloop.loop.face.entry import campaign_file_for
 from alloop.loop.face.standing import Standing, lock_holder, standing_of
 from alloop.loop.hints import not_found
 from alloop.store import CampaignStore
-from alloop.store.errors import CampaignExistsError, StoreError
-from alloop.store.exports import export_asedb, export_csv
+from alloop.store.errors import (
+    CampaignExistsError,
+    CampaignNotFoundError,
+    NotACampaignError,
+    StoreError,
+)
+from alloop.store.exports import NEUTRALISE_FORMULAS, export_asedb, export_csv
 from alloop.store.records import (
     AcquisitionRecord,
     CampaignStatus,
@@ -139,7 +144,11 @@ def campaign_history(
     return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
 
 
-def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:
+def export_campaign(
+    campaign: str, fmt: str, out: Path | None, *, neutralise_formulas: bool = NEUTRALISE_FORMULAS
+) -> list[Path]:
+    """Export as ``fmt`` (csv, asedb); CSV text cells that a spreadsheet would run as formulas
+    are neutralised when ``neutralise_formulas`` (`alloop.store.exports`)."""
     with CampaignStore.open(campaign) as store:
         name = store.campaign().name
         if fmt == "csv":
@@ -148,7 +157,7 @@ def export_campaign(campaign: str, fmt: str, out: Path | None) -> list[Path]:
                 if not out_dir.parent.is_dir():
                     raise StoreError(f"cannot write into {out_dir}: parent directory missing")
                 out_dir.mkdir()
-            return list(export_csv(store, out_dir))
+            return list(export_csv(store, out_dir, neutralise_formulas=neutralise_formulas))
         if fmt == "asedb":
             path = out or Path(f"{name}.db")
             export_asedb(store, path)
@@ -160,14 +169,20 @@ def open_for_run(config_path: Path, campaign: str | None) -> tuple[CampaignStore
     """Create the campaign of `config_path`, or reopen it (locked) when it exists.
 
     Reopening refuses a config that differs from the stored one outside the fields that may
-    change (budget, executor); allowed changes are stored before the run continues.
+    change (budget, executor); allowed changes are stored before the run continues. A database
+    URL whose database holds no campaign yet (an empty PostgreSQL database) is created.
     """
     from alloop.loop.config import ConfigError, check_config_change, parse_config
 
     cfg = load_config(config_path)
     target = campaign or str(default_campaign_path(cfg))
     if "://" in target or Path(target).exists():
-        store = CampaignStore.open(target, write=True)
+        try:
+            store = CampaignStore.open(target, write=True)
+        except (CampaignNotFoundError, NotACampaignError):
+            if "://" not in target:  # a file that is not a campaign: never overwritten
+                raise
+            return create_campaign(cfg, target), cfg  # refuses a database holding one
         try:
             stored = store.campaign().config
             with contextlib.suppress(ConfigError):  # keys added since compare at defaults

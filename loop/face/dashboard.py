@@ -20,6 +20,7 @@ from rich.table import Table
 from alloop.loop.agent.fidelities import labels_that_count
 from alloop.loop.face import numbers
 from alloop.loop.face.commands import campaign_costs, status_of
+from alloop.loop.face.safe_text import safe_text
 from alloop.loop.face.standing import Standing, lock_holder, standing_of
 from alloop.loop.face.views import budget_line, cost_line, standing_line
 from alloop.store import CampaignStore
@@ -76,7 +77,7 @@ def rounds_table(snap: Snapshot) -> Table:
         end = r.finished_at or r.updated_at
         n_val, n_batch = m.get("n_val_labels"), m.get("n_batch_scored")
         t.add_row(
-            str(r.index), r.state, numbers.seconds((end - r.started_at).total_seconds()),
+            str(r.index), safe_text(r.state), numbers.seconds((end - r.started_at).total_seconds()),
             numbers.count(m.get("n_labels")), numbers.cost(m.get("cost_total")),
             numbers.metric(m.get("val_mae_ev"), n_val, numbers.sigma(m.get("val_mae_ev"))),
             numbers.metric(m.get("batch_mae_ev"), n_batch, numbers.sigma(m.get("batch_mae_ev"))),
@@ -98,8 +99,8 @@ def batch_table(snap: Snapshot) -> Table:
         shown = (
             "pending" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
         )
-        t.add_row(str(a.rank), a.pair_key, _f(a.mu_ev), numbers.sigma(a.sigma_ev),
-                  numbers.acquisition_value(a.acquisition, a.score), shown)  # fmt: skip
+        t.add_row(str(a.rank), safe_text(a.pair_key), _f(a.mu_ev), numbers.sigma(a.sigma_ev),
+                  numbers.acquisition_value(a.acquisition, a.score), safe_text(shown))  # fmt: skip
     return t
 
 
@@ -108,9 +109,9 @@ def counts_table(snap: Snapshot) -> Table:
     t.add_column("what")
     t.add_column("count", justify="right")
     for (fid, st), n in sorted(snap.status.labels_by_fidelity_status.items()):
-        t.add_row(f"label {fid}/{st}", str(n))
+        t.add_row(safe_text(f"label {fid}/{st}"), str(n))
     for state, n in sorted(snap.status.jobs_by_state.items()):
-        t.add_row(f"job {state}", str(n))
+        t.add_row(safe_text(f"job {state}"), str(n))
     return t
 
 
@@ -119,7 +120,7 @@ def best_table(snap: Snapshot) -> Table:
     for col in ("pair", "GMAE eV", "fidelity"):
         t.add_column(col)
     for key, gmae, fid in snap.status.best:
-        t.add_row(key, _f(gmae), fid)
+        t.add_row(safe_text(key), _f(gmae), safe_text(fid))
     return t
 
 
@@ -133,19 +134,20 @@ def escalations_table(snap: Snapshot) -> Table:
         priced = numbers.MISSING
         if isinstance(value, float) and cost:
             priced = f"{numbers.ev(value)}/{numbers.cost(cost)}"
-        t.add_row(str(e.round_index), str(e.payload.get("pair", "")), str(e.payload.get("reason")),
-                  priced)  # fmt: skip
+        t.add_row(str(e.round_index), safe_text(str(e.payload.get("pair", ""))),
+                  safe_text(str(e.payload.get("reason"))), priced)  # fmt: skip
     if not snap.escalations:
         t.add_row("—", "none yet", "")
-    t.caption = ", ".join(f"{k}: {n}" for k, n in reasons.items()) or None
+    t.caption = safe_text(", ".join(f"{k}: {n}" for k, n in reasons.items())) or None
     return t
 
 
 def _head(snap: Snapshot) -> str:
     s = snap.status
     head = (
-        f"[bold]{s.name}[/]  {snap.where}  ·  {s.n_pairs} pairs  ·  {s.n_labelled_pairs} labelled"
-        f"  ·  {s.n_rounds} rounds  ·  cost {cost_line(snap.costs)}"
+        f"[bold]{safe_text(s.name)}[/]  {safe_text(snap.where)}  ·  {s.n_pairs} pairs  ·  "
+        f"{s.n_labelled_pairs} labelled  ·  {s.n_rounds} rounds  ·  "
+        f"cost {safe_text(cost_line(snap.costs))}"
     )
     if snap.standing is not None:  # stored text (the stop detail): escaped, never markup
         st = snap.standing

@@ -80,8 +80,10 @@ def main() -> None:
         except CampaignLockedError as exc:
             from rich.console import Console
 
+            from alloop.loop.face.safe_text import safe_text
+
             Console(stderr=True).print(
-                f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {safe_text(str(exc))}", highlight=False, soft_wrap=True
             )
             sys.exit(1)
     from alloop.loop.face.cli import main as cli_main

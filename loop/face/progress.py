@@ -1,17 +1,41 @@
 """Progress output for `alloop run`: the engine's events drawn with Rich.
 
 On a terminal, oracle jobs get a live progress bar; otherwise (a pipe, a log file) each event is
-one plain line. `quiet` prints nothing. The engine never prints: it calls this observer.
+one plain line. `quiet` prints no progress. The engine never prints: it calls this observer.
+While it is entered, the library's warnings (``alloop.*`` loggers: a pair that failed, a worker
+that died, a dropped checkpoint) go to stderr through `InertLogHandler`, since they quote pair
+keys and errors read from the campaign; without it Python's last-resort handler would print
+them raw. (Warnings logged inside worker processes are outside its reach.)
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alloop.loop.face import numbers
+from alloop.loop.face.safe_text import plain_text, safe_text
+
+#: the logger whose records `ProgressReporter` shows: every module of alloop logs under it
+LIBRARY_LOGGER = "alloop"
+
+
+class InertLogHandler(logging.Handler):
+    """Warnings and errors as plain lines on ``console``, made inert (`plain_text`)."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = plain_text(self.format(record))
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
+            self.handleError(record)
 
 
 class ProgressReporter:
@@ -21,8 +45,10 @@ class ProgressReporter:
         self.live = console.is_terminal and not quiet
         self._progress: Progress | None = None
         self._task: Any = None
+        self._log_handler = InertLogHandler(Console(stderr=True))
 
     def __enter__(self) -> ProgressReporter:
+        logging.getLogger(LIBRARY_LOGGER).addHandler(self._log_handler)
         if self.live:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -32,6 +58,7 @@ class ProgressReporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        logging.getLogger(LIBRARY_LOGGER).removeHandler(self._log_handler)
         if self._progress is not None:
             self._progress.stop()
 
@@ -56,6 +83,11 @@ _BAR_STARTS = {"labelling": "oracle", "escalating": "DFT"}
 _BAR_STEPS = frozenset({"labelled", "dft_labelled"})
 
 
+def _pair_status(info: dict[str, Any]) -> str:
+    """``pair: status`` of a job event; both are read from the campaign, so made inert."""
+    return safe_text(f"{info['pair']}: {info['status']}")
+
+
 def _describe(kind: str, info: dict[str, Any]) -> str | None:
     index = info.get("index")
     if kind == "round":
@@ -67,13 +99,13 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
     if kind == "labelling":
         return f"  labelling {info['total']} pairs"
     if kind == "labelled":
-        return f"  {info['done']}/{info['total']} {info['pair']}: {info['status']}"
+        return f"  {info['done']}/{info['total']} {_pair_status(info)}"
     if kind == "escalated":
         return f"  escalating {info['n']} pairs to DFT" if info["n"] else "  no DFT escalation"
     if kind == "escalating":
         return f"  DFT on {info['total']} pairs"
     if kind == "dft_labelled":
-        return f"  DFT {info['done']}/{info['total']} {info['pair']}: {info['status']}"
+        return f"  DFT {info['done']}/{info['total']} {_pair_status(info)}"
     if kind == "closed":
         best = info.get("best_gmae_ev")
         mae = info.get("batch_mae_ev")
@@ -84,10 +116,11 @@ def _describe(kind: str, info: dict[str, Any]) -> str | None:
             text += f", batch MAE {numbers.metric(mae, info.get('n_batch_scored'), shown)}"
         return text
     if kind == "retrying":
-        n, what = info["n"], info["kind"]
+        n, what = info["n"], safe_text(str(info["kind"]))
         return f"  re-running {n} {what} job(s) of round {index} lost with their worker"
     if kind == "checkpoint_dropped":
-        return f"  [yellow]warning:[/] {info['reason']}; retraining round {index} from the labels"
+        reason = safe_text(str(info["reason"]))
+        return f"  [yellow]warning:[/] {reason}; retraining round {index} from the labels"
     if kind == "stopped":
         return None
     return None

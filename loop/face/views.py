@@ -8,10 +8,10 @@ from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
-from rich.text import Text
 
 from alloop.loop.face import numbers
 from alloop.loop.face.commands import HistoryRow, TopSites
+from alloop.loop.face.safe_text import safe_rich, safe_text
 from alloop.loop.face.standing import BudgetUse, Standing
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
@@ -69,24 +69,25 @@ def status_panel(
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")
     pool.add_column()
-    pool.add_row("campaign", f"{status.name}  (seed {status.seed})")
-    pool.add_row("file", where)
+    pool.add_row("campaign", f"{safe_text(status.name)}  (seed {status.seed})")
+    pool.add_row("file", safe_text(where))
     if standing is not None:  # stored text as Text: data, never markup
-        pool.add_row("state", Text(standing_line(standing)))
+        pool.add_row("state", safe_rich(standing_line(standing)))
         pool.add_row("budget", budget_line(standing.budget))
         if standing.all_failed:
-            pool.add_row("[bold red]failed[/]", Text(standing.all_failed))
+            pool.add_row("[bold red]failed[/]", safe_rich(standing.all_failed))
     pool.add_row(
         "pool",
         f"{status.n_surfaces} surfaces × {status.n_adsorbates} adsorbates = {status.n_pairs} pairs",
     )
     pool.add_row("labelled", f"{status.n_labelled_pairs} pairs with an ok label")
     if costs is not None:
-        pool.add_row("cost spent", cost_line(costs))
+        pool.add_row("cost spent", safe_text(cost_line(costs)))
     last = status.last_round
     pool.add_row(
         "rounds",
-        f"{status.n_rounds}" + (f" (last: #{last.index}, {last.state})" if last else " (none yet)"),
+        f"{status.n_rounds}"
+        + (f" (last: #{last.index}, {safe_text(last.state)})" if last else " (none yet)"),
     )
     model = metrics_line(last.metrics) if last else None
     if model:
@@ -95,17 +96,17 @@ def status_panel(
     for col in ("fidelity", "status", "count"):
         labels.add_column(col, justify="right" if col == "count" else "left")
     for (fid, st), n in sorted(status.labels_by_fidelity_status.items()):
-        labels.add_row(fid, st, str(n))
+        labels.add_row(safe_text(fid), safe_text(st), str(n))
     jobs = Table(title="oracle jobs", show_edge=False)
     jobs.add_column("state")
     jobs.add_column("count", justify="right")
     for state, n in sorted(status.jobs_by_state.items()):
-        jobs.add_row(state, str(n))
+        jobs.add_row(safe_text(state), str(n))
     best = Table(title="strongest binding so far", show_edge=False)
     for col in ("pair", "GMAE (eV)", "fidelity"):
         best.add_column(col)
     for key, gmae, fid in status.best:
-        best.add_row(key, _ev(gmae), fid)
+        best.add_row(safe_text(key), _ev(gmae), safe_text(fid))
     parts: list[object] = [pool]
     if status.labels_by_fidelity_status:
         parts.append(labels)
@@ -161,11 +162,11 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
         table.add_column(col, justify=just, no_wrap=not wide and col != "pair",  # type: ignore[arg-type]
                          overflow="fold")  # fmt: skip
     for row in rows:
-        cells = [Text(c) for c in history_cells(row)]  # stored text: data, never markup
+        cells = [safe_rich(c) for c in history_cells(row)]  # stored text: data, never markup
         if wide:
             table.add_row(*cells)
         else:
-            pair = Text(row.acquisition.pair_key)
+            pair = safe_rich(row.acquisition.pair_key)
             table.add_row(*[cells[i] if i is not None else pair for i, _ in NARROW_HISTORY])
     table.caption = BELIEVER_NOTE if wide else "--wide: acquisition, value and reason"
     return table
@@ -192,7 +193,7 @@ def top_sites_table(top: Sequence[TopSites]) -> Table:
         table.add_column(col)
     for t in top:
         atoms = ", ".join(f"{i} {el} {score:.3f}" for i, el, score in t.atoms)
-        table.add_row(str(t.round_index), atoms)
+        table.add_row(str(t.round_index), safe_text(atoms))
     return table
 
 
@@ -207,15 +208,16 @@ def pair_panel(
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
-            numbers.count(a.round_index), numbers.count(a.rank), Text(a.acquisition),
+            numbers.count(a.round_index), numbers.count(a.rank), safe_rich(a.acquisition),
             numbers.acquisition_value(a.acquisition, a.score), _ev(a.mu_ev),
-            numbers.sigma(a.sigma_ev), Text(a.reason),
+            numbers.sigma(a.sigma_ev), safe_rich(a.reason),
         )  # fmt: skip
     labs = Table(title="labels", show_edge=False)
     for col in ("GMAE (eV)", "status", "fidelity", "job"):
         labs.add_column(col)
     for lab in labels:
-        labs.add_row(_ev(lab.gmae_ev), lab.status, lab.fidelity, lab.job_key or "—")
+        labs.add_row(_ev(lab.gmae_ev), safe_text(lab.status), safe_text(lab.fidelity),
+                     safe_text(lab.job_key or "—"))  # fmt: skip
     parts: list[object] = [acq if acquisitions else "never acquired"]
     if top_sites:
         parts.append(top_sites_table(top_sites))
@@ -226,6 +228,7 @@ def pair_panel(
         prov.add_column()
         for key, value in lab.provenance.items():
             if isinstance(value, str | int | float | bool) and key != "best_structure":
-                prov.add_row(key, str(value)[:80])
-        parts.append(Panel(prov, title=f"provenance of the {lab.fidelity} label", expand=False))
-    return Panel(Group(*parts), title=pair, expand=False)  # type: ignore[arg-type]
+                prov.add_row(safe_text(key), safe_text(str(value)[:80]))
+        title = f"provenance of the {safe_text(lab.fidelity)} label"
+        parts.append(Panel(prov, title=title, expand=False))
+    return Panel(Group(*parts), title=safe_text(pair), expand=False)  # type: ignore[arg-type]

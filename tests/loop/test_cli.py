@@ -144,3 +144,16 @@ def test_two_labels_are_a_cold_start_not_a_crash(tmp_path, fg_root):
     with CampaignStore.open(tmp_path / "two.alloop") as store:
         trained = [r.index for r in store.rounds() if store.checkpoints(r.index)]
         assert len(store.rounds()) == 3 and trained == [2]  # rounds 0, 1 cold; 2 trains on 4
+
+
+def test_export_neutralises_csv_formulas_by_default(campaign, tmp_path):
+    with CampaignStore.open(campaign, write=True) as store:
+        pair = store.pairs()[0].key
+        store.begin_round(0, "closed")
+        store.record_acquisitions(0, [NewAcquisition(pair, 0, -1.0, -0.5, 0.1, "lcb", "=1+1")])
+    for flags, want in (([], "'=1+1"), (["--keep-formulas"], "=1+1")):
+        out = tmp_path / f"export{len(flags)}"
+        result = runner.invoke(app, ["export", str(campaign), "--out", str(out), *flags])
+        assert result.exit_code == 0, result.output
+        text = (out / "acquisitions.csv").read_text(encoding="utf-8")
+        assert text.splitlines()[1].endswith(f",-1.000000,-0.500000,0.100000,{want}")

@@ -60,3 +60,40 @@ def test_asedb_export(make_store, tmp_path):
         assert row.prov_calculator == "emt" and row.prov_force_calls == 12
         assert row.data["provenance"]["calculator"] == "emt"
         assert row.toatoms().get_chemical_formula() == "CPt12"
+
+
+def _formulas(make_store):
+    store = make_store()
+    store.begin_round(0, "closed")
+    store.record_acquisitions(0, [
+        NewAcquisition("Pt(111)|CO", 0, -2.5, -1.23, 0.2, "=cmd|' /C calc'!A0", "+1+1"),
+        NewAcquisition("Cu(111)|CO", 1, 0.5, -0.5, None, "@SUM(A1:A2)", "-2+3"),
+        NewAcquisition("Pt(111)|H2O", 2, 0.1, 0.25, 0.1, "lcb", "\t=1\x1b]0;t\x07"),
+    ])  # fmt: skip
+    store.add_label("Pt(111)|CO", NewLabel(-1.23, "ok", "mlip", {"calculator": "=HYPERLINK(1)"}))
+    return store
+
+
+def test_csv_export_neutralises_formula_text_cells_only(make_store, tmp_path):
+    store = _formulas(make_store)
+    labels_path, acq_path = export_csv(store, tmp_path)
+    rows = list(csv.DictReader(acq_path.open(newline="", encoding="utf-8")))
+    assert [(r["acquisition"], r["reason"]) for r in rows] == [
+        ("'=cmd|' /C calc'!A0", "'+1+1"),
+        ("'@SUM(A1:A2)", "'-2+3"),
+        ("lcb", "'\t=1\x1b]0;t\x07"),  # otherwise as stored, escape sequence included
+    ]
+    # numbers stay numbers: negative scores and energies are not text cells
+    assert [(r["score"], r["mu_ev"]) for r in rows] == [
+        ("-2.500000", "-1.230000"), ("0.500000", "-0.500000"), ("0.100000", "0.250000"),
+    ]  # fmt: skip
+    (lab,) = list(csv.DictReader(labels_path.open(newline="", encoding="utf-8")))
+    assert (lab["gmae_ev"], lab["calculator"]) == ("-1.230000", "'=HYPERLINK(1)")
+    assert json.loads(lab["provenance"]) == {"calculator": "=HYPERLINK(1)"}  # JSON as stored
+
+
+def test_csv_export_keeps_formulas_when_asked(make_store, tmp_path):
+    store = _formulas(make_store)
+    _, acq_path = export_csv(store, tmp_path, neutralise_formulas=False)
+    rows = list(csv.DictReader(acq_path.open(newline="", encoding="utf-8")))
+    assert [r["reason"] for r in rows] == ["+1+1", "-2+3", "\t=1\x1b]0;t\x07"]

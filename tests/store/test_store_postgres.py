@@ -1,9 +1,7 @@
-"""The same store code on PostgreSQL. Runs when ALLOOP_TEST_PG_URL names a scratch database
-(e.g. postgresql+psycopg://alloop@localhost/alloop_test), which the test empties first."""
+"""The same store code on PostgreSQL: a real server the test session starts (`tests.pg`:
+pgserver, or the server `ALLOOP_TEST_PG_URL` names)."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -11,20 +9,6 @@ from sqlalchemy import create_engine, text
 from alloop.store import CampaignStore, JobState
 from alloop.store.errors import CampaignExistsError, CampaignLockedError, DuplicateResultError
 from alloop.store.records import NewJob, NewLabel
-
-PG_URL = os.environ.get("ALLOOP_TEST_PG_URL")
-pytestmark = pytest.mark.skipif(not PG_URL, reason="set ALLOOP_TEST_PG_URL to test PostgreSQL")
-
-
-@pytest.fixture
-def pg_url() -> str:
-    assert PG_URL is not None
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return PG_URL
 
 
 def test_postgres_campaign_life_cycle(pg_url, tiny_surfaces, tiny_adsorbates):

@@ -83,9 +83,9 @@ RESULT_SENDER = textwrap.dedent(
 )
 
 
-def test_duplicated_result_is_ingested_once(make_store, tmp_path):
-    path = tmp_path / "t.alloop"
-    store = make_store()
+def test_duplicated_result_is_ingested_once(any_store):
+    store = any_store()
+    path = store.target.url
     store.propose_jobs(None, [NewJob("job-1", "Pt(111)|CO", "mlip")])
     store.transition_job("job-1", JobState.SUBMITTED)
     store.transition_job("job-1", JobState.RUNNING)
@@ -94,7 +94,7 @@ def test_duplicated_result_is_ingested_once(make_store, tmp_path):
     outputs = []
     for sender in ("first", "second"):  # e.g. a resumed run re-sending a result
         done = subprocess.run(
-            [sys.executable, "-c", RESULT_SENDER, str(path), sender],
+            [sys.executable, "-c", RESULT_SENDER, path, sender],
             capture_output=True,
             text=True,
             check=True,
@@ -111,10 +111,10 @@ def test_duplicated_result_is_ingested_once(make_store, tmp_path):
         assert len(store.labels()) == 1
 
 
-def test_job_state_machine(make_store):
+def test_job_state_machine(any_store):
     from alloop.store.errors import JobStateError
 
-    store = make_store()
+    store = any_store()
     store.propose_jobs(None, [NewJob("j", "Cu(111)|CO", "mlip")])
     with pytest.raises(JobStateError, match="PROPOSED -> RUNNING.*allowed: ABANDONED, SUBMITTED"):
         store.transition_job("j", JobState.RUNNING)

@@ -1,4 +1,5 @@
-"""Every table written through the store reads back equal."""
+"""Every table written through the store reads back equal, on SQLite and PostgreSQL
+(`any_store`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from alloop.store.errors import (
 from alloop.store.records import NewAcquisition, NewJob, NewLabel
 
 
-def test_campaign_and_pool_round_trip(make_store, tiny_surfaces, tmp_path):
-    store = make_store(config={"acquisition": {"name": "lcb"}}, seed=11)
+def test_campaign_and_pool_round_trip(any_store, tiny_surfaces):
+    store = any_store(config={"acquisition": {"name": "lcb"}}, seed=11)
     camp = store.campaign()
     assert camp.name == "t" and camp.seed == 11
     assert camp.config == {"acquisition": {"name": "lcb"}}
@@ -41,8 +42,8 @@ def test_campaign_and_pool_round_trip(make_store, tiny_surfaces, tmp_path):
         store.pair("Pt(111)|XX")
 
 
-def test_rounds_acquisitions_checkpoints_events(make_store):
-    store = make_store()
+def test_rounds_acquisitions_checkpoints_events(any_store):
+    store = any_store()
     store.begin_round(0, "training")
     rnd = store.set_round_state(0, "scored", metrics={"val_mae_ev": 0.2})
     assert rnd.state == "scored" and rnd.metrics == {"val_mae_ev": 0.2}
@@ -84,8 +85,8 @@ def test_rounds_acquisitions_checkpoints_events(make_store):
     assert [e.id for e in store.events(after_id=events[-2].id)] == [events[-1].id]
 
 
-def test_jobs_and_labels_round_trip(make_store):
-    store = make_store()
+def test_jobs_and_labels_round_trip(any_store):
+    store = any_store()
     store.begin_round(0, "acquired")
     (job,) = store.propose_jobs(0, [NewJob("r0:Pt(111)|CO:mlip", "Pt(111)|CO", "mlip")])
     assert job.state == "PROPOSED" and job.attempts == 0 and job.round_index == 0
@@ -118,8 +119,8 @@ def test_jobs_and_labels_round_trip(make_store):
     assert status.jobs_by_state == {"DONE": 1}
 
 
-def test_jobs_proposed_with_their_events_in_one_transaction(make_store):
-    store = make_store()
+def test_jobs_proposed_with_their_events_in_one_transaction(any_store):
+    store = any_store()
     store.begin_round(0, "labelled")
     spec = NewJob("r0:dft_single_point:Pt(111)|CO", "Pt(111)|CO", "dft_single_point")
     event = ("escalated", {"pair": "Pt(111)|CO", "reason": "STRONG_BINDER", "detail": "d"})
@@ -135,12 +136,12 @@ def test_jobs_proposed_with_their_events_in_one_transaction(make_store):
     assert len(store.events()) == n_events and len(store.jobs()) == 1  # neither half landed
 
 
-def test_reopen_reads_what_was_written(make_store, tmp_path):
-    store = make_store()
+def test_reopen_reads_what_was_written(any_store):
+    store = any_store()
     store.begin_round(0, "closed")
     store.add_label("Pt(111)|CO", NewLabel(-0.5, "ok", "replay"))
     store.close()
-    with CampaignStore.open(tmp_path / "t.alloop") as ro:
+    with CampaignStore.open(store.target.url) as ro:
         assert ro.labels()[0].gmae_ev == -0.5
         assert ro.rounds()[0].state == "closed"
 
@@ -163,8 +164,8 @@ def test_failed_create_leaves_no_file(tmp_path, tiny_surfaces, tiny_adsorbates):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_invalid_labels_refused(make_store):
-    store = make_store()
+def test_invalid_labels_refused(any_store):
+    store = any_store()
     with pytest.raises(StoreError, match="status 'ok' needs a finite GMAE"):
         store.add_label("Pt(111)|CO", NewLabel(float("nan"), "ok", "mlip"))
     with pytest.raises(StoreError, match="fidelity one of"):
