@@ -14,10 +14,16 @@ from pydantic import BaseModel
 SHOWN_VALUES = 5
 
 
+def quoted(value: object) -> str:
+    """``'value'`` as given, not repr'd: the face shows it through its safe-text rule, which
+    drops an escape sequence with its payload (repr would print the payload as text)."""
+    return f"'{value}'"
+
+
 def name_some(values: Iterable[object], limit: int = SHOWN_VALUES) -> str:
     """``'a', 'b', 'c' (+12 more)``: the first `limit` values quoted, then the count left."""
     items = list(values)
-    shown = ", ".join(repr(str(v)) for v in items[:limit])
+    shown = ", ".join(quoted(v) for v in items[:limit])
     return shown + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
 
 
@@ -36,14 +42,14 @@ def did_you_mean(value: str, valid: Sequence[str]) -> str:
     matches = close_matches(value, valid)
     if not matches:
         return ""
-    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+    return " (did you mean " + " or ".join(quoted(m) for m in matches) + "?)"
 
 
 def not_found(what: str, value: str, valid: Sequence[str]) -> str:
     """``no pair 'pt|x' in this campaign; did you mean 'Pt|x'? valid: 'Au|x', ... (+3 more)``."""
     valid = sorted(valid)
     listed = f"; valid: {name_some(valid)}" if valid else f"; it has no {what}s"
-    return f"no {what} {value!r} in this campaign{did_you_mean(value, valid)}{listed}"
+    return f"no {what} {quoted(value)} in this campaign{did_you_mean(value, valid)}{listed}"
 
 
 def keys_at(model: type[BaseModel], loc: Sequence[object]) -> list[str]:

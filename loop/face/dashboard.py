@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rich.console import Group
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -151,9 +150,9 @@ def _head(snap: Snapshot) -> str:
     )
     if snap.standing is not None:  # stored text (the stop detail): escaped, never markup
         st = snap.standing
-        head += f"\n{escape(standing_line(st))}\nbudget: {budget_line(st.budget)}"
+        head += f"\n{safe_text(standing_line(st))}\nbudget: {budget_line(st.budget)}"
         if st.all_failed:
-            head += f"\n[bold red]failed:[/] {escape(st.all_failed)}"
+            head += f"\n[bold red]failed:[/] {safe_text(st.all_failed)}"
     return head
 
 
