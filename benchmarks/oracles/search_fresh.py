@@ -134,8 +134,9 @@ def main() -> None:
         rows.append(row)
         with log.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
-        print(f"[{i + 1}/{len(pairs)}] {pair.key}: success={row['success']} gap={row['gap_ev']} "
-              f"({row['adaptive_relaxations']}/{row['dense_relaxations']})", flush=True)  # fmt: skip
+        cost = f"{row['adaptive_relaxations']}/{row['dense_relaxations']}"
+        print(f"[{i + 1}/{len(pairs)}] {pair.key}: success={row['success']} "
+              f"gap={row['gap_ev']} ({cost})", flush=True)  # fmt: skip
     meta = {
         "set": "Pt hcp(0001), Cu bcc(110), Ni hcp(10-13), Pd bcc(310), CuPd fcc(111), "
                f"NiPt fcc(100) x {' '.join(ADSORBATES)}",
@@ -197,7 +198,7 @@ def write(
             f"{r['dense_anomalous_placements']} | {r['adaptive_stop']} | {r['success']} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:12 + len(groups)]))
+    print("\n".join(lines[: 12 + len(groups)]))
 
 
 if __name__ == "__main__":
