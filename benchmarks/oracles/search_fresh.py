@@ -104,12 +104,13 @@ def fresh_pairs() -> list[OraclePair]:
 
 def breakdown(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """`aggregate` per surface and per adsorbate (pair keys are ``surface:adsorbate``)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    by_surface: dict[str, list[dict[str, Any]]] = {}
+    by_adsorbate: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         surface_name, _, ads = row["pair"].rpartition(":")
-        groups.setdefault(f"surface {surface_name}", []).append(row)
-        groups.setdefault(f"adsorbate {ads}", []).append(row)
-    return {key: aggregate(group) for key, group in groups.items()}
+        by_surface.setdefault(f"surface {surface_name}", []).append(row)
+        by_adsorbate.setdefault(f"adsorbate {ads}", []).append(row)
+    return {key: aggregate(group) for key, group in (by_surface | by_adsorbate).items()}
 
 
 def main() -> None:
