@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout bench-oracles-fresh gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench-oracles-accuracy: $(STAMP)   ## full MLIP labels vs FG DFT (14 pairs x 2 m
 
 bench-oracles-heldout: $(STAMP)     ## the search-efficiency measurement on held-out facets (fcc110, fcc211), ~20 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_heldout.py
+
+bench-oracles-fresh: $(STAMP)     ## the same on a fresh held-out set (hcp, bcc, steps, alloys x *C *CH *NH *NO *CN), shipped defaults
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_fresh.py
 
 bench-oracles-sites: $(STAMP)     ## surrogate site scores vs default site order in the search (EMT, held-out pairs), ~15 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_scores.py

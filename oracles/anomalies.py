@@ -1,13 +1,14 @@
-"""Anomaly checks for one relaxed placement (AdsorbML's definitions).
+"""Anomaly checks for one relaxed placement (AdsorbML's definitions, judged locally).
 
-``desorbed``       no adsorbate atom is bonded to the slab (fairchem's test, 1.5 x cutoffs)
+``desorbed``       no adsorbate atom is within 1.5 x (r_a + r_j) of any slab atom
 ``dissociated``    the adsorbate's bond graph differs from the initial placement's (fairchem) or
                    from the intact molecule's (ours, strict bonds: d < 1.3 x (r_i + r_j))
 ``reconstructed``  slab bonds broke or formed compared with the relaxed clean slab (fairchem)
-``intercalated``   an adsorbate atom is bonded to a subsurface (tag 0) atom (fairchem), or sits
-                   below the mean height of the surface layer (ours)
+``intercalated``   an adsorbate atom lies more than ``intercalation_depth_ang`` below the slab's
+                   local surface at its (x, y) (:mod:`alloop.oracles.surface_local`)
 
-fairchem-data-oc's ``DetectTrajAnomaly`` is used as it is. Where it does not fit we add our own:
+fairchem-data-oc's ``DetectTrajAnomaly`` is used for dissociation and reconstruction. Where it
+does not fit we use our own:
 
 1. Dissociation against the *intact gas-phase molecule* with strict bonds. fairchem builds its
    bond graphs with ASE's ``NeighborList`` defaults, whose 0.3 Å skin is added to *each* atom's
@@ -18,9 +19,12 @@ fairchem-data-oc's ``DetectTrajAnomaly`` is used as it is. Where it does not fit
    N-O 1.78 Å. On the FG DFT minima this flags exactly the two documented broken molecules and
    nothing else (see ``ReplayOracle``). Judging against the intact molecule also catches a
    placement already built from a broken molecule, which an initial-vs-final comparison passes.
-2. Intercalation by height: a small atom (H) sinking into the surface layer is still beyond bond
-   distance of every tag-0 atom while it passes the surface plane, so the bonded test alone
-   misses it.
+2. Intercalation and desorption by the *local* surface, whatever the tags: fairchem's
+   intercalation test ("bonded to a tag-0 atom") and our earlier height test (below the mean of
+   the tagged top layer) both assume a flat close-packed facet, and flagged fcc(110) trough and
+   fcc(211) step-foot placements, which touch exposed second-layer atoms, as intercalated. The
+   one rule for both kinds is in :mod:`alloop.oracles.surface_local`. (fairchem's desorption test
+   is the same bond test with its neighbour-list skin; ours has none.)
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import NeighborList, natural_cutoffs
 
-from alloop.oracles.types import TAG_ADSORBATE, TAG_SURFACE
+from alloop.oracles.errors import OracleConfigError
+from alloop.oracles.surface_local import is_desorbed, is_intercalated
+from alloop.oracles.types import TAG_ADSORBATE
 
 ANOMALY_KINDS: tuple[str, ...] = ("desorbed", "dissociated", "reconstructed", "intercalated")
 
@@ -42,10 +48,29 @@ class AnomalySettings:
 
     desorption_cutoff_multiplier: float = 1.5
     surface_change_cutoff_multiplier: float = 1.5
-    #: an adsorbate atom this far (Å) below the surface layer's mean height is intercalated
+    #: an adsorbate atom this far (Å) below the local surface is intercalated
     intercalation_depth_ang: float = 0.3
+    #: radius (Å) of the probe that defines the local surface (enters fcc(110) troughs and step
+    #: feet, not the holes of close-packed layers; see :mod:`alloop.oracles.surface_local`)
+    surface_probe_radius_ang: float = 0.8
     #: bond = distance < bond_multiplier x sum of covalent radii, for the intact-molecule test
     bond_multiplier: float = 1.3
+
+    def __post_init__(self) -> None:
+        for name in (
+            "desorption_cutoff_multiplier",
+            "surface_change_cutoff_multiplier",
+            "surface_probe_radius_ang",
+            "bond_multiplier",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+                raise OracleConfigError(f"anomaly.{name} must be a number > 0, got {value!r}")
+        depth = self.intercalation_depth_ang
+        if not isinstance(depth, int | float) or isinstance(depth, bool) or not depth >= 0:
+            raise OracleConfigError(
+                f"anomaly.intercalation_depth_ang must be a number >= 0, got {depth!r}"
+            )
 
 
 def detect_anomalies(
@@ -71,10 +96,9 @@ def detect_anomalies(
         tags,
         final_slab_atoms=relaxed_slab,
         surface_change_cutoff_multiplier=cfg.surface_change_cutoff_multiplier,
-        desorption_cutoff_multiplier=cfg.desorption_cutoff_multiplier,
     )
     flags = []
-    if detector.is_adsorbate_desorbed():
+    if is_desorbed(final, cfg.desorption_cutoff_multiplier):
         flags.append("desorbed")
     dissociated = detector.is_adsorbate_dissociated()
     if intact_adsorbate is not None and not dissociated:
@@ -86,7 +110,7 @@ def detect_anomalies(
         flags.append("dissociated")
     if detector.has_surface_changed():
         flags.append("reconstructed")
-    if detector.is_adsorbate_intercalated() or below_surface(final, cfg.intercalation_depth_ang):
+    if is_intercalated(final, cfg.surface_probe_radius_ang, cfg.intercalation_depth_ang):
         flags.append("intercalated")
     return flags
 
@@ -111,13 +135,3 @@ def bond_signature(atoms: Atoms) -> dict[tuple[str, str], int]:
         key = (min(symbols[i], symbols[j]), max(symbols[i], symbols[j]))
         counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def below_surface(atoms: Atoms, depth_ang: float) -> bool:
-    """True if any adsorbate atom lies more than ``depth_ang`` below the surface layer's mean z."""
-    tags = atoms.get_tags()
-    surface = tags == TAG_SURFACE
-    ads = tags == TAG_ADSORBATE
-    if not surface.any() or not ads.any():
-        return False
-    return bool(atoms.positions[ads, 2].min() < atoms.positions[surface, 2].mean() - depth_ang)

@@ -64,7 +64,22 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=30)  # as the recorded tuning-set figures
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "oracles_search_heldout")
+    parser.add_argument(
+        "--from-log",
+        type=Path,
+        default=None,
+        help="summarise the rows of a (possibly stopped) run's .jsonl log instead of running",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="with --from-log: an earlier results .json, summarised over the same pairs",
+    )
     args = parser.parse_args()
+    if args.from_log is not None:
+        summarise_log(args.from_log, args.out, args.compare)
+        return
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING)
     tolerance = MLIPOracleSettings.tolerance_ev
@@ -93,6 +108,40 @@ def main() -> None:
     write(args.out, meta, summary, rows)
 
 
+def summarise_log(log: Path, out: Path, compare: Path | None) -> None:
+    """Write ``out`` .json/.md from the rows a run appended to ``log`` (a stopped run's pairs
+    only); with ``compare``, the earlier results over the same pairs are shown beside them."""
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for line in log.read_text().splitlines():
+        entry = json.loads(line)
+        rows.setdefault(int(entry.pop("patience")), []).append(entry)
+    done = sorted({r["pair"] for pair_rows in rows.values() for r in pair_rows})
+    meta = {
+        "set": f"{len(done)} of {len(held_out_pairs())} held-out pairs (a stopped run): "
+        + ", ".join(done),
+        "dense_placements": 100, "patience_values": sorted(rows), "tolerance_ev":
+        MLIPOracleSettings.tolerance_ev, "max_placements": 30, "wall_s": None,
+        "load_average_at_end": os.getloadavg()[0],
+        "command": f"python benchmarks/oracles/search_heldout.py --from-log {log.name}"
+        + (f" --compare {compare.name}" if compare else ""),
+    }  # fmt: skip
+    summary = {m: aggregate(pair_rows) for m, pair_rows in rows.items()}
+    write(out, meta, summary, rows)
+    if compare is not None:
+        earlier = json.loads(compare.read_text())["pairs"]
+        lines = ["", "Earlier results over the same pairs:", ""]
+        for m, pair_rows in earlier.items():
+            same = aggregate([r for r in pair_rows if r["pair"] in done])
+            lines.append(
+                f"* patience {m}: success {same['success_rate']:.3f} ({same['n_scored']} scored),"
+                f" relaxations adaptive/dense {same['relaxation_fraction']:.3f}, failed: "
+                f"{', '.join(same['failures']) or '—'}"
+            )
+        with out.with_suffix(".md").open("a") as handle:
+            handle.write("\n".join(lines) + "\n")
+        print("\n".join(lines))
+
+
 def write(out: Path, meta: dict[str, Any], summary: dict[int, Any], rows: dict[int, Any]) -> None:
     data = {"meta": meta, "summary": {str(m): v for m, v in summary.items()},
             "pairs": {str(m): v for m, v in rows.items()}}  # fmt: skip
@@ -106,7 +155,9 @@ def write(out: Path, meta: dict[str, Any], summary: dict[int, Any], rows: dict[i
     lines = [
         "# Search efficiency: tuning set vs held-out set (EMT, AdsorbML metric)",
         "",
-        f"Command: `{meta['command']}` ({meta['wall_s']:.0f} s; load average "
+        f"Command: `{meta['command']}` ("
+        + ("wall time not recorded" if meta["wall_s"] is None else f"{meta['wall_s']:.0f} s")
+        + "; load average "
         f"{meta['load_average_at_end']:.1f} at the end). Held-out set: {meta['set']}; dense "
         f"reference {meta['dense_placements']} placements, adaptive cap "
         f"{meta['max_placements']}, tolerance {meta['tolerance_ev']} eV; success = adaptive "
