@@ -152,8 +152,10 @@ def fit_ensemble(
     """Fit the configured ensemble on ``samples`` (``holdout``: split by fidelity, seeded;
     ``cross_fit``: the ensemble deals its own folds over all of them)."""
     prepared = prepare_samples(samples, section.mode)
+    train: list[SurrogateSample]
+    val: list[SurrogateSample] = []
     if section.levers[0] == "cross_fit":
-        train, val = prepared, []
+        train = prepared
     else:
         train, val = split_by_fidelity(prepared, section.val_fraction, seed)
     ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
