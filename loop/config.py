@@ -9,6 +9,7 @@ paths made absolute) is stored in the campaign; a later run may change only the 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -277,10 +278,18 @@ class OracleSection(Section):
         return self
 
 
-# Escalation reason codes, highest priority first (as
-# `alloop.loop.agent.escalation.EscalationReason`,
-# spelled out here so that reading a config does not import torch).
-ESCALATION_REASONS = ("IN_WINDOW_CONFIDENT", "STRONG_BINDER", "ORACLE_DISAGREEMENT", "ANOMALOUS")
+class EscalationReason(StrEnum):
+    """Escalation reason codes, highest default priority first, stored with every escalation
+    (`alloop.loop.agent.escalation` decides them; they live here so that reading a config does
+    not import torch)."""
+
+    IN_WINDOW_CONFIDENT = "IN_WINDOW_CONFIDENT"  # μ in the target window with σ <= sigma_max_ev
+    STRONG_BINDER = "STRONG_BINDER"  # among the k lowest usable labels
+    ORACLE_DISAGREEMENT = "ORACLE_DISAGREEMENT"  # committee / placement spread > disagreement_ev
+    ANOMALOUS = "ANOMALOUS"  # the MLIP oracle flagged the label anomalous
+
+
+ESCALATION_REASONS: tuple[str, ...] = tuple(r.value for r in EscalationReason)
 
 
 class EscalationSection(Section):

@@ -46,7 +46,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
+from alloop.loop.agent.escalation_plan import plan_round
 from alloop.loop.agent.jobs import JobRunner
+from alloop.loop.agent.labels import dft_fidelity, is_dft_job
 from alloop.loop.agent.metrics import best_label, close_metrics, labels_used
 from alloop.loop.agent.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
 from alloop.loop.agent.planning import (
@@ -57,21 +59,14 @@ from alloop.loop.agent.planning import (
     round_generator,
 )
 from alloop.loop.agent.stopping import StopDecision, StopRules, StopState, check_stop
-from alloop.loop.bridges.dft import (
-    EscalatingOracle,
-    build_dft_oracle,
-    dft_fidelity,
-    is_dft_job,
-    mlip_start,
-    plan_round,
-)
+from alloop.loop.agent.training import training_samples
+from alloop.loop.bridges.dft import EscalatingOracle, build_dft_oracle, mlip_start
 from alloop.loop.bridges.oracle import build_oracle, oracle_cache_dir, oracle_fidelity
 from alloop.loop.bridges.surrogate import (
     AdsMTEnsemble,
     PoolView,
     fit_ensemble,
     load_ensemble,
-    training_samples,
 )
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore, RoundState

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from alloop.loop.agent.fidelities import is_low_fidelity
+from alloop.loop.agent.labels import is_low_fidelity
 
 __all__ = [
     "FidelityCandidate",

@@ -21,7 +21,14 @@ from typing import Any, NamedTuple
 import torch
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
-from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS
+from alloop.loop.agent.labels import (
+    LOW_FIDELITIES,
+    TARGET_FIDELITIES,
+    Fidelity,
+    counted_energies,
+    dft_fidelity,
+    is_dft_job,
+)
 from alloop.loop.agent.mf_acquisition import (
     FidelityCandidate,
     kth_best,
@@ -29,8 +36,7 @@ from alloop.loop.agent.mf_acquisition import (
     surface_gap_sigma,
 )
 from alloop.loop.agent.planning import site_score_events
-from alloop.loop.bridges.dft import dft_fidelity, is_dft_job
-from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, labels_by_fidelity
+from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewJob, PairRecord
@@ -53,7 +59,7 @@ def round_cost(cfg: AlloopConfig, spent: float) -> float:
     """Cost units one round may spend: ``batch_size`` MLIP labels plus ``per_round`` DFT
     labels, capped by what ``budget.max_cost`` leaves."""
     budget = cfg.acquisition.batch_size * fidelity_cost(
-        "mlip", cfg.cost
+        Fidelity.MLIP, cfg.cost
     ) + cfg.escalation.per_round * fidelity_cost(dft_fidelity(cfg.escalation), cfg.cost)
     if cfg.budget.max_cost is not None:
         budget = min(budget, max(0.0, cfg.budget.max_cost - spent))
@@ -63,7 +69,7 @@ def round_cost(cfg: AlloopConfig, spent: float) -> float:
 class MFCandidates(NamedTuple):
     """``for_mlip``: pairs with no label and no job; ``for_dft``: pairs with an ok MLIP label,
     no target label and no DFT job (with that MLIP label, eV); ``target`` and ``low``: pair id
-    -> the target and the MLIP label that count (`labels_by_fidelity`)."""
+    -> the target and the MLIP label that count (`labels.counted_energies` per class)."""
 
     for_mlip: list[PairRecord]
     for_dft: list[tuple[PairRecord, float]]
@@ -85,7 +91,8 @@ def surface_gaps(
 def mf_candidates(store: CampaignStore, pool: PoolView) -> MFCandidates:
     """What a cost-aware batch can choose from (see `MFCandidates`)."""
     summaries = store.label_summaries()
-    target, low = labels_by_fidelity(store, summaries)
+    target = counted_energies(summaries, fidelities=TARGET_FIDELITIES)
+    low = counted_energies(summaries, fidelities=LOW_FIDELITIES)
     labelled = {lab.pair_key for lab in summaries}
     jobs = store.jobs()
     with_job = {j.pair_key for j in jobs}
@@ -123,7 +130,7 @@ def plan_mf_batch(
         unanchored = torch.tensor([p.surface_key not in gaps for p in pairs])
         sigma = torch.where(unanchored, torch.sqrt(sigma**2 + gap_sigma**2), sigma)
     dft_kind = dft_fidelity(cfg.escalation)
-    (mlip_kind,) = LOW_FIDELITY_LABELS
+    mlip_kind = Fidelity.MLIP.value
     candidates = [
         FidelityCandidate(
             p.key,
@@ -177,10 +184,12 @@ def cold_start_dft(
     surfaces than picks; without, random pairs."""
     if any(is_dft_job(j) for j in store.jobs()):
         return [], []
-    target, low = labels_by_fidelity(store)
+    summaries = store.label_summaries()
+    target = counted_energies(summaries, fidelities=TARGET_FIDELITIES)
+    low = counted_energies(summaries, fidelities=LOW_FIDELITIES)
     if target or not low:
         return [], []
-    keys = {lab.pair_id: lab.pair_key for lab in store.label_summaries()}
+    keys = {lab.pair_id: lab.pair_key for lab in summaries}
     options = sorted(low)
     n = min(cfg.escalation.per_round, len(options))
     if cfg.escalation.anchor_surfaces:

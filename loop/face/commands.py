@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
 from alloop.loop.face.entry import campaign_file_for
@@ -75,7 +75,7 @@ def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float]]:
 
 def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
     """`store.status()` with its strongest pairs ranked by the label that counts per pair
-    (`alloop.loop.agent.fidelities`), so an MLIP label superseded by DFT is not reported."""
+    (`alloop.loop.agent.labels`), so an MLIP label superseded by DFT is not reported."""
     counting = labels_that_count(store.label_summaries()).values()
     ok = sorted(
         (lab for lab in counting if lab.status == "ok" and lab.gmae_ev is not None),

@@ -16,7 +16,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.face.commands import campaign_costs, status_of
 from alloop.loop.face.views import cost_line
 from alloop.store import CampaignStore

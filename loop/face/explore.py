@@ -8,7 +8,7 @@ over the best label before that round, the kriging believer's σ reduction when 
 records one), every label by fidelity with its provenance, its escalations. The learning
 curves (`curves`) come from the round metrics the engine stores when it closes a round.
 
-Which label of a pair counts is `alloop.loop.agent.fidelities.labels_that_count`, nowhere else.
+Which label of a pair counts is `alloop.loop.agent.labels.labels_that_count`, nowhere else.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import labels_that_count
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,

@@ -165,7 +165,8 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
     has one. None when no round has a checkpoint."""
     import torch
 
-    from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
+    from alloop.loop.agent.labels import LOW_FIDELITIES, counted_energies
+    from alloop.loop.bridges.surrogate import PoolView
 
     with CampaignStore.open(campaign) as store:
         loaded = _ensemble(store, round_index)
@@ -176,7 +177,7 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
         earlier = {a.pair_key for a in acqs if a.round_index < index}
         batch = [a for a in acqs if a.round_index == index and a.mu_ev is not None]
         pool = PoolView.load(store)
-        _, low = labels_by_fidelity(store)
+        low = counted_energies(store.label_summaries(), fidelities=LOW_FIDELITIES)
     pairs = [p for p in pool.pairs if p.key not in earlier]
     if not pairs:
         return PoolScores(index, (), (), (), ())

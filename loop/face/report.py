@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from alloop.loop.agent.fidelities import labels_that_count  # noqa: E402
+from alloop.loop.agent.labels import labels_that_count  # noqa: E402
 from alloop.store import CampaignStore  # noqa: E402
 from alloop.store.errors import StoreError  # noqa: E402
 
@@ -84,7 +84,7 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
 
 
 def distribution(store: CampaignStore, path: Path) -> None:
-    # one value per pair: the label that counts (`alloop.loop.agent.fidelities`)
+    # one value per pair: the label that counts (`alloop.loop.agent.labels`)
     counting = labels_that_count(store.labels()).values()
     by_pair = {lab.pair_key: lab.gmae_ev for lab in counting if lab.status == "ok"}
     acquired = [e for e in by_pair.values() if e is not None]  # an ok label always has one

@@ -153,7 +153,9 @@ def test_escalation_needs_an_mlip_oracle_and_keeps_dft_settings():
         parse_config({**MINIMAL, "oracle": {"kind": "replay"}, "escalation": {"enabled": True}})
     dft = {"cutoff_ev": 300, "kpts": [2, 2, 1]}
     cfg = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax", "dft": dft}})
-    from alloop.loop.bridges.dft import dft_fidelity, dft_settings, escalation_policy
+    from alloop.loop.agent.escalation_plan import escalation_policy
+    from alloop.loop.agent.labels import dft_fidelity
+    from alloop.loop.bridges.dft import dft_settings
 
     settings = dft_settings(cfg.escalation)
     assert (settings.code, settings.mode, settings.cutoff_ev, settings.kpts) == (

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
-from alloop.loop.bridges.surrogate import PoolView, training_samples
+from alloop.loop.agent.training import training_samples
+from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import CostSection, parse_config
 from alloop.loop.errors import ConfigError
 from alloop.loop.face.cli import app
