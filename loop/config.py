@@ -220,8 +220,9 @@ class AcquisitionSection(Section):
     # share of every batch picked by pure uncertainty (max σ) after the named acquisition has
     # picked the rest: explore and exploit in the same batch
     explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    # the shortlist a cost-aware campaign is after: its value is the expected improvement on
-    # the k-th best DFT-level value (1: on the best), `alloop.loop.agent.mf_acquisition`
+    # the shortlist a campaign is after: expected improvement (the `ei` acquisition, or the
+    # cost-aware policy's value) is measured against the k-th best target-level value instead
+    # of the best (`alloop.loop.agent.mf_acquisition.shortlist`); 1: the best
     top_k: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @field_validator("target_window_ev")
@@ -469,6 +470,13 @@ class AlloopConfig(Section):
             )
         if self.oracle.kind != "mf_replay" and self.oracle.lowfi_table is not None:
             raise ValueError("oracle.lowfi_table: only the mf_replay oracle reads it")
+        acq = self.acquisition
+        if acq.top_k > 1 and not esc.cost_aware and acq.name not in improvement_acquisitions():
+            raise ValueError(
+                f"acquisition.top_k: {acq.top_k} applies to expected improvement only; use "
+                f"name: {' or '.join(improvement_acquisitions())} (or escalation.policy: "
+                f"cost_aware), or drop top_k (acquisition {acq.name!r} ignores it)"
+            )
         window = esc.target_window_ev or self.acquisition.target_window_ev
         if (
             "IN_WINDOW_CONFIDENT" in esc.reasons
@@ -641,3 +649,10 @@ def acquisition_names() -> list[str]:
     from alloop.loop.agent.acquisition import ACQUISITIONS
 
     return list(ACQUISITIONS.names())
+
+
+def improvement_acquisitions() -> list[str]:
+    """The acquisitions whose score is expected improvement (what ``top_k`` moves)."""
+    from alloop.loop.agent.acquisition import ACQUISITIONS
+
+    return [spec.name for spec in ACQUISITIONS if spec.log_ei]

@@ -24,7 +24,7 @@ LABEL_COLUMNS = (
 )  # fmt: skip
 ACQ_COLUMNS = (
     "round", "rank", "pair", "surface", "adsorbate", "acquisition", "score", "mu_ev", "sigma_ev",
-    "reason",
+    "believer_sigma_ev", "value", "ei_ev", "threshold_ev", "cost", "fidelity", "reason",
 )  # fmt: skip
 
 
@@ -63,7 +63,9 @@ def export_csv(store: CampaignStore, out_dir: Path) -> tuple[Path, Path]:
             w.writerow(
                 [
                     a.round_index, a.rank, a.pair_key, a.surface_key, a.adsorbate_key,
-                    a.acquisition, _num(a.score), _num(a.mu_ev), _num(a.sigma_ev), a.reason,
+                    a.acquisition, _num(a.score), _num(a.mu_ev), _num(a.sigma_ev),
+                    _num(a.believer_sigma_ev), _num(a.value), _num(a.ei_ev),
+                    _num(a.threshold_ev), _num(a.cost), a.fidelity or "", a.reason,
                 ]
             )  # fmt: skip
     return labels_path, acq_path

@@ -61,10 +61,14 @@ class FidelityCandidate:
 
 @dataclass(frozen=True)
 class FidelityPick:
+    """A chosen candidate: its value (EI for DFT, augmented EI for MLIP; σ when nothing
+    affordable had any), the plain EI of its DFT-level prediction (eV), and value per cost."""
+
     candidate: FidelityCandidate
     rank: int
     value: float
     score: float  # value per cost unit
+    ei_ev: float | None = None
 
     def describe(self) -> str:
         c = self.candidate
@@ -88,15 +92,22 @@ def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float |
     return ei * (1.0 - residual_sigma / torch.sqrt(sigma**2 + residual_sigma**2))
 
 
+def shortlist(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> list[float]:
+    """The k lowest target-level values known, ascending: labels where there are k of them,
+    else labels and the candidates' predicted μ together (so a threshold exists before k
+    pairs are labelled); fewer than k when fewer values exist."""
+    if len(target_ev) >= k:
+        return sorted(target_ev)[:k]
+    return sorted([*target_ev, *predicted_ev])[:k]
+
+
 def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> float:
-    """The k-th lowest DFT-level value known: DFT labels where there are, the predicted μ of
-    the candidates elsewhere (so the threshold exists before k pairs have DFT labels)."""
-    values = sorted([*target_ev, *predicted_ev])
+    """The k-th lowest target-level value known (the last of `shortlist`): what expected
+    improvement is measured against with ``acquisition.top_k = k``."""
+    values = shortlist(target_ev, predicted_ev, k)
     if not values:
         raise ValueError("kth_best needs at least one value")
-    if len(target_ev) >= k:
-        return sorted(target_ev)[k - 1]
-    return values[min(k, len(values)) - 1]
+    return values[-1]
 
 
 def surface_gap_sigma(gaps_by_surface: Mapping[str, Sequence[float]]) -> float | None:
@@ -143,11 +154,8 @@ def plan_cost_aware(
     is_mlip = torch.tensor([is_low_fidelity(c.fidelity) for c in candidates])
     if residual is None:  # no MLIP-labelled pair yet: assume an MLIP label halves σ
         residual = 0.5 * float(sigma[is_mlip].median()) if bool(is_mlip.any()) else 0.0
-    value = torch.where(
-        is_mlip,
-        augmented_ei(mu, sigma, best_ev, residual),
-        expected_improvement(mu, sigma, best_ev),
-    )
+    ei = expected_improvement(mu, sigma, best_ev)
+    value = torch.where(is_mlip, augmented_ei(mu, sigma, best_ev, residual), ei)
     affordable = cost <= round_cost + 1e-9
     if not bool(((value > MIN_VALUE) & affordable).any()):  # nothing affordable is worth it:
         value = sigma.clone()  # spend on what the model knows least
@@ -164,7 +172,7 @@ def plan_cost_aware(
             continue
         if c.fidelity in room:
             room[c.fidelity] -= 1
-        picks.append(FidelityPick(c, len(picks), float(value[i]), float(score[i])))
+        picks.append(FidelityPick(c, len(picks), float(value[i]), float(score[i]), float(ei[i])))
         taken.add(c.pair_key)
         left -= c.cost
         if left < min(c.cost for c in candidates) - 1e-9:

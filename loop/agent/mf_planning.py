@@ -148,7 +148,8 @@ def plan_mf_batch(
         c = pick.candidate
         acquisitions.append(
             NewAcquisition(c.pair_key, pick.rank, pick.score, c.mu_ev, c.sigma_ev,
-                           MF_ACQUISITION, pick.describe())
+                           MF_ACQUISITION, pick.describe(), value=pick.value, ei_ev=pick.ei_ev,
+                           threshold_ev=best, cost=c.cost, fidelity=c.fidelity)
         )  # fmt: skip
         jobs.append(NewJob.for_round(index, c.pair_key, c.fidelity))
         if c.fidelity != mlip_kind:

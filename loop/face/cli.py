@@ -134,12 +134,16 @@ def history(
         str | None, typer.Option("--adsorbate", "-a", help="Only this adsorbate key.")
     ] = None,
     wide: Annotated[
-        bool, typer.Option("--wide", "-w", help="All columns: acquisition, score, reason.")
+        bool,
+        typer.Option(
+            "--wide", "-w", help="All columns: acquisition, score, what it was chosen with, reason."
+        ),
     ] = False,
 ) -> None:
     """Show the acquisition history: what was picked, when, why, and what it turned out to be.
 
-    Fits 80 columns; --wide adds the acquisition, its score and the reason.
+    Fits 80 columns; --wide adds the acquisition, its score, what it was chosen with (stored
+    fields) and the reason.
     Example: [bold]alloop history fg.alloop --round 2 --surface Pt[/]
     """
     with guard():

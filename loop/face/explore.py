@@ -4,16 +4,16 @@ A round's batch (`round_batch`): every acquisition of the round with what its pa
 turned out to be, plus the round's DFT jobs that no acquisition row names (escalations), each
 with the reason of its `escalated` event. A pair's story (`pair_detail`): why it was chosen in
 each round it was picked (acquisition value, μ, σ, rank in the batch, predicted improvement
-over the best label before that round, the kriging believer's σ reduction when the reason
-records one), every label by fidelity with its provenance, its escalations. The learning
-curves (`curves`) come from the round metrics the engine stores when it closes a round.
+over the best label before that round, the kriging believer's σ reduction: stored fields of
+the acquisition, never read from its reason text), every label by fidelity with its
+provenance, its escalations. The learning curves (`curves`) come from the round metrics the
+engine stores when it closes a round.
 
 Which label of a pair counts is `alloop.loop.agent.labels.labels_that_count`, nowhere else.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -210,7 +210,8 @@ def _row(
 
 
 # ---------------------------------------------------------------------------- a pair's story
-_BELIEVED_SIGMA = re.compile(r"sigma=(-?\d+(?:\.\d+)?)")
+#: a believer's σ closer than this to the model's (eV) is not shown as a reduction
+BELIEVER_SIGMA_TOLERANCE_EV = 5e-4
 
 
 @dataclass(frozen=True)
@@ -230,14 +231,13 @@ class Pick:
 
     @property
     def believed_sigma_ev(self) -> float | None:
-        """The σ the kriging believer scored this pick with, when its reason records one that
+        """The σ the kriging believer scored this pick with (the stored field), when it
         differs from the model's σ (earlier picks of the batch lowered it)."""
-        found = _BELIEVED_SIGMA.search(self.acquisition.reason)
+        believed = self.acquisition.believer_sigma_ev
         sigma = self.acquisition.sigma_ev
-        if found is None or sigma is None:
+        if believed is None or sigma is None:
             return None
-        believed = float(found.group(1))
-        return believed if abs(believed - sigma) > 5e-4 else None
+        return believed if abs(believed - sigma) > BELIEVER_SIGMA_TOLERANCE_EV else None
 
 
 @dataclass(frozen=True)

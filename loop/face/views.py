@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from alloop.loop.face.commands import HistoryRow, TopSites
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
@@ -15,6 +16,24 @@ from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 def _ev(x: float | None, digits: int = 3) -> str:
     return "—" if x is None else f"{x:+.{digits}f}"
+
+
+def acquisition_facts(a: AcquisitionRecord) -> Text:
+    """What a pick was chosen with, from the acquisition's stored fields (never its reason
+    text): value, expected improvement and its threshold, the believer's σ, the fidelity and
+    cost asked for; "—" for a row written before these were stored. A `Text`: a stored string
+    is shown as it is, never as markup."""
+    parts = []
+    if a.value is not None:
+        parts.append(f"value {a.value:.4g}")
+    if a.ei_ev is not None:
+        below = "" if a.threshold_ev is None else f" below {a.threshold_ev:+.3f} eV"
+        parts.append(f"EI {a.ei_ev:.3g} eV{below}")
+    if a.believer_sigma_ev is not None:
+        parts.append(f"believer σ {a.believer_sigma_ev:.3f}")
+    if a.fidelity is not None:
+        parts.append(a.fidelity + ("" if a.cost is None else f", cost {a.cost:g}"))
+    return Text(" · ".join(parts) or "—")
 
 
 def cost_line(costs: Mapping[str, float]) -> str:
@@ -70,8 +89,9 @@ def status_panel(
 
 def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
     """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ, σ,
-    the label that counts and its fidelity; ``wide`` adds the acquisition, its score and the
-    reason, and splits the pair into surface and adsorbate."""
+    the label that counts and its fidelity; ``wide`` adds the acquisition, its score, what it
+    was chosen with (`acquisition_facts`) and the reason, and splits the pair into surface and
+    adsorbate."""
     table = Table(title="acquisition history", box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
                   pad_edge=wide, show_lines=False)  # fmt: skip
     cols: tuple[tuple[str, str], ...]
@@ -79,7 +99,7 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
         cols = (("round", "right"), ("rank", "right"), ("surface", "left"),
                 ("adsorbate", "left"), ("acquisition", "left"), ("score", "right"),
                 ("μ (eV)", "right"), ("σ (eV)", "right"), ("label (eV)", "right"),
-                ("fidelity", "left"), ("reason", "left"))  # fmt: skip
+                ("fidelity", "left"), ("chosen with", "left"), ("reason", "left"))  # fmt: skip
     else:
         cols = (("rnd", "right"), ("#", "right"), ("pair", "left"), ("μ eV", "right"),
                 ("σ eV", "right"), ("label eV", "right"), ("fidelity", "left"))  # fmt: skip
@@ -99,13 +119,13 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
             table.add_row(
                 str(a.round_index), str(a.rank), a.surface_key, a.adsorbate_key, a.acquisition,
                 "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev), sigma, label_text,
-                fidelity, a.reason,
+                fidelity, acquisition_facts(a), a.reason,
             )  # fmt: skip
         else:
             table.add_row(str(a.round_index), str(a.rank), a.pair_key, _ev(a.mu_ev), sigma,
                           label_text, fidelity)  # fmt: skip
     if not wide:
-        table.caption = "--wide: acquisition, score and reason"
+        table.caption = "--wide: acquisition, score, what it was chosen with, reason"
     return table
 
 
@@ -127,13 +147,14 @@ def pair_panel(
     top_sites: Sequence[TopSites] = (),
 ) -> Panel:
     acq = Table(title="acquisitions", show_edge=False)
-    for col in ("round", "rank", "acquisition", "score", "μ (eV)", "σ (eV)", "reason"):
+    for col in ("round", "rank", "acquisition", "score", "μ (eV)", "σ (eV)", "chosen with",
+                "reason"):  # fmt: skip
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
             str(a.round_index), str(a.rank), a.acquisition,
             "—" if a.score is None else f"{a.score:.4g}", _ev(a.mu_ev),
-            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", a.reason,
+            "—" if a.sigma_ev is None else f"{a.sigma_ev:.3f}", acquisition_facts(a), a.reason,
         )  # fmt: skip
     labs = Table(title="labels", show_edge=False)
     for col in ("GMAE (eV)", "status", "fidelity", "job"):
