@@ -1,5 +1,5 @@
 """A campaign written by an older alloop opens, migrates and resumes: the file in
-tests/data/campaigns/ was written at schema revision 0001 (before the acquisition facts were
+tests/data/schema_history/ was written at schema revision 0001 (before the acquisition facts were
 columns) by the alloop of that time, from the config beside it."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alloop.store import CampaignStore, db
 from alloop.store.errors import StoreError
 from alloop.store.recover import recover_campaign
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "campaigns"
+DATA = Path(__file__).resolve().parents[1] / "data" / "schema_history"
 OLD = DATA / "schema0001_replay_ei.alloop.gz"
 runner = CliRunner()
 
