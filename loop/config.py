@@ -490,6 +490,23 @@ class AlloopConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _escalation_defaults(self) -> AlloopConfig:
+        """Fill in the escalation defaults that depend on other sections, however the config
+        is built, so the stored config says what runs and validates again as it is: the
+        target window (from `acquisition`) and the reasons (without IN_WINDOW_CONFIDENT when
+        there is no window and the reasons were not listed)."""
+        esc = self.escalation
+        window = esc.target_window_ev or self.acquisition.target_window_ev
+        reasons = esc.reasons
+        if window is None:  # _escalation_fits refused an explicit IN_WINDOW_CONFIDENT
+            reasons = tuple(r for r in reasons if r != "IN_WINDOW_CONFIDENT")
+        if (window, reasons) != (esc.target_window_ev, esc.reasons):
+            update = {"target_window_ev": window, "reasons": reasons}
+            # frozen: set once, while validating
+            object.__setattr__(self, "escalation", esc.model_copy(update=update))
+        return self
+
+    @model_validator(mode="after")
     def _fidelity_mode(self) -> AlloopConfig:
         """Fill in `surrogate.fidelity_mode` (see `SurrogateSection`) however the config is
         built, so the stored config says what trains."""
@@ -514,23 +531,9 @@ def parse_config(data: Any, source: str = "config") -> AlloopConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     try:
-        cfg = AlloopConfig.model_validate(data)
+        return AlloopConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc)}") from None
-    return _resolve_escalation(cfg)
-
-
-def _resolve_escalation(cfg: AlloopConfig) -> AlloopConfig:
-    """Fill in the escalation defaults that depend on other sections, so the stored config
-    says what runs: the target window (from `acquisition`) and the reasons (without
-    IN_WINDOW_CONFIDENT when there is no window and the reasons were not listed)."""
-    esc = cfg.escalation
-    window = esc.target_window_ev or cfg.acquisition.target_window_ev
-    reasons = esc.reasons
-    if window is None:  # _escalation_fits refused an explicit IN_WINDOW_CONFIDENT
-        reasons = tuple(r for r in reasons if r != "IN_WINDOW_CONFIDENT")
-    update = {"target_window_ev": window, "reasons": reasons}
-    return cfg.model_copy(update={"escalation": esc.model_copy(update=update)})
 
 
 def load_config(path: Path) -> AlloopConfig:
@@ -631,10 +634,15 @@ def check_config_change(stored: dict[str, Any], new: dict[str, Any]) -> list[str
 
 
 def _check_smiles(smiles: str) -> None:
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
-    if not smiles.strip() or Chem.MolFromSmiles(smiles) is None:
+    blocker = BlockLogs()  # RDKit's parse errors, for this check only: the message says it
+    try:
+        parsed = Chem.MolFromSmiles(smiles) if smiles.strip() else None
+    finally:
+        del blocker
+    if parsed is None:
         raise ValueError(f"invalid SMILES {smiles!r}")
 
 

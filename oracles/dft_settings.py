@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -111,8 +110,9 @@ class DFTOracleSettings:
 def build_dft_calculator(
     settings: DFTOracleSettings, periodic_slab: bool, directory: str
 ) -> EnergyForcesCalculator:
-    """The ASE calculator for a slab (``periodic_slab=True``: ``kpts``) or a molecule (Gamma)."""
-    os.environ["OMP_NUM_THREADS"] = str(settings.omp_threads)
+    """The ASE calculator for a slab (``periodic_slab=True``: ``kpts``) or a molecule (Gamma).
+    Its OpenMP threads are the caller's to scope (`DFTOracle` runs every calculation inside
+    ``OMP_NUM_THREADS = omp_threads``, restored after it)."""
     kpts = settings.kpts if periodic_slab else (1, 1, 1)
     if settings.code == "gpaw":
         try:

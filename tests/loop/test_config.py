@@ -216,3 +216,14 @@ def test_oracle_and_executor_defaults_are_the_librarys() -> None:
                  "time_limit_s", "calculator", "reference_scheme"):  # fmt: skip
         assert getattr(built, name) == getattr(library, name), name
     assert cfg.executor.workers == ExecutorSettings().workers
+
+
+def test_a_bad_smiles_leaves_rdkit_logging_as_it_was():
+    from rdkit import rdBase
+
+    before = rdBase.LogStatus()
+    bad = {**MINIMAL, "pool": {"surfaces": [{"bulk": "Pt"}], "adsorbates": [{"smiles": "C1CC("}]}}
+    with pytest.raises(ConfigError, match="invalid SMILES 'C1CC\\('"):
+        parse_config(bad)
+    assert rdBase.LogStatus() == before
+    assert "rdApp.error:enabled" in before
