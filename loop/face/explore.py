@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alloop.loop.agent.labels import labels_that_count
+from alloop.loop.agent.labels import DFT_FIDELITIES, labels_that_count
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,
@@ -165,7 +165,8 @@ def round_batch(store: CampaignStore, round_index: int) -> list[BatchRow]:
         event = escalated.get((round_index, a.pair_key))
         row = _row(a, kinds, by_pair, counting)
         if event is not None and event.payload.get("reason"):  # escalated in the same round
-            said = event.payload["reason"] if event.payload.get("detail") == a.reason else None
+            # the pick itself asked for DFT (cost-aware): its reason says why already
+            said = event.payload["reason"] if a.fidelity in DFT_FIDELITIES else None
             row = replace(row, reason=f"{row.reason}; escalated: {said or _escalation_text(event)}")
         rows.append(row)
     acquired = {a.pair_key for a in acqs}

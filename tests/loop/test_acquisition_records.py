@@ -133,7 +133,13 @@ def test_a_cost_aware_batch_stores_value_ei_threshold_and_cost(campaigns):
                 assert a.value == pytest.approx(a.ei_ev)
             elif a.value > 1e-12:  # an MLIP label removes part of σ: a share of the EI
                 assert a.value < a.ei_ev
-    assert "mlip" in seen
+    assert seen == {"mlip", "dft_relax"}
+    # a pick that asked for DFT itself: the batch screen names the event's code only (the
+    # reason says why already), decided by the stored fidelity, not by comparing texts
+    with CampaignStore.open(campaigns["mf"]) as store:
+        batch = [row for i in (1, 2) for row in explore.round_batch(store, i)]
+    dft = [row for row in batch if row.rank is not None and row.fidelity == "dft_relax"]
+    assert dft and all(row.reason.endswith("; escalated: VALUE_PER_COST") for row in dft)
 
 
 def test_dashboard_show_and_history_read_the_fields_not_the_reason(campaigns, tmp_path):
