@@ -18,6 +18,7 @@ from alloop.loop.config import parse_config
 from alloop.loop.errors import ConfigError
 from alloop.loop.face import explore
 from alloop.loop.face.cli import app
+from alloop.loop.face.model_view import pool_scores
 from alloop.store import CampaignStore
 from alloop.store.records import AcquisitionRecord
 from tests.conftest import FG_ROOT
@@ -30,11 +31,11 @@ SURROGATE = (
 )
 
 
-def run(directory: Path, name: str, body: str, rounds: int = 2) -> Path:
+def run(directory: Path, name: str, body: str, rounds: int = 2, metals: str = "Pt, Ru") -> Path:
     cfg = directory / f"{name}.yaml"
     cfg.write_text(
         f"campaign: {{name: {name}, seed: 4}}\n"
-        f"pool:\n  fg: {{root: {FG_ROOT}, metals: [Pt, Ru], max_molecules: 8}}\n"
+        f"pool:\n  fg: {{root: {FG_ROOT}, metals: [{metals}], max_molecules: 8}}\n"
         + SURROGATE
         + body
         + f"budget: {{max_rounds: {rounds}}}\nbackup: {{every_rounds: 0}}\n"
@@ -69,6 +70,7 @@ def campaigns(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "escalation: {enabled: true, policy: cost_aware, mode: relax, per_round: 2}\n"
             "cost: {mlip: 1, dft: 10}\n",
             rounds=3,
+            metals="Pt, Ru, Cu",  # two DFT labels anchor two surfaces: one gap is unknown
         ),  # fmt: skip
     }
 
@@ -201,3 +203,36 @@ def test_top_k_is_refused_where_nothing_measures_improvement():
     with pytest.raises(ConfigError, match=r"acquisition.top_k: 5 applies to expected improvement "
                        r"only; use name: ei .*acquisition 'lcb' ignores it"):  # fmt: skip
         parse_config({**base, "acquisition": {"name": "lcb", "top_k": 5}})
+
+
+def test_the_dashboard_shows_the_posterior_the_planner_chose_with(campaigns):
+    """One DFT-level posterior (`agent.mf_posterior`): the pool view of round i shows, for the
+    pairs that round picked for MLIP labels, the μ and σ stored with the picks, the σ grown by
+    the unknown fidelity gap of a surface no DFT label has anchored yet included."""
+    path = campaigns["mf"]
+    with CampaignStore.open(path) as store:
+        pairs = store.pairs()
+        acqs = store.acquisitions()
+        metrics = {r.index: r.metrics for r in store.rounds()}
+        surface = {p.key: p.surface_key for p in pairs}
+        anchored = {surface[j.pair_key] for j in store.jobs()
+                    if j.kind == "dft_relax" and j.round_index == 0}  # fmt: skip
+    assert metrics[1]["surface_gap_sigma_ev"] is not None  # the gap term is in play
+    assert len(anchored) == 2  # round 1 planned with Cu's gap unknown
+    for index in (1, 2):
+        scores = pool_scores(str(path), index)
+        assert scores is not None and scores.round_index == index
+        earlier = {a.pair_key for a in acqs if a.round_index < index}
+        shown = {
+            p.key: (mu, sigma)
+            for p, mu, sigma in zip(
+                [p for p in pairs if p.key not in earlier], scores.mu_ev, scores.sigma_ev,
+                strict=True,
+            )
+        }  # fmt: skip
+        picked = [a for a in acqs if a.round_index == index and a.fidelity == "mlip"]
+        assert picked
+        for a in picked:
+            assert shown[a.pair_key] == pytest.approx((a.mu_ev, a.sigma_ev), abs=1e-6)
+        if index == 1:  # a pick whose σ carries the gap term, shown with it
+            assert any(a.surface_key not in anchored for a in picked)
