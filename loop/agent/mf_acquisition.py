@@ -18,19 +18,27 @@ toward strong binding: improvement below the k-th best DFT-level value (`kth_bes
 a pair would add to a shortlist of the k strongest binders, so a confirmed best does not make
 every other strong candidate worthless.
 
-Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it conditions the model on
-fantasised observations (``condition_on_observations``), which a deep ensemble cannot do
-without retraining; the cost weighting here is what BoTorch's ``InverseCostWeightedUtility``
-does (value divided by cost), applied to an analytic value computed from the ensemble's
-mean and spread.
+EI is BoTorch's analytic ``ExpectedImprovement`` evaluated on the candidates' DFT-level
+posterior (`mf_posterior.dft_level_posterior`, served as a BoTorch model by
+`PoolGaussianModel`). Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it
+conditions the model on fantasised observations (``condition_on_observations``), which a deep
+ensemble cannot do without retraining; the cost weighting here is what BoTorch's
+``InverseCostWeightedUtility`` does (value divided by cost).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+from botorch.acquisition.analytic import ExpectedImprovement
+from botorch.exceptions.warnings import NumericsWarning
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
+from linear_operator.operators import DiagLinearOperator
 from torch import Tensor
 
 from alloop.loop.agent.labels import is_low_fidelity
@@ -75,12 +83,59 @@ class FidelityPick:
         return f"{c.fidelity}: value {self.value:.4g} eV / cost {c.cost:g} = {self.score:.4g}"
 
 
+class PoolGaussianModel(Model):
+    """A BoTorch model over a fixed pool whose inputs are candidate indices (``b x q x 1``),
+    with independent Gaussian marginals N(μ, σ²): the DFT-level posterior of the candidates
+    (`mf_posterior.dft_level_posterior`), so BoTorch's analytic acquisitions score it.
+
+    Args:
+        mean_ev: ``N`` DFT-level means, eV.
+        std_ev: ``N`` DFT-level standard deviations, eV.
+    """
+
+    mean_ev: Tensor
+    std_ev: Tensor
+
+    def __init__(self, mean_ev: Tensor, std_ev: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean_ev", mean_ev)
+        self.register_buffer("std_ev", std_ev)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size([])
+
+    @property
+    def candidates(self) -> Tensor:
+        """``N x 1 x 1`` indices: every candidate as its own t-batch (analytic, q = 1)."""
+        return torch.arange(self.mean_ev.shape[0], dtype=self.mean_ev.dtype).view(-1, 1, 1)
+
+    def posterior(  # type: ignore[override]
+        self, X: Tensor, output_indices: list[int] | None = None,
+        observation_noise: bool = False, posterior_transform: object = None, **kwargs: object,
+    ) -> GPyTorchPosterior:  # fmt: skip
+        idx = X[..., 0].long()  # b x q
+        variance = self.std_ev[idx] ** 2
+        return GPyTorchPosterior(
+            MultivariateNormal(self.mean_ev[idx], DiagLinearOperator(variance))
+        )
+
+
 def expected_improvement(mu: Tensor, sigma: Tensor, best: float) -> Tensor:
-    """EI of going below ``best`` (minimisation), `N` tensors in eV; σ = 0 gives max(best-μ, 0)."""
-    sigma = sigma.clamp_min(1e-9)
-    z = (best - mu) / sigma
-    normal = torch.distributions.Normal(torch.zeros_like(z), torch.ones_like(z))
-    return (best - mu) * normal.cdf(z) + sigma * normal.log_prob(z).exp()
+    """EI of going below ``best`` (minimisation), `N` tensors in eV: BoTorch's analytic
+    ``ExpectedImprovement`` on the pool's Gaussian posterior (σ floored at 1e-6 eV, BoTorch's
+    variance floor)."""
+    model = PoolGaussianModel(mu, sigma)
+    best_f = torch.tensor(best, dtype=mu.dtype)  # a float would become a float32 buffer
+    with torch.no_grad(), warnings.catch_warnings():
+        # BoTorch recommends LogEI for gradient-based optimisation; the pool is enumerated
+        # and the value is multiplied by a share of σ and divided by a cost, so EI itself
+        warnings.simplefilter("ignore", NumericsWarning)
+        return ExpectedImprovement(model, best_f=best_f, maximize=False)(model.candidates)
 
 
 def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float | None) -> Tensor:
