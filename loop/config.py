@@ -9,6 +9,7 @@ paths made absolute) is stored in the campaign; a later run may change only the 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -242,8 +243,9 @@ class AcquisitionSection(Section):
     # share of every batch picked by pure uncertainty (max σ) after the named acquisition has
     # picked the rest: explore and exploit in the same batch
     explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    # the shortlist a cost-aware campaign is after: its value is the expected improvement on
-    # the k-th best DFT-level value (1: on the best), `alloop.loop.agent.mf_acquisition`
+    # the shortlist a campaign is after: expected improvement (the `ei` acquisition, or the
+    # cost-aware policy's value) is measured against the k-th best target-level value instead
+    # of the best (`alloop.loop.agent.mf_acquisition.shortlist`); 1: the best
     top_k: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @field_validator("target_window_ev")
@@ -300,10 +302,18 @@ class OracleSection(Section):
         return self
 
 
-# Escalation reason codes, highest priority first (as
-# `alloop.loop.agent.escalation.EscalationReason`,
-# spelled out here so that reading a config does not import torch).
-ESCALATION_REASONS = ("IN_WINDOW_CONFIDENT", "STRONG_BINDER", "ORACLE_DISAGREEMENT", "ANOMALOUS")
+class EscalationReason(StrEnum):
+    """Escalation reason codes, highest default priority first, stored with every escalation
+    (`alloop.loop.agent.escalation` decides them; they live here so that reading a config does
+    not import torch)."""
+
+    IN_WINDOW_CONFIDENT = "IN_WINDOW_CONFIDENT"  # μ in the target window with σ <= sigma_max_ev
+    STRONG_BINDER = "STRONG_BINDER"  # among the k lowest usable labels
+    ORACLE_DISAGREEMENT = "ORACLE_DISAGREEMENT"  # committee / placement spread > disagreement_ev
+    ANOMALOUS = "ANOMALOUS"  # the MLIP oracle flagged the label anomalous
+
+
+ESCALATION_REASONS: tuple[str, ...] = tuple(r.value for r in EscalationReason)
 
 
 class EscalationSection(Section):
@@ -486,6 +496,13 @@ class AlloopConfig(Section):
             )
         if self.oracle.kind != "mf_replay" and self.oracle.lowfi_table is not None:
             raise ValueError("oracle.lowfi_table: only the mf_replay oracle reads it")
+        acq = self.acquisition
+        if acq.top_k > 1 and not esc.cost_aware and acq.name not in improvement_acquisitions():
+            raise ValueError(
+                f"acquisition.top_k: {acq.top_k} applies to expected improvement only; use "
+                f"name: {' or '.join(improvement_acquisitions())} (or escalation.policy: "
+                f"cost_aware), or drop top_k (acquisition {acq.name!r} ignores it)"
+            )
         window = esc.target_window_ev or self.acquisition.target_window_ev
         if (
             "IN_WINDOW_CONFIDENT" in esc.reasons
@@ -496,6 +513,23 @@ class AlloopConfig(Section):
                 "escalation.reasons: IN_WINDOW_CONFIDENT needs a target window; set "
                 "escalation.target_window_ev or acquisition.target_window_ev, or drop the reason"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _escalation_defaults(self) -> AlloopConfig:
+        """Fill in the escalation defaults that depend on other sections, however the config
+        is built, so the stored config says what runs and validates again as it is: the
+        target window (from `acquisition`) and the reasons (without IN_WINDOW_CONFIDENT when
+        there is no window and the reasons were not listed)."""
+        esc = self.escalation
+        window = esc.target_window_ev or self.acquisition.target_window_ev
+        reasons = esc.reasons
+        if window is None:  # _escalation_fits refused an explicit IN_WINDOW_CONFIDENT
+            reasons = tuple(r for r in reasons if r != "IN_WINDOW_CONFIDENT")
+        if (window, reasons) != (esc.target_window_ev, esc.reasons):
+            update = {"target_window_ev": window, "reasons": reasons}
+            # frozen: set once, while validating
+            object.__setattr__(self, "escalation", esc.model_copy(update=update))
         return self
 
     @model_validator(mode="after")
@@ -532,23 +566,9 @@ def parse_config(data: Any, source: str = "config") -> AlloopConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     try:
-        cfg = AlloopConfig.model_validate(data)
+        return AlloopConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_validation_error(exc, AlloopConfig)}") from None
-    return _resolve_escalation(cfg)
-
-
-def _resolve_escalation(cfg: AlloopConfig) -> AlloopConfig:
-    """Fill in the escalation defaults that depend on other sections, so the stored config
-    says what runs: the target window (from `acquisition`) and the reasons (without
-    IN_WINDOW_CONFIDENT when there is no window and the reasons were not listed)."""
-    esc = cfg.escalation
-    window = esc.target_window_ev or cfg.acquisition.target_window_ev
-    reasons = esc.reasons
-    if window is None:  # _escalation_fits refused an explicit IN_WINDOW_CONFIDENT
-        reasons = tuple(r for r in reasons if r != "IN_WINDOW_CONFIDENT")
-    update = {"target_window_ev": window, "reasons": reasons}
-    return cfg.model_copy(update={"escalation": esc.model_copy(update=update)})
 
 
 def load_config(path: Path) -> AlloopConfig:
@@ -671,10 +691,15 @@ def _short(value: Any, limit: int = 40) -> str:
 
 
 def _check_smiles(smiles: str) -> None:
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
-    if not smiles.strip() or Chem.MolFromSmiles(smiles) is None:
+    blocker = BlockLogs()  # RDKit's parse errors, for this check only: the message says it
+    try:
+        parsed = Chem.MolFromSmiles(smiles) if smiles.strip() else None
+    finally:
+        del blocker
+    if parsed is None:
         raise ValueError(f"invalid SMILES {smiles!r}")
 
 
@@ -689,3 +714,10 @@ def acquisition_names() -> list[str]:
     from alloop.loop.agent.acquisition import ACQUISITIONS
 
     return list(ACQUISITIONS.names())
+
+
+def improvement_acquisitions() -> list[str]:
+    """The acquisitions whose score is expected improvement (what ``top_k`` moves)."""
+    from alloop.loop.agent.acquisition import ACQUISITIONS
+
+    return [spec.name for spec in ACQUISITIONS if spec.log_ei]

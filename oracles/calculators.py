@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
-import os
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from typing import Any
 
 from ase.calculators.calculator import Calculator
 
+from alloop.oracles.environ import scoped_environ
 from alloop.oracles.errors import CalculatorSetupError, OracleConfigError
 
 logger = logging.getLogger(__name__)
@@ -38,9 +38,6 @@ logger = logging.getLogger(__name__)
 CALCULATOR_NAMES: tuple[str, ...] = ("emt", "sevennet-mf-0", "sevennet-0", "chgnet", "fairchem")
 #: the offline default, chosen by measurement (see module docstring)
 DEFAULT_OFFLINE_CALCULATOR = "sevennet-mf-0"
-#: elements ASE's EMT has parameters for
-EMT_ELEMENTS = frozenset({"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt", "H", "C", "N", "O"})
-
 
 @dataclass(frozen=True)
 class CalculatorSpec:
@@ -241,29 +238,30 @@ def missing_weights_error(spec: CalculatorSpec, path: Path) -> CalculatorSetupEr
 
 
 def _build_fairchem(spec: CalculatorSpec) -> Calculator:
-    # never reach the network: only a local checkpoint file is allowed
-    os.environ["HF_HUB_OFFLINE"] = "1"
     path = Path(spec.checkpoint_path or "")
     if not path.is_file():
         raise missing_weights_error(spec, path)
-    from fairchem.core.calculate.ase_calculator import FAIRChemCalculator
-    from fairchem.core.units.mlip_unit import load_predict_unit
+    # never reach the network while loading: only a local checkpoint file is allowed (the
+    # imports sit inside too: huggingface_hub reads the variable when first imported)
+    with scoped_environ(HF_HUB_OFFLINE="1"):
+        from fairchem.core.calculate.ase_calculator import FAIRChemCalculator
+        from fairchem.core.units.mlip_unit import load_predict_unit
 
-    try:
-        unit = load_predict_unit(str(path), inference_settings="batch", device=spec.device)
-        return FAIRChemCalculator(unit, task_name=spec.fairchem_task)
-    except (
-        RuntimeError,
-        ValueError,
-        KeyError,
-        OSError,
-        AttributeError,
-        TypeError,
-        EOFError,
-        ImportError,
-        pickle.UnpicklingError,
-    ) as exc:
-        raise CalculatorSetupError(f"cannot load fairchem checkpoint {path}: {exc}") from exc
+        try:
+            unit = load_predict_unit(str(path), inference_settings="batch", device=spec.device)
+            return FAIRChemCalculator(unit, task_name=spec.fairchem_task)
+        except (
+            RuntimeError,
+            ValueError,
+            KeyError,
+            OSError,
+            AttributeError,
+            TypeError,
+            EOFError,
+            ImportError,
+            pickle.UnpicklingError,
+        ) as exc:
+            raise CalculatorSetupError(f"cannot load fairchem checkpoint {path}: {exc}") from exc
 
 
 def _package_version(name: str) -> str | None:

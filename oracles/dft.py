@@ -23,6 +23,7 @@ from alloop.oracles.adsorbates import resolve_adsorbate
 from alloop.oracles.anomalies import detect_anomalies
 from alloop.oracles.cache import CachedRelaxation, RelaxationCache
 from alloop.oracles.dft_settings import DFTOracleSettings, build_dft_calculator, dft_identity
+from alloop.oracles.environ import scoped_environ
 from alloop.oracles.errors import OracleConfigError, OracleError
 from alloop.oracles.guard import empty_provenance, guarded_label
 from alloop.oracles.referencing import AtomicReference
@@ -104,7 +105,8 @@ class DFTOracle:
         s = self.settings
         t0 = time.perf_counter()
         deadline = time.monotonic() + s.time_limit_s if s.time_limit_s else None
-        with threadpool_limits(limits=s.omp_threads):
+        threads = scoped_environ(OMP_NUM_THREADS=str(s.omp_threads))
+        with threadpool_limits(limits=s.omp_threads), threads:
             slab = self._relaxed("slab", pair.slab, True, deadline)
             adsorbate, _ = resolve_adsorbate(pair.adsorbate)
             e_ref, ref_info, ref_calls = self._reference(adsorbate, deadline)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from alloop.oracles.errors import CalculatorSetupError, OracleConfigError
@@ -20,7 +21,11 @@ from alloop.oracles.referencing import REFERENCE_SCHEMES
 from alloop.oracles.relax import OPTIMIZERS, EnergyForcesCalculator
 
 DFT_CODES: tuple[str, ...] = ("gpaw", "vasp", "espresso")
-DFT_MODES: tuple[str, ...] = ("single_point", "relax")
+#: the fidelity of the labels each mode makes (the loop asks here too)
+DFT_MODE_FIDELITY: Mapping[str, str] = MappingProxyType(
+    {"single_point": "dft_single_point", "relax": "dft_relax"}
+)
+DFT_MODES: tuple[str, ...] = tuple(DFT_MODE_FIDELITY)
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class DFTOracleSettings:
 
     @property
     def fidelity(self) -> str:
-        return "dft_single_point" if self.mode == "single_point" else "dft_relax"
+        return DFT_MODE_FIDELITY[self.mode]
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -105,8 +110,9 @@ class DFTOracleSettings:
 def build_dft_calculator(
     settings: DFTOracleSettings, periodic_slab: bool, directory: str
 ) -> EnergyForcesCalculator:
-    """The ASE calculator for a slab (``periodic_slab=True``: ``kpts``) or a molecule (Gamma)."""
-    os.environ["OMP_NUM_THREADS"] = str(settings.omp_threads)
+    """The ASE calculator for a slab (``periodic_slab=True``: ``kpts``) or a molecule (Gamma).
+    Its OpenMP threads are the caller's to scope (`DFTOracle` runs every calculation inside
+    ``OMP_NUM_THREADS = omp_threads``, restored after it)."""
     kpts = settings.kpts if periodic_slab else (1, 1, 1)
     if settings.code == "gpaw":
         try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from ase import Atoms
 
@@ -31,8 +31,10 @@ from alloop.oracles.errors import OracleError
 Status = Literal["ok", "anomalous", "failed"]
 Fidelity = Literal["replay", "mlip", "dft_single_point", "dft_relax"]
 
-STATUSES: tuple[str, ...] = ("ok", "anomalous", "failed")
-FIDELITIES: tuple[str, ...] = ("replay", "mlip", "dft_single_point", "dft_relax")
+# The campaign store spells the same names (`alloop.store.enums`; it may not import this
+# package, nor this package it): tests/loop/test_labels.py checks that they agree.
+STATUSES: tuple[str, ...] = get_args(Status)
+FIDELITIES: tuple[str, ...] = get_args(Fidelity)
 #: provenance keys every `OracleResult` carries, whatever its status (the Oracle contract)
 PROVENANCE_KEYS: tuple[str, ...] = (
     "calculator",

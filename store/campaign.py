@@ -580,6 +580,8 @@ def _add_acquisitions(s: Session, rnd: m.RoundRow, rows: Sequence[r.NewAcquisiti
         m.AcquisitionRow(
             round_id=rnd.id, pair_id=ids[a.pair_key], rank=a.rank, score=a.score, mu_ev=a.mu_ev,
             sigma_ev=a.sigma_ev, acquisition=a.acquisition, reason=a.reason,
+            believer_sigma_ev=a.believer_sigma_ev, value=a.value, ei_ev=a.ei_ev,
+            threshold_ev=a.threshold_ev, cost=a.cost, fidelity=a.fidelity,
         )
         for a in rows
     )  # fmt: skip

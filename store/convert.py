@@ -99,4 +99,10 @@ def acquisition(
         sigma_ev=row.sigma_ev,
         acquisition=row.acquisition,
         reason=row.reason,
+        believer_sigma_ev=row.believer_sigma_ev,
+        value=row.value,
+        ei_ev=row.ei_ev,
+        threshold_ev=row.threshold_ev,
+        cost=row.cost,
+        fidelity=row.fidelity,
     )

@@ -10,13 +10,17 @@ from enum import StrEnum
 
 
 class LabelStatus(StrEnum):
+    """What became of a labelling job: a usable value, a value flagged anomalous, or none."""
+
     OK = "ok"
     ANOMALOUS = "anomalous"
     FAILED = "failed"
 
 
 class Fidelity(StrEnum):
-    """Where a label came from, in rising order of trust for the physics it encodes."""
+    """Where a label came from. Which one a pair's value is taken from (MLIP < DFT single
+    point < DFT relaxation = replay of DFT references) is the loop's rule,
+    `alloop.loop.agent.labels.FIDELITY_RANK`; the store records every label."""
 
     REPLAY = "replay"
     MLIP = "mlip"

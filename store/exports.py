@@ -33,7 +33,7 @@ CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISE_FORMULAS = True
 ACQ_COLUMNS = (
     "round", "rank", "pair", "surface", "adsorbate", "acquisition", "score", "mu_ev", "sigma_ev",
-    "reason",
+    "believer_sigma_ev", "value", "ei_ev", "threshold_ev", "cost", "fidelity", "reason",
 )  # fmt: skip
 
 
@@ -85,7 +85,8 @@ def export_csv(
                 [
                     a.round_index, a.rank, text(a.pair_key), text(a.surface_key),
                     text(a.adsorbate_key), text(a.acquisition), _num(a.score), _num(a.mu_ev),
-                    _num(a.sigma_ev), text(a.reason),
+                    _num(a.sigma_ev), _num(a.believer_sigma_ev), _num(a.value), _num(a.ei_ev),
+                    _num(a.threshold_ev), _num(a.cost), text(a.fidelity or ""), text(a.reason),
                 ]
             )  # fmt: skip
     return labels_path, acq_path

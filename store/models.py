@@ -156,6 +156,13 @@ class AcquisitionRow(Base):
     sigma_ev: Mapped[float | None] = mapped_column(Float)
     acquisition: Mapped[str] = mapped_column(String(60))
     reason: Mapped[str] = mapped_column(Text, default="")
+    # what the pick was chosen with (revision 0002; NULL in older rows and where not defined)
+    believer_sigma_ev: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    ei_ev: Mapped[float | None] = mapped_column(Float)
+    threshold_ev: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[float | None] = mapped_column(Float)
+    fidelity: Mapped[str | None] = mapped_column(String(30))
 
 
 class CheckpointRow(Base):

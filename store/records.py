@@ -116,7 +116,18 @@ class NewAcquisition:
     mu_ev: float | None
     sigma_ev: float | None
     acquisition: str
-    reason: str = ""
+    reason: str = ""  # for people; facts are the fields below
+    # What the pick was chosen with (None where the acquisition has no such part, and in rows
+    # written before schema revision 0002): the σ the kriging believer scored it with (lowered
+    # by earlier picks of the batch), the acquisition's value before any cost weighting, its
+    # expected improvement (eV) and the threshold that improves on (the best or k-th best
+    # label, eV), the cost units and the fidelity of the job it asked for.
+    believer_sigma_ev: float | None = None
+    value: float | None = None
+    ei_ev: float | None = None
+    threshold_ev: float | None = None
+    cost: float | None = None
+    fidelity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,17 @@ class AcquisitionRecord:
     sigma_ev: float | None
     acquisition: str
     reason: str
+    # What the pick was chosen with (None where the acquisition has no such part, and in rows
+    # written before schema revision 0002): the σ the kriging believer scored it with (lowered
+    # by earlier picks of the batch), the acquisition's value before any cost weighting, its
+    # expected improvement (eV) and the threshold that improves on (the best or k-th best
+    # label, eV), the cost units and the fidelity of the job it asked for.
+    believer_sigma_ev: float | None = None
+    value: float | None = None
+    ei_ev: float | None = None
+    threshold_ev: float | None = None
+    cost: float | None = None
+    fidelity: str | None = None
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,10 @@ def _salvage_into(src: sqlite3.Connection, tmp: Path) -> dict[str, TableSalvage]
         dst.execute("PRAGMA foreign_keys = ON")
         dst.execute("BEGIN")
         salvaged = {t: _copy_table(src, dst, t) for t in COPY_ORDER}
+        # the copy has this alloop's schema whatever revision the source was at (an older
+        # source's rows fill the columns it had): it must not be migrated again
+        dst.execute("DELETE FROM alembic_version")
+        dst.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (db.head_revision(),))
         _settle_jobs(dst)
         dst.execute("COMMIT")
         problems = [r[0] for r in dst.execute("PRAGMA integrity_check")]

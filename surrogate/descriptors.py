@@ -39,19 +39,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _ESTATE = ("MaxEStateIndex", "MinEStateIndex", "MaxAbsEStateIndex", "MinAbsEStateIndex")
-_ADDED_AFTER_2023 = frozenset(
-    {
-        "SPS",
-        "AvgIpc",
-        "NumAmideBonds",
-        "NumAtomStereoCenters",
-        "NumBridgeheadAtoms",
-        "NumHeterocycles",
-        "NumSpiroAtoms",
-        "NumUnspecifiedAtomStereoCenters",
-        "Phi",
-    }
-)
 # fmt: off
 ADSMT_DESCRIPTOR_NAMES: tuple[str, ...] = (
     *_ESTATE, "qed", "MolWt", "HeavyAtomMolWt", "ExactMolWt", "NumValenceElectrons",

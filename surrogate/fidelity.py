@@ -53,6 +53,8 @@ def _pair(sample: SurrogateSample) -> tuple[str, str]:
 def supersede(samples: Sequence[SurrogateSample]) -> list[SurrogateSample]:
     """One sample per pair: its target-fidelity label if it has one, else its low one.
 
+    A pure helper over samples: which stored label of a pair counts is the caller's rule (the
+    campaign loop's is `alloop.loop.agent.labels`, which hands one sample per pair already).
     Order: each pair where it first appears. Two labels of the same pair and fidelity are an
     error (the caller chooses which counts).
     """

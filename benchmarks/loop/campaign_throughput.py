@@ -44,8 +44,9 @@ from typing import Any
 import torch
 
 from alloop.loop.agent.engine import CampaignEngine
+from alloop.loop.agent.training import training_samples
 from alloop.loop.bridges.oracle import oracle_cache_dir
-from alloop.loop.bridges.surrogate import PoolView, fit_ensemble, training_samples
+from alloop.loop.bridges.surrogate import PoolView, fit_ensemble
 from alloop.loop.config import AlloopConfig, parse_config
 from alloop.loop.face.commands import create_campaign
 

@@ -51,8 +51,14 @@ import numpy as np
 import torch
 
 from alloop.loop.agent.engine import CampaignEngine
-from alloop.loop.agent.fidelities import is_low_fidelity
-from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
+from alloop.loop.agent.labels import (
+    LOW_FIDELITIES,
+    TARGET_FIDELITIES,
+    counted_energies,
+    is_low_fidelity,
+    labels_that_count,
+)
+from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.loop.face.commands import create_campaign
 from alloop.oracles.fg_data import fg_data_root
@@ -201,11 +207,11 @@ def pool_mae(
     """DFT-level MAE over the pairs without a DFT label when round ``index`` trained, each
     predicted with its MLIP label where it had one then (labels of earlier rounds only)."""
     earlier = {j.key for j in store.jobs() if j.round_index < index}
-    target, low = {}, {}
-    for lab in store.labels():
-        if lab.job_key not in earlier or lab.status != "ok":
-            continue
-        (low if is_low_fidelity(lab.fidelity) else target)[lab.pair_key] = lab.gmae_ev
+    known = [lab for lab in store.labels() if lab.job_key in earlier]
+    target, low = (
+        {k: lab.gmae_ev for k, lab in labels_that_count(known, fidelities=f, usable=True).items()}
+        for f in (TARGET_FIDELITIES, LOW_FIDELITIES)
+    )
     rest = [p for p in pool.pairs if p.key not in target]
     slabs, smiles, idx = pool.index_tensors(rest)
     lf = torch.tensor([low.get(p.key, math.nan) for p in rest], dtype=torch.float64)
@@ -219,7 +225,7 @@ def pool_mae(
 
 def final_answer(engine: CampaignEngine, store: Any, pool: PoolView, names: dict[str, str]) -> list:
     """The 30 lowest of (MLIP labels, the last model's predictions for unlabelled pairs)."""
-    _, low = labels_by_fidelity(store)
+    low = counted_energies(store.label_summaries(), fidelities=LOW_FIDELITIES)
     by_id = {p.id: p for p in pool.pairs}
     values = {names[by_id[i].key]: v for i, v in low.items()}
     last = [r for r in store.rounds() if store.checkpoints(r.index)]

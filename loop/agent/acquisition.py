@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -68,6 +68,9 @@ class AcquisitionContext:
             ``"gaussian"`` (each slot draws N(μ, σ²) independently per candidate).
         generator: Seeded generator for ``random`` and ``thompson``; global random state is
             never used.
+        shortlist_ev: With ``acquisition.top_k = k > 1``: the k lowest values known, ascending
+            (`mf_acquisition.shortlist`); ``best_label_ev`` is then its last, the k-th best.
+            Empty: ``best_label_ev`` is the best label.
     """
 
     best_label_ev: float | None = None
@@ -76,6 +79,7 @@ class AcquisitionContext:
     q: int = 1
     thompson_draw: ThompsonDraw = "member"
     generator: torch.Generator | None = None
+    shortlist_ev: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.beta >= 0.0 and self.beta < float("inf")):
@@ -94,6 +98,15 @@ class AcquisitionContext:
                 )
         if self.best_label_ev is not None and self.best_label_ev != self.best_label_ev:
             raise AcquisitionError("best_label_ev is NaN; pass None when there is no label yet")
+
+    def believing(self, value_ev: float) -> AcquisitionContext:
+        """The context after a believed label ``value_ev`` (kriging believer): the incumbent
+        moves to it when it is lower; with a shortlist, to the new k-th best."""
+        if not self.shortlist_ev:
+            best = self.best_label_ev
+            return replace(self, best_label_ev=value_ev if best is None else min(best, value_ev))
+        kept = tuple(sorted((*self.shortlist_ev, value_ev))[: len(self.shortlist_ev)])
+        return replace(self, best_label_ev=kept[-1], shortlist_ev=kept)
 
     def require_generator(self, name: str) -> torch.Generator:
         if self.generator is None:
@@ -226,6 +239,8 @@ class AcquisitionSpec:
         description: One line for ``alloop`` help and the dashboard.
         reason: Template for a pick's reason; ``{score}`` is the score, ``{neg}`` its negation
             (for scores that negate a GMAE, so the reason shows the energy itself).
+        log_ei: The score is log expected improvement below ``context.best_label_ev``, so a
+            pick's EI (eV) is ``exp(score)`` and the incumbent is its threshold.
     """
 
     name: str
@@ -235,6 +250,7 @@ class AcquisitionSpec:
     conditionable: bool
     description: str
     reason: str = "{name}={score:.4g}"
+    log_ei: bool = False
 
     def describe(self, score: float) -> str:
         """A pick's reason for ``score``, e.g. ``"lcb=-1.240 eV"``."""
@@ -284,6 +300,7 @@ class AcquisitionRegistry:
         needs_spread: bool = True,
         conditionable: bool = True,
         reason: str = "{name}={score:.4g}",
+        log_ei: bool = False,
     ) -> Callable[[AcquisitionFn], AcquisitionFn]:
         """Decorator registering ``fn`` under ``name``; a second registration of a name raises."""
         if not name or not name.isidentifier():
@@ -297,7 +314,7 @@ class AcquisitionRegistry:
             if name in self._specs:
                 raise AcquisitionError(f"acquisition {name!r} is already registered")
             self._specs[name] = AcquisitionSpec(
-                name, fn, per_slot, needs_spread, conditionable, description, reason
+                name, fn, per_slot, needs_spread, conditionable, description, reason, log_ei
             )
             return fn
 
@@ -360,7 +377,10 @@ def _ucb(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
 
 
 @register_acquisition(
-    "ei", description="log expected improvement below the best label", reason="log_ei={score:.3g}"
+    "ei",
+    description="log expected improvement below the best label (the k-th best with top_k)",
+    reason="log_ei={score:.3g}",
+    log_ei=True,
 )
 def _ei(model: PoolEnsembleModel, context: AcquisitionContext) -> Tensor:
     if context.best_label_ev is None:

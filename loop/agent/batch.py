@@ -30,7 +30,6 @@ are analytic and the believer update above is specific to ensembles.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -77,13 +76,20 @@ class BatchPick:
         rank: Selection order, 0 first.
         score: Acquisition score that won the slot (after believer rescoring for
             ``kriging_believer``); ``None`` for cold-start picks.
-        reason: Short human-readable reason, e.g. ``"lcb=-1.240 eV (mu=-1.000, sigma=0.120)"``.
+        reason: Short human-readable reason, e.g. ``"lcb=-1.240 eV (mu=-1.000, sigma=0.120)"``;
+            for people only: the facts are the fields.
+        believer_sigma_ev: ``kriging_believer``: the σ the pick was scored with, lowered by the
+            believed labels of the earlier picks (the model's σ for the first pick).
+        threshold_ev: The incumbent (``context.best_label_ev``) the pick was scored against;
+            ``kriging_believer`` moves it to a believed label below it.
     """
 
     index: int
     rank: int
     score: float | None
     reason: str
+    believer_sigma_ev: float | None = None
+    threshold_ev: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class _Pool:
     acquisition: AcquisitionSpec | None
     mean: Tensor | None  # N, eV
     std: Tensor | None  # N, eV
+    incumbent_ev: float | None = None  # the context's best label, eV
 
 
 def select_batch(
@@ -160,6 +167,7 @@ def select_batch(
             raise AcquisitionError("scoring via `acquisition` needs `posterior` and `context`")
         scores = acquisition(posterior, context)
     pool = _prepare_pool(scores, embeddings, posterior, acquisition, available)
+    pool.incumbent_ev = context.best_label_ev if context is not None else None
     k = min(q, int(pool.remaining.sum()))
     if k < q:
         logger.info("only %d candidates available for a batch of %d", k, q)
@@ -278,7 +286,7 @@ def _topk(pool: _Pool, rows: Tensor, k: int) -> list[BatchPick]:
     out = []
     for rank, i in enumerate(chosen):
         s = rows[min(rank, rows.shape[0] - 1), i].item()
-        out.append(BatchPick(i, rank, s, _describe(pool, i, s)))
+        out.append(BatchPick(i, rank, s, _describe(pool, i, s), threshold_ev=pool.incumbent_ev))
     return out
 
 
@@ -326,7 +334,8 @@ def _maxmin(
         if exhausted:
             spacing += f" (radius {radius:.3g} exhausted)"
         s = row[i].item()
-        out.append(BatchPick(i, rank, s, f"{_describe(pool, i, s)}; {spacing}"))
+        reason = f"{_describe(pool, i, s)}; {spacing}"
+        out.append(BatchPick(i, rank, s, reason, threshold_ev=pool.incumbent_ev))
         pool.remaining[i] = False
         min_d2 = torch.minimum(min_d2, _sq_dist_to(emb, sq_norm, i))
     return out
@@ -388,7 +397,9 @@ def _kriging_believer(
     for rank in range(k):
         i = _argmax(row, pool.remaining)
         s = row[i].item()
-        out.append(BatchPick(i, rank, s, _describe(pool, i, s, std)))
+        believed_sigma = None if std is None else float(std[i])
+        out.append(BatchPick(i, rank, s, _describe(pool, i, s, std), believed_sigma,
+                             context.best_label_ev))  # fmt: skip
         pool.remaining[i] = False
         picked.append(i)
         if rank == k - 1:
@@ -398,10 +409,6 @@ def _kriging_believer(
         else:
             believed = condition_on_believed(posterior, picked, noise_ev)
         std = believed.variance.view(-1).clamp_min(0.0).sqrt()
-        mu_i = believed.mean.view(-1)[i].item()
-        best = context.best_label_ev
-        context = dataclasses.replace(
-            context, best_label_ev=mu_i if best is None else min(best, mu_i)
-        )
+        context = context.believing(believed.mean.view(-1)[i].item())
         row = acquisition(believed, context).to(torch.float64)
     return out

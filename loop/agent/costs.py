@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from alloop.loop.agent.fidelities import is_low_fidelity
+from alloop.loop.agent.labels import is_low_fidelity
 from alloop.loop.config import CostSection
 from alloop.store.records import JobRecord
 

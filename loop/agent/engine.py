@@ -43,12 +43,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
+from alloop.loop.agent.escalation_plan import plan_round
 from alloop.loop.agent.events import STOPPED_EVENT
 from alloop.loop.agent.jobs import JobRunner
-from alloop.loop.agent.metrics import best_label, close_metrics, labels_used
+from alloop.loop.agent.labels import dft_fidelity, is_dft_job
+from alloop.loop.agent.metrics import best_label, close_metrics, counted_labels, labels_used
 from alloop.loop.agent.mf_planning import cold_start_dft, mf_candidates, plan_mf_batch
 from alloop.loop.agent.planning import (
     PlannedBatch,
@@ -58,21 +61,14 @@ from alloop.loop.agent.planning import (
     round_generator,
 )
 from alloop.loop.agent.stopping import StopDecision, StopRules, StopState, check_stop
-from alloop.loop.bridges.dft import (
-    EscalatingOracle,
-    build_dft_oracle,
-    dft_fidelity,
-    is_dft_job,
-    mlip_start,
-    plan_round,
-)
+from alloop.loop.agent.training import training_samples
+from alloop.loop.bridges.dft import EscalatingOracle, build_dft_oracle, mlip_start
 from alloop.loop.bridges.oracle import build_oracle, oracle_cache_dir, oracle_fidelity
 from alloop.loop.bridges.surrogate import (
     AdsMTEnsemble,
     PoolView,
     fit_ensemble,
     load_ensemble,
-    training_samples,
 )
 from alloop.loop.bridges.threads import threads_for
 from alloop.loop.config import AlloopConfig
@@ -276,15 +272,17 @@ class CampaignEngine:
         q = batch_size(self.cfg, labels_used(self.store), first=False)
         batch = plan_batch(
             self.cfg, self._ensemble_for(index), self.pool, self.candidates(), q,
-            best_label(self.store), round_generator(self.seed, index),
+            list(counted_labels(self.store).values()), round_generator(self.seed, index),
         )  # fmt: skip
         self._commit_batch(index, batch)
         return RoundState.ACQUIRED
 
     def _commit_batch(self, index: int, batch: PlannedBatch) -> None:
-        """The acquisitions and their PROPOSED labelling jobs, in one transaction."""
+        """The acquisitions (with the fidelity and cost of the job each asks for) and their
+        PROPOSED labelling jobs, in one transaction."""
         kind = oracle_fidelity(self.cfg)
-        rows = batch.acquisitions
+        cost = fidelity_cost(kind, self.cfg.cost)
+        rows = [replace(row, fidelity=kind, cost=cost) for row in batch.acquisitions]
         jobs = [NewJob.for_round(index, row.pair_key, kind) for row in rows]
         self.store.record_batch(index, rows, jobs, RoundState.ACQUIRED, batch.events)
         self._merge_metrics(index, RoundState.ACQUIRED, dict(batch.metrics))

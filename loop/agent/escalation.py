@@ -1,53 +1,35 @@
-"""Which labelled pairs go to DFT, and why; and which label of a pair the surrogate trains on.
+"""Which labelled pairs go to DFT, and why (the reason-coded `rules` policy).
 
 Escalation (step 5 of a round): each labelled pair is checked against the policy's reasons in
 priority order and gets the first that applies; eligible pairs are sorted by (reason priority,
 the reason's own key, pair id) and cut to the DFT budget. The same inputs always give the same
-decisions in the same order, so a resumed round escalates the same pairs.
-
-Supersession: a pair may hold labels of several fidelities; training uses the highest-fidelity
-usable one (``status == "ok"``). A failed DFT run never erases a usable MLIP label.
+decisions in the same order, so a resumed round escalates the same pairs. The thresholds'
+defaults are the config's (`EscalationSection`), one source for both.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from alloop.loop.agent.acquisition import AcquisitionError
-from alloop.loop.agent.fidelities import FIDELITY_RANK
+from alloop.loop.agent.labels import LABEL_STATUSES
+from alloop.loop.config import EscalationReason, EscalationSection
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_FIDELITY_RANK",
-    "LABEL_STATUSES",
     "EscalationCandidate",
     "EscalationDecision",
     "EscalationPolicy",
     "EscalationReason",
-    "LabelRow",
-    "TrainingLabel",
     "plan_escalations",
-    "training_labels",
 ]
 
-LABEL_STATUSES: tuple[str, ...] = ("ok", "anomalous", "failed")
-
-# the one fidelity rank (`alloop.loop.agent.fidelities`), under the name this module exports
-DEFAULT_FIDELITY_RANK: Mapping[str, int] = FIDELITY_RANK
-
-
-class EscalationReason(StrEnum):
-    """Fixed reason codes, stored with every escalation."""
-
-    IN_WINDOW_CONFIDENT = "IN_WINDOW_CONFIDENT"  # μ in the target window with σ <= sigma_max_ev
-    STRONG_BINDER = "STRONG_BINDER"  # among the k lowest usable labels
-    ORACLE_DISAGREEMENT = "ORACLE_DISAGREEMENT"  # committee / placement spread > disagreement_ev
-    ANOMALOUS = "ANOMALOUS"  # the MLIP oracle flagged the label anomalous
+#: the config section's defaults: the one source of the policy's defaults
+_DEFAULTS = EscalationSection()
 
 
 @dataclass(frozen=True)
@@ -86,16 +68,11 @@ class EscalationPolicy:
 
     dft_budget: int
     per_round: int
-    reasons: tuple[EscalationReason, ...] = (
-        EscalationReason.IN_WINDOW_CONFIDENT,
-        EscalationReason.STRONG_BINDER,
-        EscalationReason.ORACLE_DISAGREEMENT,
-        EscalationReason.ANOMALOUS,
-    )
+    reasons: tuple[EscalationReason, ...] = tuple(EscalationReason)
     target_window_ev: tuple[float, float] | None = None
-    sigma_max_ev: float = 0.15
-    disagreement_ev: float = 0.3
-    strong_binder_k: int = 3
+    sigma_max_ev: float = _DEFAULTS.sigma_max_ev
+    disagreement_ev: float = _DEFAULTS.disagreement_ev
+    strong_binder_k: int = _DEFAULTS.strong_binder_k
 
     def __post_init__(self) -> None:
         for name in ("dft_budget", "per_round", "strong_binder_k"):
@@ -226,75 +203,3 @@ def _match(
     elif cand.status == "anomalous":  # ANOMALOUS
         return 0.0, "MLIP label flagged anomalous"
     return None
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    """One stored label of a pair (``status`` as in :data:`LABEL_STATUSES`)."""
-
-    pair_id: int
-    fidelity: str
-    gmae_ev: float | None
-    status: str
-
-
-@dataclass(frozen=True)
-class TrainingLabel:
-    """The label a pair trains on, and the lower fidelities it superseded."""
-
-    pair_id: int
-    fidelity: str
-    gmae_ev: float
-    superseded: tuple[str, ...]
-
-
-def training_labels(
-    rows: Iterable[LabelRow | tuple[int, str, float | None, str]],
-    *,
-    fidelity_rank: Mapping[str, int] = DEFAULT_FIDELITY_RANK,
-) -> dict[int, TrainingLabel]:
-    """The training label per pair: the usable row of highest fidelity rank.
-
-    Only ``status == "ok"`` rows are usable. Among usable rows of equal rank the later one in
-    ``rows`` wins (the store lists labels in insertion order, so a recomputation replaces the
-    earlier value). Pairs without a usable row are absent.
-
-    Args:
-        rows: ``(pair_id, fidelity, gmae_ev, status)`` rows or :class:`LabelRow`.
-        fidelity_rank: Fidelity -> rank, higher supersedes lower; default
-            mlip < dft_single_point < dft_relax = replay.
-
-    Returns:
-        ``pair_id -> TrainingLabel``, in ascending pair id.
-    """
-    best: dict[int, tuple[int, str, float]] = {}  # pair -> (rank, fidelity, gmae_ev)
-    lower: dict[int, set[str]] = {}
-    for raw in rows:
-        row = raw if isinstance(raw, LabelRow) else LabelRow(*raw)
-        if row.fidelity not in fidelity_rank:
-            raise AcquisitionError(
-                f"pair {row.pair_id}: unknown fidelity {row.fidelity!r}; "
-                f"valid: {sorted(fidelity_rank)}"
-            )
-        if row.status not in LABEL_STATUSES:
-            raise AcquisitionError(
-                f"pair {row.pair_id}: unknown status {row.status!r}; valid: {list(LABEL_STATUSES)}"
-            )
-        if row.status != "ok":
-            continue
-        if row.gmae_ev is None or not math.isfinite(row.gmae_ev):
-            raise AcquisitionError(
-                f"pair {row.pair_id}: status 'ok' with gmae_ev {row.gmae_ev!r} ({row.fidelity})"
-            )
-        rank = fidelity_rank[row.fidelity]
-        lower.setdefault(row.pair_id, set()).add(row.fidelity)
-        held = best.get(row.pair_id)
-        if held is None or rank >= held[0]:
-            best[row.pair_id] = (rank, row.fidelity, row.gmae_ev)
-    out: dict[int, TrainingLabel] = {}
-    for pair_id in sorted(best):
-        rank, fidelity, gmae_ev = best[pair_id]
-        beaten = [f for f in lower[pair_id] if fidelity_rank[f] < rank]
-        beaten.sort(key=lambda f: (fidelity_rank[f], f))
-        out[pair_id] = TrainingLabel(pair_id, fidelity, gmae_ev, tuple(beaten))
-    return out

@@ -1,8 +1,8 @@
 """Round metrics (step 6 of a round) and the label counts the stop rules read.
 
-Which label of a pair counts is `escalation.training_labels` (the one rule, see
-`fidelities.labels_that_count`). A round's batch is scored against it: the batch MAE and 95 %
-coverage of the μ, σ the acquisitions were chosen with. When the surrogate predicts at the
+Which label of a pair counts is `labels.labels_that_count` (usable labels only). A round's
+batch is scored against it: the batch MAE and 95 % coverage of the μ, σ the acquisitions were
+chosen with. When the surrogate predicts at the
 target fidelity (any mode but `supersede`, or the cost-aware policy) μ, σ are DFT-level, so
 they are scored against DFT-level labels only.
 """
@@ -13,9 +13,13 @@ import time
 from typing import Any
 
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent
-from alloop.loop.agent.escalation import training_labels
-from alloop.loop.agent.fidelities import pairs_labelled
-from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
+from alloop.loop.agent.labels import (
+    TARGET_FIDELITIES,
+    counted_energies,
+    labels_that_count,
+    pairs_labelled,
+)
+from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
 from alloop.store.records import RoundRecord
@@ -26,11 +30,8 @@ TIMED_STEPS = ("train_s", "label_s", "escalate_s")
 
 def counted_labels(store: CampaignStore) -> dict[str, float]:
     """Pair key -> the label that counts for it (highest usable fidelity, then newest), eV."""
-    summaries = store.label_summaries()
-    keys = {lab.pair_id: lab.pair_key for lab in summaries}
-    chosen = training_labels((lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status)
-                             for lab in summaries)  # fmt: skip
-    return {keys[pair_id]: t.gmae_ev for pair_id, t in chosen.items()}
+    counted = labels_that_count(store.label_summaries(), usable=True)
+    return {key: float(lab.gmae_ev) for key, lab in counted.items()}  # type: ignore[arg-type]
 
 
 def best_label(store: CampaignStore) -> float | None:
@@ -49,7 +50,7 @@ def close_metrics(
     and the step timings with the round's unaccounted ``overhead_s``."""
     index = rnd.index
     labels = counted_labels(store)
-    target, _ = labels_by_fidelity(store)
+    target = counted_energies(store.label_summaries(), fidelities=TARGET_FIDELITIES)
     if cfg.surrogate.mode != "supersede" or cfg.escalation.cost_aware:
         keys = {p.id: p.key for p in pool.pairs}
         labels = {keys[pair_id]: ev for pair_id, ev in target.items()}

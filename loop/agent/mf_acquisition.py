@@ -18,22 +18,30 @@ toward strong binding: improvement below the k-th best DFT-level value (`kth_bes
 a pair would add to a shortlist of the k strongest binders, so a confirmed best does not make
 every other strong candidate worthless.
 
-Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it conditions the model on
-fantasised observations (``condition_on_observations``), which a deep ensemble cannot do
-without retraining; the cost weighting here is what BoTorch's ``InverseCostWeightedUtility``
-does (value divided by cost), applied to an analytic value computed from the ensemble's
-mean and spread.
+EI is BoTorch's analytic ``ExpectedImprovement`` evaluated on the candidates' DFT-level
+posterior (`mf_posterior.dft_level_posterior`, served as a BoTorch model by
+`PoolGaussianModel`). Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it
+conditions the model on fantasised observations (``condition_on_observations``), which a deep
+ensemble cannot do without retraining; the cost weighting here is what BoTorch's
+``InverseCostWeightedUtility`` does (value divided by cost).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+from botorch.acquisition.analytic import ExpectedImprovement
+from botorch.exceptions.warnings import NumericsWarning
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
+from linear_operator.operators import DiagLinearOperator
 from torch import Tensor
 
-from alloop.loop.agent.fidelities import is_low_fidelity
+from alloop.loop.agent.labels import is_low_fidelity
 
 __all__ = [
     "FidelityCandidate",
@@ -61,22 +69,73 @@ class FidelityCandidate:
 
 @dataclass(frozen=True)
 class FidelityPick:
+    """A chosen candidate: its value (EI for DFT, augmented EI for MLIP; σ when nothing
+    affordable had any), the plain EI of its DFT-level prediction (eV), and value per cost."""
+
     candidate: FidelityCandidate
     rank: int
     value: float
     score: float  # value per cost unit
+    ei_ev: float | None = None
 
     def describe(self) -> str:
         c = self.candidate
         return f"{c.fidelity}: value {self.value:.4g} eV / cost {c.cost:g} = {self.score:.4g}"
 
 
+class PoolGaussianModel(Model):
+    """A BoTorch model over a fixed pool whose inputs are candidate indices (``b x q x 1``),
+    with independent Gaussian marginals N(μ, σ²): the DFT-level posterior of the candidates
+    (`mf_posterior.dft_level_posterior`), so BoTorch's analytic acquisitions score it.
+
+    Args:
+        mean_ev: ``N`` DFT-level means, eV.
+        std_ev: ``N`` DFT-level standard deviations, eV.
+    """
+
+    mean_ev: Tensor
+    std_ev: Tensor
+
+    def __init__(self, mean_ev: Tensor, std_ev: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean_ev", mean_ev)
+        self.register_buffer("std_ev", std_ev)
+
+    @property
+    def num_outputs(self) -> int:
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size([])
+
+    @property
+    def candidates(self) -> Tensor:
+        """``N x 1 x 1`` indices: every candidate as its own t-batch (analytic, q = 1)."""
+        return torch.arange(self.mean_ev.shape[0], dtype=self.mean_ev.dtype).view(-1, 1, 1)
+
+    def posterior(  # type: ignore[override]
+        self, X: Tensor, output_indices: list[int] | None = None,
+        observation_noise: bool = False, posterior_transform: object = None, **kwargs: object,
+    ) -> GPyTorchPosterior:  # fmt: skip
+        idx = X[..., 0].long()  # b x q
+        variance = self.std_ev[idx] ** 2
+        return GPyTorchPosterior(
+            MultivariateNormal(self.mean_ev[idx], DiagLinearOperator(variance))
+        )
+
+
 def expected_improvement(mu: Tensor, sigma: Tensor, best: float) -> Tensor:
-    """EI of going below ``best`` (minimisation), `N` tensors in eV; σ = 0 gives max(best-μ, 0)."""
-    sigma = sigma.clamp_min(1e-9)
-    z = (best - mu) / sigma
-    normal = torch.distributions.Normal(torch.zeros_like(z), torch.ones_like(z))
-    return (best - mu) * normal.cdf(z) + sigma * normal.log_prob(z).exp()
+    """EI of going below ``best`` (minimisation), `N` tensors in eV: BoTorch's analytic
+    ``ExpectedImprovement`` on the pool's Gaussian posterior (σ floored at 1e-6 eV, BoTorch's
+    variance floor)."""
+    model = PoolGaussianModel(mu, sigma)
+    best_f = torch.tensor(best, dtype=mu.dtype)  # a float would become a float32 buffer
+    with torch.no_grad(), warnings.catch_warnings():
+        # BoTorch recommends LogEI for gradient-based optimisation; the pool is enumerated
+        # and the value is multiplied by a share of σ and divided by a cost, so EI itself
+        warnings.simplefilter("ignore", NumericsWarning)
+        return ExpectedImprovement(model, best_f=best_f, maximize=False)(model.candidates)
 
 
 def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float | None) -> Tensor:
@@ -88,15 +147,22 @@ def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float |
     return ei * (1.0 - residual_sigma / torch.sqrt(sigma**2 + residual_sigma**2))
 
 
+def shortlist(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> list[float]:
+    """The k lowest target-level values known, ascending: labels where there are k of them,
+    else labels and the candidates' predicted μ together (so a threshold exists before k
+    pairs are labelled); fewer than k when fewer values exist."""
+    if len(target_ev) >= k:
+        return sorted(target_ev)[:k]
+    return sorted([*target_ev, *predicted_ev])[:k]
+
+
 def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> float:
-    """The k-th lowest DFT-level value known: DFT labels where there are, the predicted μ of
-    the candidates elsewhere (so the threshold exists before k pairs have DFT labels)."""
-    values = sorted([*target_ev, *predicted_ev])
+    """The k-th lowest target-level value known (the last of `shortlist`): what expected
+    improvement is measured against with ``acquisition.top_k = k``."""
+    values = shortlist(target_ev, predicted_ev, k)
     if not values:
         raise ValueError("kth_best needs at least one value")
-    if len(target_ev) >= k:
-        return sorted(target_ev)[k - 1]
-    return values[min(k, len(values)) - 1]
+    return values[-1]
 
 
 def surface_gap_sigma(gaps_by_surface: Mapping[str, Sequence[float]]) -> float | None:
@@ -143,11 +209,8 @@ def plan_cost_aware(
     is_mlip = torch.tensor([is_low_fidelity(c.fidelity) for c in candidates])
     if residual is None:  # no MLIP-labelled pair yet: assume an MLIP label halves σ
         residual = 0.5 * float(sigma[is_mlip].median()) if bool(is_mlip.any()) else 0.0
-    value = torch.where(
-        is_mlip,
-        augmented_ei(mu, sigma, best_ev, residual),
-        expected_improvement(mu, sigma, best_ev),
-    )
+    ei = expected_improvement(mu, sigma, best_ev)
+    value = torch.where(is_mlip, augmented_ei(mu, sigma, best_ev, residual), ei)
     affordable = cost <= round_cost + 1e-9
     if not bool(((value > MIN_VALUE) & affordable).any()):  # nothing affordable is worth it:
         value = sigma.clone()  # spend on what the model knows least
@@ -164,7 +227,7 @@ def plan_cost_aware(
             continue
         if c.fidelity in room:
             room[c.fidelity] -= 1
-        picks.append(FidelityPick(c, len(picks), float(value[i]), float(score[i])))
+        picks.append(FidelityPick(c, len(picks), float(value[i]), float(score[i]), float(ei[i])))
         taken.add(c.pair_key)
         left -= c.cost
         if left < min(c.cost for c in candidates) - 1e-9:

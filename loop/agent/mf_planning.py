@@ -1,8 +1,9 @@
 """From campaign state to a cost-aware batch over (pair, fidelity), and its first DFT labels.
 
-`plan_mf_batch` is step 3 of a round under ``escalation.policy: cost_aware``: it predicts the
-DFT-level value of every candidate with the round's ensemble (pairs with an MLIP label are
-predicted with it, so a Δ-learning model corrects it), and hands the choice to
+`plan_mf_batch` is step 3 of a round under ``escalation.policy: cost_aware``: it takes the
+DFT-level posterior of every candidate from the round's ensemble (`mf_posterior`: pairs with
+an MLIP label are predicted with it, so a Δ-learning model corrects it; σ grows on surfaces
+whose fidelity gap is not known yet), and hands the choice to
 `alloop.loop.agent.mf_acquisition.plan_cost_aware`. The MLIP picks become this round's labelling
 jobs (step 4), the DFT picks its DFT jobs (step 5), each DFT pick with an ``escalated`` event
 that names the value and cost it was chosen for; all commit in one transaction.
@@ -14,23 +15,24 @@ with ``escalation.anchor_surfaces`` (else random), so the fidelity gap can be le
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
-from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS
-from alloop.loop.agent.mf_acquisition import (
-    FidelityCandidate,
-    kth_best,
-    plan_cost_aware,
-    surface_gap_sigma,
+from alloop.loop.agent.labels import (
+    LOW_FIDELITIES,
+    TARGET_FIDELITIES,
+    Fidelity,
+    counted_energies,
+    dft_fidelity,
+    is_dft_job,
 )
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.mf_posterior import dft_level_posterior
 from alloop.loop.agent.planning import site_score_events
-from alloop.loop.bridges.dft import dft_fidelity, is_dft_job
-from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, labels_by_fidelity
+from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
 from alloop.store.records import NewAcquisition, NewJob, PairRecord
@@ -53,7 +55,7 @@ def round_cost(cfg: AlloopConfig, spent: float) -> float:
     """Cost units one round may spend: ``batch_size`` MLIP labels plus ``per_round`` DFT
     labels, capped by what ``budget.max_cost`` leaves."""
     budget = cfg.acquisition.batch_size * fidelity_cost(
-        "mlip", cfg.cost
+        Fidelity.MLIP, cfg.cost
     ) + cfg.escalation.per_round * fidelity_cost(dft_fidelity(cfg.escalation), cfg.cost)
     if cfg.budget.max_cost is not None:
         budget = min(budget, max(0.0, cfg.budget.max_cost - spent))
@@ -63,7 +65,7 @@ def round_cost(cfg: AlloopConfig, spent: float) -> float:
 class MFCandidates(NamedTuple):
     """``for_mlip``: pairs with no label and no job; ``for_dft``: pairs with an ok MLIP label,
     no target label and no DFT job (with that MLIP label, eV); ``target`` and ``low``: pair id
-    -> the target and the MLIP label that count (`labels_by_fidelity`)."""
+    -> the target and the MLIP label that count (`labels.counted_energies` per class)."""
 
     for_mlip: list[PairRecord]
     for_dft: list[tuple[PairRecord, float]]
@@ -71,21 +73,11 @@ class MFCandidates(NamedTuple):
     low: dict[int, float]
 
 
-def surface_gaps(
-    pool: PoolView, target: dict[int, float], low: dict[int, float]
-) -> dict[str, list[float]]:
-    """Surface key -> DFT minus MLIP label of each of its pairs that has both (eV)."""
-    surface = {p.id: p.surface_key for p in pool.pairs}
-    gaps: dict[str, list[float]] = {}
-    for pair_id in sorted(set(target) & set(low)):
-        gaps.setdefault(surface[pair_id], []).append(target[pair_id] - low[pair_id])
-    return gaps
-
-
 def mf_candidates(store: CampaignStore, pool: PoolView) -> MFCandidates:
     """What a cost-aware batch can choose from (see `MFCandidates`)."""
     summaries = store.label_summaries()
-    target, low = labels_by_fidelity(store, summaries)
+    target = counted_energies(summaries, fidelities=TARGET_FIDELITIES)
+    low = counted_energies(summaries, fidelities=LOW_FIDELITIES)
     labelled = {lab.pair_key for lab in summaries}
     jobs = store.jobs()
     with_job = {j.pair_key for j in jobs}
@@ -113,35 +105,29 @@ def plan_mf_batch(
     budget = round_cost(cfg, spent)
     if not pairs or budget <= 0:
         return MFBatch([], [], [], {"n_scored": 0, "round_cost": budget})
-    slabs, smiles, pair_index = pool.index_tensors(pairs)
-    low = torch.tensor([math.nan] * len(for_mlip) + [ev for _, ev in for_dft], dtype=torch.float64)
-    pred = ensemble.predict(slabs, smiles, pair_index, low_fidelity_ev=low)
-    sigma = pred.std_ev.double()
-    gaps = surface_gaps(pool, target, low_labels)
-    gap_sigma = surface_gap_sigma(gaps) if cfg.escalation.anchor_surfaces else None
-    if gap_sigma is not None:  # pairs on surfaces with no DFT label: the gap is not known
-        unanchored = torch.tensor([p.surface_key not in gaps for p in pairs])
-        sigma = torch.where(unanchored, torch.sqrt(sigma**2 + gap_sigma**2), sigma)
+    post = dft_level_posterior(ensemble, pool, pairs, target, low_labels,
+                               anchor_surfaces=cfg.escalation.anchor_surfaces)  # fmt: skip
     dft_kind = dft_fidelity(cfg.escalation)
-    (mlip_kind,) = LOW_FIDELITY_LABELS
+    mlip_kind = Fidelity.MLIP.value
     candidates = [
         FidelityCandidate(
             p.key,
             mlip_kind if i < len(for_mlip) else dft_kind,
-            float(pred.mean_ev[i]),
-            float(sigma[i]),
+            float(post.mean_ev[i]),
+            float(post.std_ev[i]),
             fidelity_cost(mlip_kind if i < len(for_mlip) else dft_kind, cfg.cost),
         )
         for i, p in enumerate(pairs)
     ]
-    best = kth_best(list(target.values()), pred.mean_ev.tolist(), cfg.acquisition.top_k)
+    best = kth_best(list(target.values()), post.mean_ev.tolist(), cfg.acquisition.top_k)
     picks = plan_cost_aware(candidates, best, budget, {mlip_kind: cfg.acquisition.batch_size})
     acquisitions, jobs, events = [], [], []
     for pick in picks:
         c = pick.candidate
         acquisitions.append(
             NewAcquisition(c.pair_key, pick.rank, pick.score, c.mu_ev, c.sigma_ev,
-                           MF_ACQUISITION, pick.describe())
+                           MF_ACQUISITION, pick.describe(), value=pick.value, ei_ev=pick.ei_ev,
+                           threshold_ev=best, cost=c.cost, fidelity=c.fidelity)
         )  # fmt: skip
         jobs.append(NewJob.for_round(index, c.pair_key, c.fidelity))
         if c.fidelity != mlip_kind:
@@ -157,8 +143,8 @@ def plan_mf_batch(
         "n_scored": len(pairs),
         "round_cost": budget,
         "ei_threshold_ev": best,
-        "surface_gap_sigma_ev": gap_sigma,
-        "anchored_surfaces": len(gaps),
+        "surface_gap_sigma_ev": post.gap_sigma_ev,
+        "anchored_surfaces": post.anchored_surfaces,
         "planned": {
             "mlip": sum(c.candidate.fidelity == mlip_kind for c in picks),
             "dft": sum(c.candidate.fidelity != mlip_kind for c in picks),
@@ -177,10 +163,12 @@ def cold_start_dft(
     surfaces than picks; without, random pairs."""
     if any(is_dft_job(j) for j in store.jobs()):
         return [], []
-    target, low = labels_by_fidelity(store)
+    summaries = store.label_summaries()
+    target = counted_energies(summaries, fidelities=TARGET_FIDELITIES)
+    low = counted_energies(summaries, fidelities=LOW_FIDELITIES)
     if target or not low:
         return [], []
-    keys = {lab.pair_id: lab.pair_key for lab in store.label_summaries()}
+    keys = {lab.pair_id: lab.pair_key for lab in summaries}
     options = sorted(low)
     n = min(cfg.escalation.per_round, len(options))
     if cfg.escalation.anchor_surfaces:

@@ -4,7 +4,11 @@
   descriptor space (`bridges.surrogate.descriptor_space`).
 * `plan_batch`: the configured acquisition over the scored pool, its exploit share chosen as a
   diverse batch (`batch.select_batch`), the rest by the explore share (max σ among what the
-  exploit part left).
+  exploit part left). Expected improvement is measured against the best label, or with
+  ``acquisition.top_k = k`` against the k-th best (`mf_acquisition.shortlist`, as the
+  cost-aware policy does). Each acquisition row stores what its pick was chosen with: the
+  acquisition's value, the believer's σ, and for EI the improvement (eV) and its threshold;
+  the engine adds the fidelity and cost of the job it asks for.
 * The cost-aware policy plans over (pair, fidelity) instead: `mf_planning.plan_mf_batch`.
 
 All of them are pure functions of the committed state, the round's ensemble and the round's
@@ -13,6 +17,7 @@ seeded generator (`round_generator`), so a resumed round plans the same batch.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,8 +26,9 @@ from typing import Any
 import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 
-from alloop.loop.agent.acquisition import AcquisitionContext, get_acquisition
-from alloop.loop.agent.batch import select_batch
+from alloop.loop.agent.acquisition import AcquisitionContext, AcquisitionSpec, get_acquisition
+from alloop.loop.agent.batch import BatchPick, select_batch
+from alloop.loop.agent.mf_acquisition import shortlist
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, descriptor_space
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
@@ -117,9 +123,11 @@ def plan_batch(
     pool: PoolView,
     cands: Sequence[PairRecord],
     q: int,
-    best_label_ev: float | None,
+    labels_ev: Sequence[float],
     generator: torch.Generator,
 ) -> PlannedBatch:
+    """Step 3 with a model (module docstring). ``labels_ev``: the value of every pair's label
+    that counts (usable), eV."""
     t0 = time.perf_counter()
     slabs, smiles, pair_index = pool.index_tensors(cands)
     t_score = time.perf_counter()
@@ -127,32 +135,49 @@ def plan_batch(
     score_s = time.perf_counter() - t_score
     posterior = ensemble.pool_posterior(pred)
     acq_cfg = cfg.acquisition
+    best_label_ev: float | None
+    if acq_cfg.top_k > 1:
+        kept = tuple(shortlist(labels_ev, pred.mean_ev.tolist(), acq_cfg.top_k))
+        best_label_ev, kept_ev = kept[-1], kept
+    else:
+        best_label_ev, kept_ev = min(labels_ev, default=None), ()
     context = AcquisitionContext(
         best_label_ev=best_label_ev, target_window_ev=acq_cfg.target_window_ev,
-        beta=acq_cfg.beta, q=q, generator=generator,
+        beta=acq_cfg.beta, q=q, generator=generator, shortlist_ev=kept_ev,
     )  # fmt: skip
     n_explore = min(q - 1, round(acq_cfg.explore_fraction * q)) if q > 1 else 0
     method = DIVERSITY_METHOD[acq_cfg.diversity]
     acquisition = get_acquisition(acq_cfg.name)
     picks = _select(method, acquisition, posterior, pred.embeddings,
                     replace(context, q=q - n_explore), generator, None)  # fmt: skip
-    named = [(p, acq_cfg.name) for p in picks]
+    named = [(p, acquisition) for p in picks]
     if n_explore:  # the explore share: max σ among what the exploit part left
         available = torch.ones(len(cands), dtype=torch.bool)
         available[[p.index for p in picks]] = False
-        more = _select(method, get_acquisition("uncertainty"), posterior, pred.embeddings,
+        explore = get_acquisition("uncertainty")
+        more = _select(method, explore, posterior, pred.embeddings,
                        replace(context, q=n_explore), generator, available)  # fmt: skip
-        named += [(replace(p, rank=len(picks) + p.rank), "uncertainty") for p in more]
+        named += [(replace(p, rank=len(picks) + p.rank), explore) for p in more]
     rows = [
-        NewAcquisition(
-            cands[p.index].key, p.rank, p.score, float(pred.mean_ev[p.index]),
-            float(pred.std_ev[p.index]), name, p.reason,
-        )
-        for p, name in named
-    ]  # fmt: skip
+        _row(cands[p.index].key, p, spec, float(pred.mean_ev[p.index]), float(pred.std_ev[p.index]))
+        for p, spec in named
+    ]
     events = site_score_events(ensemble, pool, [cands[p.index] for p, _ in named])
     timing = {"score_s": score_s, "acquire_s": time.perf_counter() - t0, "n_scored": len(cands)}
     return PlannedBatch(rows, {"timing": timing}, events)
+
+
+def _row(pair_key: str, pick: BatchPick, spec: AcquisitionSpec, mu: float, sigma: float
+         ) -> NewAcquisition:  # fmt: skip
+    """A pick as its acquisition row: the facts as fields (μ, σ, believer σ, value; EI and its
+    threshold for a log-EI acquisition), the reason as text."""
+    ei = spec.log_ei and pick.score is not None
+    return NewAcquisition(
+        pair_key, pick.rank, pick.score, mu, sigma, spec.name, pick.reason,
+        believer_sigma_ev=pick.believer_sigma_ev, value=pick.score,
+        ei_ev=math.exp(pick.score) if ei else None,  # type: ignore[arg-type]
+        threshold_ev=pick.threshold_ev if ei else None,
+    )  # fmt: skip
 
 
 def _select(

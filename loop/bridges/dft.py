@@ -1,12 +1,9 @@
-"""From campaign state to DFT escalation (step 5 of a round).
+"""From the `escalation` section to the DFT oracle, and from stored MLIP labels to its starts.
 
-The policy and the DFT settings come from the `escalation` section; the candidates from the
-store: one per pair with an ``ok`` MLIP label (its value, the committee disagreement the MLIP
-oracle wrote as ``uncertainty_ev``, and μ, σ of the pair's latest acquisition). Only ``ok``
-MLIP labels are candidates because `DFTOracle.escalate` starts from the MLIP minimum and the
-MLIP oracle stores no structure for anomalous or failed labels; so the ``ANOMALOUS`` reason
-cannot fire with the present oracles, and no DFT budget is spent on a calculation that would
-fail for want of a structure.
+Which pairs go to DFT is the agent's decision (`alloop.loop.agent.escalation_plan`,
+`mf_planning`); this module builds the oracle (`DFTOracleSettings` from the section, or the FG
+table for `mf_replay`), hands the agent the oracle's mode -> fidelity mapping
+(`DFT_MODE_FIDELITY`), and finds each DFT job's start: the pair's latest ``ok`` MLIP label.
 
 `EscalatingOracle` turns "escalate this pair from its stored MLIP minimum" into the `Oracle`
 protocol the executors take, so DFT jobs fan out like labelling jobs.
@@ -18,36 +15,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alloop.loop.agent.escalation import EscalationCandidate, EscalationPolicy, plan_escalations
-from alloop.loop.agent.fidelities import DFT_FIDELITIES
 from alloop.loop.config import AlloopConfig, EscalationSection
 from alloop.loop.errors import LoopError
-from alloop.oracles.dft_settings import DFTOracleSettings
+from alloop.oracles.dft_settings import DFT_MODE_FIDELITY, DFTOracleSettings
 from alloop.oracles.types import OraclePair, OracleResult
 from alloop.store import CampaignStore
-from alloop.store.records import JobRecord, LabelRecord, NewJob
+from alloop.store.enums import Fidelity, LabelStatus
+from alloop.store.records import LabelRecord
 from alloop.store.structures import atoms_from_json
 
-
-def escalation_policy(section: EscalationSection) -> EscalationPolicy:
-    """The policy of a resolved `escalation` section (see `config.parse_config`)."""
-    return EscalationPolicy(
-        dft_budget=section.dft_budget,
-        per_round=section.per_round,
-        reasons=section.reasons,  # type: ignore[arg-type]  # codes; the policy converts them
-        target_window_ev=section.target_window_ev,
-        sigma_max_ev=section.sigma_max_ev,
-        disagreement_ev=section.disagreement_ev,
-        strong_binder_k=section.strong_binder_k,
-    )
+__all__ = [
+    "DFT_MODE_FIDELITY",
+    "EscalatingOracle",
+    "build_dft_oracle",
+    "dft_settings",
+    "mlip_start",
+    "start_result",
+]
 
 
 def dft_settings(section: EscalationSection) -> DFTOracleSettings:
     return DFTOracleSettings.from_dict({**section.dft, "mode": section.mode})
-
-
-def dft_fidelity(section: EscalationSection) -> str:
-    return "dft_single_point" if section.mode == "single_point" else "dft_relax"
 
 
 def build_dft_oracle(cfg: AlloopConfig) -> Any:
@@ -61,63 +49,6 @@ def build_dft_oracle(cfg: AlloopConfig) -> Any:
     from alloop.oracles.dft import DFTOracle
 
     return DFTOracle(dft_settings(cfg.escalation))
-
-
-def is_dft_job(job: JobRecord) -> bool:
-    return job.kind in DFT_FIDELITIES
-
-
-def escalation_candidates(store: CampaignStore) -> list[EscalationCandidate]:
-    """One candidate per pair with an ``ok`` MLIP label, in pair-id order.
-
-    A pair counts as escalated once it has a DFT label or a DFT job (whatever its state).
-    """
-    labels = store.labels()
-    escalated = {lab.pair_key for lab in labels if lab.fidelity in DFT_FIDELITIES}
-    escalated |= {job.pair_key for job in store.jobs() if is_dft_job(job)}
-    latest = {a.pair_key: a for a in store.acquisitions()}  # ordered by round: last wins
-    mlip = {lab.pair_id: lab for lab in labels if lab.fidelity == "mlip" and lab.status == "ok"}
-    out = []
-    for pair_id in sorted(mlip):
-        lab = mlip[pair_id]
-        acq = latest.get(lab.pair_key)
-        spread = lab.provenance.get("uncertainty_ev")
-        out.append(
-            EscalationCandidate(
-                pair_id=pair_id,
-                mlip_gmae_ev=lab.gmae_ev,
-                status=lab.status,
-                mu_ev=acq.mu_ev if acq is not None else None,
-                sigma_ev=acq.sigma_ev if acq is not None else None,
-                committee_disagreement_ev=float(spread) if spread is not None else None,
-                already_escalated=lab.pair_key in escalated,
-            )
-        )
-    return out
-
-
-def plan_round(
-    store: CampaignStore, section: EscalationSection, index: int, pair_keys: Mapping[int, str]
-) -> tuple[list[NewJob], list[tuple[str, dict[str, Any]]]]:
-    """Round `index`'s escalations: DFT jobs (key ``r{index}:{fidelity}:{pair}``, kind the
-    fidelity) and one ``escalated`` event each (pair, reason code, detail), in decision order.
-
-    ``dft_spent`` is every DFT job of the campaign, whatever its state: a failed DFT run
-    spent its budget too. ``pair_keys``: pair id -> pair key.
-    """
-    spent = sum(is_dft_job(j) for j in store.jobs())
-    decisions = plan_escalations(
-        escalation_candidates(store), escalation_policy(section), dft_spent=spent
-    )
-    kind = dft_fidelity(section)
-    jobs, events = [], []
-    for d in decisions:
-        pair = pair_keys[d.pair_id]
-        jobs.append(NewJob.for_round(index, pair, kind))
-        events.append(
-            ("escalated", {"pair": pair, "reason": d.reason_code.value, "detail": d.detail})
-        )
-    return jobs, events
 
 
 def start_result(label: LabelRecord) -> OracleResult:
@@ -136,7 +67,11 @@ def start_result(label: LabelRecord) -> OracleResult:
 
 def mlip_start(store: CampaignStore, pair_key: str) -> OracleResult:
     """The start of a DFT job: the pair's latest ``ok`` MLIP label."""
-    found = [lab for lab in store.labels(pair_key) if lab.fidelity == "mlip" and lab.status == "ok"]
+    found = [
+        lab
+        for lab in store.labels(pair_key)
+        if lab.fidelity == Fidelity.MLIP and lab.status == LabelStatus.OK
+    ]
     if not found:
         raise LoopError(f"DFT job for {pair_key!r} but the pair has no ok MLIP label to start from")
     return start_result(found[-1])

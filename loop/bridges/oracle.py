@@ -19,6 +19,7 @@ from alloop.oracles.fg_data import fg_data_root
 from alloop.oracles.settings import MLIPOracleSettings
 from alloop.oracles.types import AdsorbateSpec, Oracle, OraclePair, OracleResult
 from alloop.store import CampaignStore
+from alloop.store.enums import Fidelity
 from alloop.store.records import NewLabel, PairRecord
 from alloop.store.structures import atoms_to_json
 
@@ -128,7 +129,7 @@ def build_executor(cfg: AlloopConfig) -> Any:
 
 def oracle_fidelity(cfg: AlloopConfig) -> str:
     """The fidelity of the labelling oracle's jobs (step 4)."""
-    return "replay" if cfg.oracle.kind == "replay" else "mlip"
+    return Fidelity.REPLAY.value if cfg.oracle.kind == "replay" else Fidelity.MLIP.value
 
 
 def oracle_pairs(

@@ -1,10 +1,8 @@
 """From campaign state to the surrogate: ensemble config, training samples, predictions.
 
-Which label of a pair counts is `escalation.training_labels` (highest fidelity, then the
-newest ok label). With `surrogate.fidelity_mode: supersede` each pair trains on that one label
-(a DFT label supersedes the MLIP label, both stay in the store); the other modes train on the
-pair's target label (DFT or replay) *and* its MLIP label, each the one that counts within its
-fidelity class, and predict at the target fidelity (`alloop.surrogate.fidelity`).
+Which labels train is the agent's decision (`alloop.loop.agent.training`, by the one label
+rule); this module turns the chosen labels into the surrogate's samples, fits and loads
+ensembles, and builds the cold start's descriptor space.
 """
 
 from __future__ import annotations
@@ -15,12 +13,10 @@ from dataclasses import dataclass
 import torch
 from ase import Atoms
 
-from alloop.loop.agent.escalation import training_labels
-from alloop.loop.agent.fidelities import LOW_FIDELITY_LABELS, is_low_fidelity
 from alloop.loop.config import SurrogateSection
 from alloop.loop.errors import LoopError
 from alloop.store import CampaignStore
-from alloop.store.records import AdsorbateRecord, LabelSummary, PairRecord
+from alloop.store.records import AdsorbateRecord, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
 from alloop.surrogate.featurizer import Featurizer, FeaturizerConfig
 from alloop.surrogate.fidelity import (
@@ -90,56 +86,29 @@ class PoolView:
         return [self.slabs[k] for k in slab_keys], smiles, index
 
 
-def surrogate_fidelity(label_fidelity: str) -> int:
-    """The surrogate's fidelity index of a label: 1 (low) for MLIP, 0 (target) otherwise."""
-    return LOW_FIDELITY if is_low_fidelity(label_fidelity) else TARGET_FIDELITY
+@dataclass(frozen=True)
+class ChosenLabel:
+    """A label the agent chose for training (`alloop.loop.agent.training`): the pair, its
+    GMAE (eV) and whether it is of the low (MLIP) fidelity."""
+
+    pair_id: int
+    gmae_ev: float
+    low_fidelity: bool
 
 
-def labels_by_fidelity(
-    store: CampaignStore, summaries: Sequence[LabelSummary] | None = None
-) -> tuple[dict[int, float], dict[int, float]]:
-    """``(target, low)``: pair id -> the GMAE (eV) that counts among the pair's target-fidelity
-    (DFT, replay) labels and among its MLIP labels (``summaries``: the store's, if read)."""
-    if summaries is None:
-        summaries = store.label_summaries()
-    rows = [(lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in summaries]
-    target = training_labels(r for r in rows if r[1] not in LOW_FIDELITY_LABELS)
-    low = training_labels(
-        (r for r in rows if r[1] in LOW_FIDELITY_LABELS), fidelity_rank={"mlip": 0}
-    )
-    return (
-        {k: t.gmae_ev for k, t in target.items()},
-        {k: t.gmae_ev for k, t in low.items()},
-    )
-
-
-def training_samples(
-    store: CampaignStore, pool: PoolView, fidelity_mode: str = "supersede"
+def surrogate_samples(
+    pool: PoolView, chosen: Sequence[ChosenLabel]
 ) -> list[tuple[PairRecord, SurrogateSample]]:
-    """The labels the surrogate trains on, in pair-id order (target before low per pair):
-    one per pair for ``supersede``, else one per pair and fidelity class."""
+    """The surrogate's samples of ``chosen``, in that order: fidelity index 1 (low) for MLIP,
+    0 (target) otherwise (`alloop.surrogate.fidelity`)."""
     by_id = {p.id: p for p in pool.pairs}
-
-    def sample(pair_id: int, gmae_ev: float, fidelity: int) -> tuple[PairRecord, SurrogateSample]:
-        pair = by_id[pair_id]
-        slab = pool.slabs[pair.surface_key]
-        return pair, SurrogateSample(pair.surface_key, slab, pool.smiles(pair), gmae_ev, fidelity)
-
-    if fidelity_mode == "supersede":
-        chosen = training_labels(
-            (lab.pair_id, lab.fidelity, lab.gmae_ev, lab.status) for lab in store.label_summaries()
-        )
-        return [
-            sample(pair_id, lab.gmae_ev, surrogate_fidelity(lab.fidelity))
-            for pair_id, lab in chosen.items()
-        ]
-    target, low = labels_by_fidelity(store)
     out = []
-    for pair_id in sorted(set(target) | set(low)):
-        if pair_id in target:
-            out.append(sample(pair_id, target[pair_id], TARGET_FIDELITY))
-        if pair_id in low:
-            out.append(sample(pair_id, low[pair_id], LOW_FIDELITY))
+    for lab in chosen:
+        pair = by_id[lab.pair_id]
+        fidelity = LOW_FIDELITY if lab.low_fidelity else TARGET_FIDELITY
+        slab = pool.slabs[pair.surface_key]
+        sample = SurrogateSample(pair.surface_key, slab, pool.smiles(pair), lab.gmae_ev, fidelity)
+        out.append((pair, sample))
     return out
 
 

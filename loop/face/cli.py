@@ -147,7 +147,10 @@ def history(
         str | None, typer.Option("--adsorbate", "-a", help="Only this adsorbate key.")
     ] = None,
     wide: Annotated[
-        bool, typer.Option("--wide", "-w", help="All columns: acquisition, value, reason.")
+        bool,
+        typer.Option(
+            "--wide", "-w", help="All columns: acquisition, value, what it was chosen with, reason."
+        ),
     ] = False,
     fmt: Annotated[
         HistoryFormat,
@@ -156,8 +159,9 @@ def history(
 ) -> None:
     """Show the acquisition history: what was picked, when, why, and what it turned out to be.
 
-    Fits 80 columns; --wide adds the acquisition, its value and the reason (one row per line
-    when redirected); --format tsv or csv writes every column for scripts.
+    Fits 80 columns; --wide adds the acquisition, its value, what it was chosen with (stored
+    fields) and the reason (one row per line when redirected); --format tsv or csv writes every
+    column for scripts.
     Example: [bold]alloop history fg.alloop --round 2 --surface Pt[/]
     """
     with guard():

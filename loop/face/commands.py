@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
 from alloop.loop.face.entry import campaign_file_for
@@ -96,8 +96,8 @@ def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float], St
 
 def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
     """`store.status()` with its strongest pairs ranked by the label that counts per pair
-    (`alloop.loop.agent.fidelities`), so an MLIP label superseded by DFT is not reported."""
-    counting = labels_that_count(store.label_summaries()).values()
+    (`alloop.loop.agent.labels`), so an MLIP label superseded by DFT is not reported."""
+    counting = labels_that_count(store.label_summaries(), strict=False).values()
     ok = sorted(
         (lab for lab in counting if lab.status == "ok" and lab.gmae_ev is not None),
         key=lambda lab: (lab.gmae_ev, lab.pair_key),
@@ -140,7 +140,7 @@ def campaign_history(
             span = f"rounds {rounds[0]} to {rounds[-1]}" if rounds else "no rounds yet"
             raise StoreError(f"no round {round_index} in this campaign (it has {span})")
         acqs = store.acquisitions(round_index=round_index, surface=surface, adsorbate=adsorbate)
-        counting = labels_that_count(store.label_summaries())
+        counting = labels_that_count(store.label_summaries(), strict=False)
     return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
 
 

@@ -16,7 +16,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.face import numbers
 from alloop.loop.face.commands import campaign_costs, status_of
 from alloop.loop.face.safe_text import safe_text
@@ -53,7 +53,7 @@ def snapshot(campaign: str) -> Snapshot:
     with CampaignStore.open(campaign) as store:
         rounds = tuple(store.rounds())
         batch = tuple(store.acquisitions(round_index=rounds[-1].index)) if rounds else ()
-        labels = labels_that_count(store.label_summaries())
+        labels = labels_that_count(store.label_summaries(), strict=False)
         events = store.events()
         escalations = tuple(e for e in events if e.kind == "escalated")
         costs = campaign_costs(store)

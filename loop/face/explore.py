@@ -4,21 +4,21 @@ A round's batch (`round_batch`): every acquisition of the round with what its pa
 turned out to be, plus the round's DFT jobs that no acquisition row names (escalations), each
 with the reason of its `escalated` event. A pair's story (`pair_detail`): why it was chosen in
 each round it was picked (acquisition value, μ, σ, rank in the batch, predicted improvement
-over the best label before that round, the kriging believer's σ reduction when the reason
-records one), every label by fidelity with its provenance, its escalations. The learning
-curves (`curves`) come from the round metrics the engine stores when it closes a round.
+over the best label before that round, the kriging believer's σ reduction: stored fields of
+the acquisition, never read from its reason text), every label by fidelity with its
+provenance, its escalations. The learning curves (`curves`) come from the round metrics the
+engine stores when it closes a round.
 
-Which label of a pair counts is `alloop.loop.agent.fidelities.labels_that_count`, nowhere else.
+Which label of a pair counts is `alloop.loop.agent.labels.labels_that_count`, nowhere else.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import DFT_FIDELITIES, labels_that_count
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,
@@ -155,7 +155,7 @@ def round_batch(store: CampaignStore, round_index: int) -> list[BatchRow]:
     acqs = store.acquisitions(round_index=round_index)
     labels = store.label_summaries()  # no provenance: a batch reloads every few seconds
     by_pair = _labels_by_pair(labels)
-    counting = labels_that_count(labels)
+    counting = labels_that_count(labels, strict=False)
     jobs = _jobs_by_round_pair(store.jobs())
     escalated = _escalations(store.events())
     pairs = {p.key: p for p in store.pairs()}
@@ -165,7 +165,8 @@ def round_batch(store: CampaignStore, round_index: int) -> list[BatchRow]:
         event = escalated.get((round_index, a.pair_key))
         row = _row(a, kinds, by_pair, counting)
         if event is not None and event.payload.get("reason"):  # escalated in the same round
-            said = event.payload["reason"] if event.payload.get("detail") == a.reason else None
+            # the pick itself asked for DFT (cost-aware): its reason says why already
+            said = event.payload["reason"] if a.fidelity in DFT_FIDELITIES else None
             row = replace(row, reason=f"{row.reason}; escalated: {said or _escalation_text(event)}")
         rows.append(row)
     acquired = {a.pair_key for a in acqs}
@@ -210,7 +211,8 @@ def _row(
 
 
 # ---------------------------------------------------------------------------- a pair's story
-_BELIEVED_SIGMA = re.compile(r"sigma=(-?\d+(?:\.\d+)?)")
+#: a believer's σ closer than this to the model's (eV) is not shown as a reduction
+BELIEVER_SIGMA_TOLERANCE_EV = 5e-4
 
 
 @dataclass(frozen=True)
@@ -230,14 +232,13 @@ class Pick:
 
     @property
     def believed_sigma_ev(self) -> float | None:
-        """The σ the kriging believer scored this pick with, when its reason records one that
+        """The σ the kriging believer scored this pick with (the stored field), when it
         differs from the model's σ (earlier picks of the batch lowered it)."""
-        found = _BELIEVED_SIGMA.search(self.acquisition.reason)
+        believed = self.acquisition.believer_sigma_ev
         sigma = self.acquisition.sigma_ev
-        if found is None or sigma is None:
+        if believed is None or sigma is None:
             return None
-        believed = float(found.group(1))
-        return believed if abs(believed - sigma) > 5e-4 else None
+        return believed if abs(believed - sigma) > BELIEVER_SIGMA_TOLERANCE_EV else None
 
 
 @dataclass(frozen=True)
@@ -266,7 +267,7 @@ def pair_detail(store: CampaignStore, pair_key: str) -> PairDetail:
         kind = next((j.kind for j in jobs if j.round_index == a.round_index), "—")
         picks.append(Pick(a, sizes[a.round_index], best_before(rounds, a.round_index), kind))
     labels = tuple(store.labels(pair_key))
-    counted = labels_that_count(labels).get(pair_key)
+    counted = labels_that_count(labels, strict=False).get(pair_key)
     escalations = tuple(
         e for e in store.events() if e.kind == "escalated" and e.payload.get("pair") == pair_key
     )

@@ -161,11 +161,14 @@ def render_site_map(m: SiteMap, width: int = 36, height: int = 10, n_top: int = 
 
 def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | None:
     """μ, σ of the pool round ``round_index`` (default: the latest with a checkpoint) scored:
-    every pair not acquired in an earlier round, MLIP labels as the model's input where a pair
-    has one. None when no round has a checkpoint."""
-    import torch
-
-    from alloop.loop.bridges.surrogate import PoolView, labels_by_fidelity
+    every pair not acquired in an earlier round, from the labels of the earlier rounds, as the
+    DFT-level posterior the planner read (`agent.mf_posterior`: MLIP labels as the model's input
+    where a pair has one, σ with the unknown surface gap under `escalation.anchor_surfaces`).
+    None when no round has a checkpoint."""
+    from alloop.loop.agent.labels import LOW_FIDELITIES, TARGET_FIDELITIES, counted_energies
+    from alloop.loop.agent.mf_posterior import dft_level_posterior
+    from alloop.loop.bridges.surrogate import PoolView
+    from alloop.loop.config import EscalationSection
 
     with CampaignStore.open(campaign) as store:
         loaded = _ensemble(store, round_index)
@@ -176,15 +179,22 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
         earlier = {a.pair_key for a in acqs if a.round_index < index}
         batch = [a for a in acqs if a.round_index == index and a.mu_ev is not None]
         pool = PoolView.load(store)
-        _, low = labels_by_fidelity(store)
+        before = {(j.pair_key, j.kind) for j in store.jobs()
+                  if j.round_index is not None and j.round_index < index}  # fmt: skip
+        summaries = [lab for lab in store.label_summaries()
+                     if (lab.pair_key, lab.fidelity) in before]  # fmt: skip
+        escalation = EscalationSection.model_validate(
+            store.campaign().config.get("escalation", {})
+        )
+    low = counted_energies(summaries, fidelities=LOW_FIDELITIES)
+    target = counted_energies(summaries, fidelities=TARGET_FIDELITIES)
     pairs = [p for p in pool.pairs if p.key not in earlier]
     if not pairs:
         return PoolScores(index, (), (), (), ())
-    slabs, smiles, pair_index = pool.index_tensors(pairs)
-    low_ev = torch.tensor([low.get(p.id, float("nan")) for p in pairs], dtype=torch.float64)
-    pred = ens.predict(slabs, smiles, pair_index, low_fidelity_ev=low_ev)
+    anchor = escalation.cost_aware and escalation.anchor_surfaces
+    post = dft_level_posterior(ens, pool, pairs, target, low, anchor_surfaces=anchor)
     return PoolScores(
-        index, tuple(pred.mean_ev.tolist()), tuple(pred.std_ev.tolist()),
+        index, tuple(post.mean_ev.tolist()), tuple(post.std_ev.tolist()),
         _floats(a.mu_ev for a in batch), _floats(a.sigma_ev for a in batch),
     )  # fmt: skip
 

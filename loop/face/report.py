@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
-from alloop.loop.agent.fidelities import labels_that_count  # noqa: E402
+from alloop.loop.agent.labels import labels_that_count  # noqa: E402
 from alloop.loop.face import numbers  # noqa: E402
 from alloop.store import CampaignStore  # noqa: E402
 from alloop.store.errors import StoreError  # noqa: E402
@@ -30,7 +30,8 @@ from alloop.store.records import RoundRecord  # noqa: E402
 
 def _pairs_with_predictions(store: CampaignStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(μ, σ, label) of acquired pairs that were predicted and labelled ok."""
-    labels = {k: lab for k, lab in labels_that_count(store.labels()).items() if lab.status == "ok"}
+    counting = labels_that_count(store.labels(), strict=False)
+    labels = {k: lab for k, lab in counting.items() if lab.status == "ok"}
     rows = [
         (a.mu_ev, a.sigma_ev, labels[a.pair_key].gmae_ev)
         for a in store.acquisitions()
@@ -122,8 +123,8 @@ def calibration(mu: np.ndarray, sigma: np.ndarray, y: np.ndarray, path: Path) ->
 
 
 def distribution(store: CampaignStore, path: Path) -> None:
-    # one value per pair: the label that counts (`alloop.loop.agent.fidelities`)
-    counting = labels_that_count(store.labels()).values()
+    # one value per pair: the label that counts (`alloop.loop.agent.labels`)
+    counting = labels_that_count(store.labels(), strict=False).values()
     by_pair = {lab.pair_key: lab.gmae_ev for lab in counting if lab.status == "ok"}
     acquired = [e for e in by_pair.values() if e is not None]  # an ok label always has one
     pool_mu: list[float] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from alloop.loop.agent.costs import cost_by_fidelity
 from alloop.loop.agent.events import STOPPED_EVENT
-from alloop.loop.agent.fidelities import pairs_labelled
+from alloop.loop.agent.labels import pairs_labelled
 from alloop.loop.config import BudgetSection, CostSection
 from alloop.store import CampaignStore
 from alloop.store.errors import CampaignLockedError

@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from alloop.loop.face import numbers
 from alloop.loop.face.commands import HistoryRow, TopSites
@@ -18,6 +19,30 @@ from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
 
 def _ev(x: float | None) -> str:
     return numbers.ev(x)
+
+
+def chosen_with(a: AcquisitionRecord) -> str:
+    """What a pick was chosen with, from the acquisition's stored fields (never its reason
+    text): value, expected improvement and its threshold, the believer's σ, the fidelity and
+    cost asked for; "—" for a row written before these were stored. Plain text: show it
+    through `safe_rich` (`acquisition_facts`), as every stored string."""
+    parts = []
+    if a.value is not None:
+        parts.append(f"value {a.value:.4g}")
+    if a.ei_ev is not None:
+        below = "" if a.threshold_ev is None else f" below {a.threshold_ev:+.3f} eV"
+        parts.append(f"EI {a.ei_ev:.3g} eV{below}")
+    if a.believer_sigma_ev is not None:
+        parts.append(f"believer σ {numbers.sigma(a.believer_sigma_ev)}")
+    if a.fidelity is not None:
+        parts.append(a.fidelity + ("" if a.cost is None else f", cost {a.cost:g}"))
+    return " · ".join(parts) or numbers.MISSING
+
+
+def acquisition_facts(a: AcquisitionRecord) -> Text:
+    """`chosen_with` as a `Text` through `safe_rich`: a stored string is shown as data, never
+    as markup."""
+    return safe_rich(chosen_with(a))
 
 
 def cost_line(costs: Mapping[str, float]) -> str:
@@ -122,14 +147,14 @@ def status_panel(
 HISTORY_COLUMNS = (
     ("round", "right"), ("rank", "right"), ("surface", "left"), ("adsorbate", "left"),
     ("acquisition", "left"), ("value", "right"), ("μ (eV)", "right"), ("model σ (eV)", "right"),
-    ("label (eV)", "right"), ("fidelity", "left"), ("reason", "left"),
+    ("label (eV)", "right"), ("fidelity", "left"), ("chosen with", "left"), ("reason", "left"),
 )  # fmt: skip
 #: the narrow history (80 columns): indices into `HISTORY_COLUMNS`' cells, and the headers
 NARROW_HISTORY = ((0, "rnd"), (1, "#"), (None, "pair"), (6, "μ eV"), (7, "model σ"),
                   (8, "label eV"), (9, "fidelity"))  # fmt: skip
 BELIEVER_NOTE = (
-    "model σ: the ensemble's; the reason's sigma: under kriging_believer diversity, the "
-    "believer σ (conditioned on the picks before it)"
+    "model σ: the ensemble's; chosen with: the stored facts of the pick, under "
+    "kriging_believer diversity the believer σ (conditioned on the picks before it)"
 )
 
 
@@ -141,13 +166,15 @@ def history_cells(row: HistoryRow) -> list[str]:
     return [
         numbers.count(a.round_index), numbers.count(a.rank), a.surface_key, a.adsorbate_key,
         a.acquisition, numbers.acquisition_value(a.acquisition, a.score), numbers.ev(a.mu_ev),
-        numbers.sigma(a.sigma_ev), label_text, "" if lab is None else lab.fidelity, a.reason,
+        numbers.sigma(a.sigma_ev), label_text, "" if lab is None else lab.fidelity,
+        chosen_with(a), a.reason,
     ]  # fmt: skip
 
 
 def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
     """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ,
-    model σ, the label that counts and its fidelity; ``wide`` has every `HISTORY_COLUMNS`."""
+    model σ, the label that counts and its fidelity; ``wide`` has every `HISTORY_COLUMNS`
+    (the acquisition, its value, what it was chosen with from stored fields, the reason)."""
     table = Table(title="acquisition history", box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
                   pad_edge=wide, show_lines=False)  # fmt: skip
     justify = dict(HISTORY_COLUMNS)
@@ -168,7 +195,7 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
         else:
             pair = safe_rich(row.acquisition.pair_key)
             table.add_row(*[cells[i] if i is not None else pair for i, _ in NARROW_HISTORY])
-    table.caption = BELIEVER_NOTE if wide else "--wide: acquisition, value and reason"
+    table.caption = BELIEVER_NOTE if wide else "--wide: acquisition, value, chosen with, reason"
     return table
 
 
@@ -204,13 +231,14 @@ def pair_panel(
     top_sites: Sequence[TopSites] = (),
 ) -> Panel:
     acq = Table(title="acquisitions", show_edge=False, caption=BELIEVER_NOTE)
-    for col in ("round", "rank", "acquisition", "value", "μ (eV)", "model σ (eV)", "reason"):
+    for col in ("round", "rank", "acquisition", "value", "μ (eV)", "model σ (eV)", "chosen with",
+                "reason"):  # fmt: skip
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
             numbers.count(a.round_index), numbers.count(a.rank), safe_rich(a.acquisition),
             numbers.acquisition_value(a.acquisition, a.score), _ev(a.mu_ev),
-            numbers.sigma(a.sigma_ev), safe_rich(a.reason),
+            numbers.sigma(a.sigma_ev), acquisition_facts(a), safe_rich(a.reason),
         )  # fmt: skip
     labs = Table(title="labels", show_edge=False)
     for col in ("GMAE (eV)", "status", "fidelity", "job"):

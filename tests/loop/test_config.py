@@ -181,7 +181,9 @@ def test_escalation_needs_an_mlip_oracle_and_keeps_dft_settings():
         parse_config({**MINIMAL, "oracle": {"kind": "replay"}, "escalation": {"enabled": True}})
     dft = {"cutoff_ev": 300, "kpts": [2, 2, 1]}
     cfg = parse_config({**MINIMAL, "escalation": {"enabled": True, "mode": "relax", "dft": dft}})
-    from alloop.loop.bridges.dft import dft_fidelity, dft_settings, escalation_policy
+    from alloop.loop.agent.escalation_plan import escalation_policy
+    from alloop.loop.agent.labels import dft_fidelity
+    from alloop.loop.bridges.dft import dft_settings
 
     settings = dft_settings(cfg.escalation)
     assert (settings.code, settings.mode, settings.cutoff_ev, settings.kpts) == (
@@ -280,3 +282,14 @@ def test_oracle_and_executor_defaults_are_the_librarys() -> None:
                  "time_limit_s", "calculator", "reference_scheme"):  # fmt: skip
         assert getattr(built, name) == getattr(library, name), name
     assert cfg.executor.workers == ExecutorSettings().workers
+
+
+def test_a_bad_smiles_leaves_rdkit_logging_as_it_was():
+    from rdkit import rdBase
+
+    before = rdBase.LogStatus()
+    bad = {**MINIMAL, "pool": {"surfaces": [{"bulk": "Pt"}], "adsorbates": [{"smiles": "C1CC("}]}}
+    with pytest.raises(ConfigError, match="invalid SMILES 'C1CC\\('"):
+        parse_config(bad)
+    assert rdBase.LogStatus() == before
+    assert "rdApp.error:enabled" in before

@@ -22,7 +22,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 from typer.testing import CliRunner
 
-from alloop.loop.agent.fidelities import labels_that_count
+from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.face.app import DashboardApp, OverviewScreen, PlotsScreen, RoundsScreen
 from alloop.loop.face.app_pair import BatchScreen, PairScreen
 from alloop.loop.face.cli import app as cli

@@ -1,5 +1,6 @@
 """The dashboard's plain functions (`alloop.loop.face.explore`, `plots`, `model_view`): filters,
-sorting, what a pick's reason says about the believer, learning curves, the site map."""
+sorting, learning curves, the site map (what a pick was chosen with:
+tests/loop/test_acquisition_records.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from alloop.loop.face import explore, plots
 from alloop.loop.face.model_view import SiteMap, render_site_map, top_layer
-from alloop.store.records import AcquisitionRecord, LabelSummary, RoundRecord
+from alloop.store.records import LabelSummary, RoundRecord
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -64,20 +65,6 @@ def test_sort_puts_rows_without_the_value_last_either_way():
         "Pt|amides/1", "Ru|amides/2"]  # fmt: skip
     with pytest.raises(ValueError, match="unknown sort key 'size'"):
         explore.sort_rows(ROWS, "size")
-
-
-def pick(reason: str, sigma: float | None, mu: float | None = -1.0) -> explore.Pick:
-    acq = AcquisitionRecord(2, "Pt|a", "Pt", "a", 1, 0.5, mu, sigma, "lcb", reason)
-    return explore.Pick(acq, 10, -1.2, "mlip")
-
-
-def test_pick_reads_the_believers_sigma_and_the_expected_gain():
-    lowered = pick("lcb=-1.167 eV (mu=-1.000, sigma=0.167); d_min=0.3", 0.211)
-    assert lowered.believed_sigma_ev == pytest.approx(0.167)
-    assert pick("lcb=-1.211 eV (mu=-1.000, sigma=0.211)", 0.211).believed_sigma_ev is None
-    assert pick("cold-start random", None).believed_sigma_ev is None
-    assert lowered.improvement_ev == pytest.approx(-1.2 - -1.0)
-    assert pick("x", 0.1, mu=None).improvement_ev is None
 
 
 def rnd(index: int, **metrics: object) -> RoundRecord:

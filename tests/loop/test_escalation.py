@@ -1,4 +1,4 @@
-"""Escalation reason codes, budgets and ordering; label supersession by fidelity."""
+"""Escalation reason codes, budgets and ordering (label supersession: tests/loop/test_labels.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from alloop.loop.agent.escalation import (
     EscalationCandidate,
     EscalationPolicy,
     EscalationReason,
-    LabelRow,
     plan_escalations,
-    training_labels,
 )
 
 R = EscalationReason
@@ -171,50 +169,3 @@ def test_candidate_validation() -> None:
         plan_escalations([cand(2, sigma=math.nan)], rules, dft_spent=0)
     with pytest.raises(AcquisitionError, match="dft_spent must be an integer >= 0, got -1"):
         plan_escalations([], rules, dft_spent=-1)
-
-
-def test_higher_fidelity_supersedes_lower() -> None:
-    rows = [
-        (1, "mlip", -1.0, "ok"),
-        (1, "dft_relax", -0.7, "ok"),
-        (1, "dft_single_point", -0.8, "ok"),
-        (2, "mlip", -2.0, "ok"),
-        (2, "dft_single_point", None, "failed"),  # a failed DFT run erases nothing
-        (3, "mlip", -3.0, "anomalous"),  # not usable, and nothing else: absent
-        (4, "replay", 0.1, "ok"),
-    ]
-    labels = training_labels(rows)
-    assert list(labels) == [1, 2, 4]
-    assert (labels[1].fidelity, labels[1].gmae_ev) == ("dft_relax", -0.7)
-    assert labels[1].superseded == ("mlip", "dft_single_point")
-    assert (labels[2].fidelity, labels[2].gmae_ev, labels[2].superseded) == ("mlip", -2.0, ())
-    assert (labels[4].fidelity, labels[4].gmae_ev) == ("replay", 0.1)
-
-
-def test_equal_rank_later_row_wins() -> None:
-    rows = [
-        LabelRow(1, "replay", -0.5, "ok"),
-        LabelRow(1, "dft_relax", -0.6, "ok"),
-        LabelRow(2, "mlip", 0.1, "ok"),
-        LabelRow(2, "mlip", 0.2, "ok"),
-    ]
-    labels = training_labels(rows)
-    assert (labels[1].fidelity, labels[1].gmae_ev) == ("dft_relax", -0.6)
-    assert labels[2].gmae_ev == 0.2
-
-
-def test_fidelity_rank_is_configurable() -> None:
-    rows = [(1, "replay", -0.5, "ok"), (1, "mlip", -1.0, "ok")]
-    labels = training_labels(rows, fidelity_rank={"replay": 0, "mlip": 1})
-    assert (labels[1].fidelity, labels[1].superseded) == ("mlip", ("replay",))
-
-
-def test_supersession_errors() -> None:
-    with pytest.raises(AcquisitionError, match=r"unknown fidelity 'dft'; valid: \['dft_relax'"):
-        training_labels([(1, "dft", -1.0, "ok")])
-    with pytest.raises(AcquisitionError, match=r"unknown status 'done'; valid: \['ok'"):
-        training_labels([(1, "mlip", -1.0, "done")])
-    with pytest.raises(AcquisitionError, match="pair 7: status 'ok' with gmae_ev None"):
-        training_labels([(7, "mlip", None, "ok")])
-    with pytest.raises(AcquisitionError, match="pair 7: status 'ok' with gmae_ev nan"):
-        training_labels([(7, "mlip", math.nan, "ok")])

@@ -17,8 +17,10 @@ from ase.io import write
 from typer.testing import CliRunner
 
 from alloop.loop.agent.engine import CampaignEngine
-from alloop.loop.bridges.dft import EscalatingOracle, plan_round
-from alloop.loop.bridges.surrogate import PoolView, training_samples
+from alloop.loop.agent.escalation_plan import plan_round
+from alloop.loop.agent.training import training_samples
+from alloop.loop.bridges.dft import EscalatingOracle
+from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import EscalationSection, load_config
 from alloop.loop.face.cli import app
 from alloop.loop.face.commands import create_campaign

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
 from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
-from alloop.loop.bridges.surrogate import PoolView, training_samples
+from alloop.loop.agent.training import training_samples
+from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import CostSection, parse_config
 from alloop.loop.errors import ConfigError
 from alloop.loop.face.cli import app
@@ -343,3 +344,23 @@ def yaml_of(text: str, anchor: bool, per_round: int) -> dict:
     data = yaml.safe_load(text)
     data["escalation"] |= {"anchor_surfaces": anchor, "per_round": per_round}
     return data
+
+
+def test_cost_aware_ei_is_botorchs_on_the_dft_level_posterior() -> None:
+    """`expected_improvement` is BoTorch's analytic EI on `PoolGaussianModel`: at μ = best it is
+    σ φ(0); far below best with a small σ it is best − μ; far above, nothing."""
+    import math
+
+    from alloop.loop.agent.mf_acquisition import PoolGaussianModel, expected_improvement
+
+    mu = torch.tensor([-1.0, -3.0, 2.0], dtype=torch.float64)
+    sigma = torch.tensor([0.2, 0.01, 0.1], dtype=torch.float64)
+    ei = expected_improvement(mu, sigma, best=-1.0)
+    assert ei.dtype == torch.float64 and ei.shape == (3,)
+    assert float(ei[0]) == pytest.approx(0.2 / math.sqrt(2 * math.pi), rel=1e-12)
+    assert float(ei[1]) == pytest.approx(2.0, rel=1e-12)
+    assert float(ei[2]) < 1e-12
+    model = PoolGaussianModel(mu, sigma)
+    post = model.posterior(model.candidates)
+    assert torch.allclose(post.mean.view(-1), mu)
+    assert torch.allclose(post.variance.view(-1), sigma**2)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from ase.build import fcc111
+from ase.calculators.emt import EMT
 
+from alloop.oracles import dft as dft_module
 from alloop.oracles.adsorbates import adsorbate_from_database
 from alloop.oracles.dft import DFTOracle
 from alloop.oracles.dft_settings import DFTOracleSettings
@@ -91,3 +95,32 @@ def test_gpaw_escalation_end_to_end(al_h_pair: OraclePair, tmp_path: object) -> 
     # the DFT-relaxed slab was cached by content hash in cache_dir and reused by the second oracle
     assert res.provenance["slab_cache_hit"] is False and res2.provenance["slab_cache_hit"] is True
     assert res2.provenance["reference_energies_ev"] == res.provenance["reference_energies_ev"]
+
+
+def test_dft_threads_hold_for_the_escalation_only(
+    al_h_pair: OraclePair, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """GPAW's OpenMP threads: ``OMP_NUM_THREADS = omp_threads`` while the escalation computes,
+    the process's own value after it. The calculator is EMT here (no GPAW in the fast suite):
+    what is checked is the scope, with every calculation the escalation makes."""
+    seen: list[str | None] = []
+
+    class Recording(EMT):  # type: ignore[misc]
+        def calculate(self, *args: object, **kwargs: object) -> None:
+            seen.append(os.environ.get("OMP_NUM_THREADS"))
+            super().calculate(*args, **kwargs)
+
+    monkeypatch.setattr(dft_module, "build_dft_calculator", lambda *args: Recording())
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    start = MLIPOracle(
+        MLIPOracleSettings(
+            calculator="emt", max_placements=1, patience=1, reference_scheme="atomic"
+        )
+    )
+    settings = DFTOracleSettings(
+        reference_scheme="atomic", gas_box_ang=6.0, cache_dir=str(tmp_path), omp_threads=2
+    )
+    res = DFTOracle(settings, start).label(al_h_pair)
+    assert res.status == "ok", res.error
+    assert seen and set(seen) == {"2"}  # slab, reference molecule and adsorbate alike
+    assert os.environ["OMP_NUM_THREADS"] == "7"
