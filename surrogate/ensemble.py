@@ -27,7 +27,11 @@ from ase import Atoms
 from botorch.posteriors.ensemble import EnsemblePosterior
 from torch import Tensor
 
-from alloop.surrogate.calibration import calibrated_std, fit_spread_calibration
+from alloop.surrogate.calibration import (
+    MAX_UNLABELLED_PAIRS,
+    calibrated_std,
+    fit_spread_calibration,
+)
 from alloop.surrogate.checkpoint import CheckpointState, load_checkpoint, save_checkpoint
 from alloop.surrogate.crossfit import fit_member_priors, split_members
 from alloop.surrogate.errors import CheckpointError, SurrogateError, TrainingError
@@ -319,8 +323,31 @@ class AdsMTEnsemble:
         oof = pred.member_ev[holder[calib], torch.arange(len(calib))].numpy()
         resid = y_val - oof
         if self.config.calibrate_std:
-            self.std_scale, self.std_floor_ev = fit_spread_calibration(resid, pred.std_ev.numpy())
+            self.std_scale, self.std_floor_ev = fit_spread_calibration(
+                resid, self._unlabelled_spread(samples)
+            )
         return len(calib), float(np.mean(np.abs(resid)))
+
+    def _unlabelled_spread(self, samples: Sequence[SurrogateSample]) -> np.ndarray:
+        """The raw member spread (eV) at up to ``MAX_UNLABELLED_PAIRS`` seeded combinations of
+        the labelled surfaces and adsorbates that carry no label (what calibration pairs the
+        out-of-fold residuals with); one zero when every combination is labelled (σ is then
+        the floor alone)."""
+        keys, slab_idx, smiles, ads_idx = self._index(
+            [s.slab for s in samples], [s.smiles for s in samples]
+        )
+        slab_of = {k: samples[slab_idx.index(i)].slab for i, k in enumerate(keys)}
+        labelled = set(zip(slab_idx, ads_idx, strict=True))
+        free = [
+            (i, j) for i in range(len(keys)) for j in range(len(smiles)) if (i, j) not in labelled
+        ]
+        if not free or len(self.members) < 2:
+            return np.zeros(1)
+        rng = np.random.default_rng(self.seed)
+        if len(free) > MAX_UNLABELLED_PAIRS:
+            free = [free[i] for i in rng.choice(len(free), MAX_UNLABELLED_PAIRS, replace=False)]
+        pred = self.predict([slab_of[k] for k in keys], smiles, torch.tensor(free))
+        return pred.member_ev.std(dim=0).numpy()
 
     def _fidelity_inputs(
         self, fidelity: Tensor, low_ev: Tensor
