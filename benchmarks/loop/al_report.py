@@ -40,7 +40,27 @@ def _mae_table(results: dict[str, Any], kind: str) -> list[str]:
     return lines
 
 
+def _budget(results: dict[str, Any]) -> int:
+    """Labels the order was scored to (the ``found_by_1000`` figures stop there if sooner)."""
+    st = results["settings"]
+    return min(1000, max(st["checkpoints"]) + st["batch"])
+
+
+def _surrogate_words(results: dict[str, Any]) -> str:
+    st = results["settings"]
+    if st.get("surrogate", "bench") == "shipped":
+        return (
+            "the shipped AdsMT surrogate, untouched (`surrogate/defaults.py`: cross-fitted "
+            "members over the scaling prior, spread calibrated on out-of-fold residuals)"
+        )
+    return (
+        f"AdsMT ensemble of {st['members']} (hidden {st['hidden_dim']}, ≤ {st['max_epochs']} "
+        f"epochs, patience {st['patience']}, warm start every round)"
+    )
+
+
 def write_markdown(results: dict[str, Any], path: Path) -> None:
+    stem = path.stem
     agents = results["agents"]
     exp = results["random_expected_labels"]
     k, need = results["top_k"], results["find"]
@@ -52,11 +72,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         f"file was written by `{results['command']}`).",
         "",
         f"Seeds {results['settings']['seeds']}; start {results['settings']['start']} random "
-        f"labels, batches of {results['settings']['batch']}; AdsMT ensemble of "
-        f"{results['settings']['members']} (hidden {results['settings']['hidden_dim']}, "
-        f"≤ {results['settings']['max_epochs']} epochs, patience "
-        f"{results['settings']['patience']}, warm start every round) through the real engine "
-        "and a SQLite campaign per run. Mean ± std over seeds.",
+        f"labels, batches of {results['settings']['batch']}; {_surrogate_words(results)} "
+        "through the real engine and a SQLite campaign per run. Mean ± std over seeds.",
         "",
         f"## (a) Labels to find {need} of the {k} strongest binders",
         "",
@@ -65,7 +82,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "without.",
         "",
         "| agent | labels (with) | × fewer than random | labels (without) | "
-        f"found of {k} by 1,000 (with / without) |",
+        f"found of {k} by {_budget(results):,} (with / without) |",
         "|---|---|---|---|---|",
     ]
     for name, row in agents.items():
@@ -114,14 +131,14 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         ]
     lines += [
         "",
-        "Plots: `loop_al_found.png` (strongest binders found vs labels), "
-        "`loop_al_pool_mae.png` (pool MAE vs labels).",
+        f"Plots: `{stem}_found.png` (strongest binders found vs labels), "
+        f"`{stem}_pool_mae.png` (pool MAE vs labels).",
         "",
     ]
     path.write_text("\n".join(lines))
 
 
-def plot_curves(results: dict[str, Any], out: Path) -> None:
+def plot_curves(results: dict[str, Any], out: Path, stem: str = "loop_al") -> None:
     agents = results["agents"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, which in zip(axes, ("with", "without"), strict=True):
@@ -135,7 +152,7 @@ def plot_curves(results: dict[str, Any], out: Path) -> None:
         ax.set_xlim(0, max(len(r[f"found_curve_{which}"]) for r in agents.values()))
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "loop_al_found.png", dpi=120)
+    fig.savefig(out / f"{stem}_found.png", dpi=120)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -148,5 +165,5 @@ def plot_curves(results: dict[str, Any], out: Path) -> None:
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "loop_al_pool_mae.png", dpi=120)
+    fig.savefig(out / f"{stem}_pool_mae.png", dpi=120)
     plt.close(fig)
