@@ -317,15 +317,16 @@ def show(
     campaign: CampaignArg,
     pair: Annotated[str, typer.Argument(help="Pair key, e.g. 'Pt|group2/3611'.")],
 ) -> None:
-    """Why a pair was chosen (round, rank, μ, σ, acquisition value, reason, the slab atoms
-    the surrogate's attention scored highest) and its labels.
+    """Every decision about a pair (each acquisition and escalation: round, reason code, value,
+    cost, the label it bought; the label that counts marked), what each pick was chosen with,
+    the slab atoms the surrogate's attention scored highest, and its labels.
 
     Example: [bold]alloop show fg.alloop 'Pt|group2/3611'[/]
     """
     with guard():
-        acqs, labels = commands.pair_story(campaign, pair)
+        acqs, labels, decided = commands.pair_story(campaign, pair)
         top = commands.pair_site_scores(campaign, pair)
-    out().print(views.pair_panel(pair, acqs, labels, top))
+    out().print(views.pair_panel(pair, acqs, labels, top, decided))
 
 
 @app.command()

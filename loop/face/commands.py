@@ -9,6 +9,7 @@ from pathlib import Path
 from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
+from alloop.loop.face.decisions import PairDecisions, pair_decisions
 from alloop.loop.face.entry import campaign_file_for
 from alloop.loop.face.standing import Standing, lock_holder, standing_of
 from alloop.loop.hints import not_found
@@ -236,9 +237,12 @@ def pair_site_scores(campaign: str, pair: str, n_top: int = 5) -> list[TopSites]
         return out
 
 
-def pair_story(campaign: str, pair: str) -> tuple[list[AcquisitionRecord], list[LabelRecord]]:
-    """Every acquisition of `pair` and every label it has, oldest first."""
+def pair_story(
+    campaign: str, pair: str
+) -> tuple[list[AcquisitionRecord], list[LabelRecord], PairDecisions]:
+    """Every acquisition of `pair`, every label it has (oldest first), and every decision
+    about it with what each bought and the label that counts (`decisions.pair_decisions`)."""
     with CampaignStore.open(campaign) as store:
         require("pair", pair, [p.key for p in store.pairs()])
         acqs = [a for a in store.acquisitions() if a.pair_key == pair]
-        return acqs, store.labels(pair)
+        return acqs, store.labels(pair), pair_decisions(store, pair)

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from alloop.loop.face import numbers
 from alloop.loop.face.commands import HistoryRow, TopSites
+from alloop.loop.face.decisions import Decision, PairDecisions
 from alloop.loop.face.safe_text import safe_rich, safe_text
 from alloop.loop.face.standing import BudgetUse, Standing
 from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
@@ -224,29 +225,70 @@ def top_sites_table(top: Sequence[TopSites]) -> Table:
     return table
 
 
+#: the mark of the label that counts (`labels_that_count`) in `show`
+COUNTS_MARK = "✓ counts"
+
+
+def bought_text(d: Decision, counted: LabelRecord | None) -> str:
+    """What a decision bought: ``-1.692 dft_relax ✓ counts``, a failed label's status, the
+    state of a job with no result yet, or "—" when it made no job."""
+    lab = d.label
+    if lab is None:
+        return numbers.MISSING if d.job is None else d.job.state.lower()
+    shown = numbers.ev(lab.gmae_ev) if lab.status == "ok" else lab.status
+    counts = counted is not None and lab.id == counted.id
+    return f"{shown} {lab.fidelity}" + (f" {COUNTS_MARK}" if counts else "")
+
+
+def decisions_table(decided: PairDecisions) -> Table:
+    """Every acquisition and escalation of a pair: round, what was decided and its reason
+    code, the fidelity asked for, the value (before cost weighting) and cost, what it bought
+    (the label that counts marked), and why in words."""
+    t = Table(title="decisions (acquisitions and escalations)", show_edge=False)
+    for col, just in (("round", "right"), ("decision", "left"), ("code", "left"),
+                      ("fidelity", "left"), ("value", "right"), ("cost", "right"),
+                      ("label bought (eV)", "left"), ("why", "left")):  # fmt: skip
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for d in decided.decisions:
+        value = numbers.acquisition_value(d.value_of, d.value)
+        t.add_row(
+            numbers.count(d.round_index), d.action, safe_rich(d.code),
+            safe_rich(d.fidelity or numbers.MISSING), value, numbers.cost(d.cost),
+            safe_rich(bought_text(d, decided.counted)), safe_rich(d.detail),
+        )  # fmt: skip
+    return t
+
+
 def pair_panel(
     pair: str,
     acquisitions: Sequence[AcquisitionRecord],
     labels: Sequence[LabelRecord],
     top_sites: Sequence[TopSites] = (),
+    decided: PairDecisions | None = None,
 ) -> Panel:
-    acq = Table(title="acquisitions", show_edge=False, caption=BELIEVER_NOTE)
-    for col in ("round", "rank", "acquisition", "value", "μ (eV)", "model σ (eV)", "chosen with",
-                "reason"):  # fmt: skip
+    """`alloop show`: the pair's decisions (`decisions_table`), what each pick was chosen
+    with, the attention's top atoms, its labels (the one that counts marked) and their
+    provenance."""
+    acq = Table(title="what each pick was chosen with", show_edge=False, caption=BELIEVER_NOTE)
+    for col in ("round", "rank", "acquisition", "μ (eV)", "model σ (eV)", "chosen with"):
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
             numbers.count(a.round_index), numbers.count(a.rank), safe_rich(a.acquisition),
-            numbers.acquisition_value(a.acquisition, a.score), _ev(a.mu_ev),
-            numbers.sigma(a.sigma_ev), acquisition_facts(a), safe_rich(a.reason),
+            _ev(a.mu_ev), numbers.sigma(a.sigma_ev), acquisition_facts(a),
         )  # fmt: skip
+    counted = decided.counted if decided is not None else None
     labs = Table(title="labels", show_edge=False)
-    for col in ("GMAE (eV)", "status", "fidelity", "job"):
+    for col in ("GMAE (eV)", "status", "fidelity", "job", "counts"):
         labs.add_column(col)
     for lab in labels:
+        mark = "✓" if counted is not None and lab.id == counted.id else ""
         labs.add_row(_ev(lab.gmae_ev), safe_text(lab.status), safe_text(lab.fidelity),
-                     safe_text(lab.job_key or "—"))  # fmt: skip
-    parts: list[object] = [acq if acquisitions else "never acquired"]
+                     safe_text(lab.job_key or "—"), mark)  # fmt: skip
+    parts: list[object] = []
+    if decided is not None and decided.decisions:
+        parts.append(decisions_table(decided))
+    parts.append(acq if acquisitions else "never acquired")
     if top_sites:
         parts.append(top_sites_table(top_sites))
     parts.append(labs if labels else "no labels yet")
@@ -257,6 +299,7 @@ def pair_panel(
         for key, value in lab.provenance.items():
             if isinstance(value, str | int | float | bool) and key != "best_structure":
                 prov.add_row(safe_text(key), safe_text(str(value)[:80]))
-        title = f"provenance of the {safe_text(lab.fidelity)} label"
+        counts = " (counts)" if counted is not None and lab.id == counted.id else ""
+        title = f"provenance of the {safe_text(lab.fidelity)} label{counts}"
         parts.append(Panel(prov, title=title, expand=False))
     return Panel(Group(*parts), title=safe_text(pair), expand=False)  # type: ignore[arg-type]
