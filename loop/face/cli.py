@@ -120,8 +120,8 @@ def status(campaign: CampaignArg) -> None:
     Example: [bold]alloop status fg.alloop[/]
     """
     with guard():
-        st, costs, standing = commands.campaign_status(campaign)
-    out().print(views.status_panel(st, campaign, costs, standing))
+        st, costs, standing, answers = commands.campaign_status(campaign)
+    out().print(views.status_panel(st, campaign, costs, standing, answers))
 
 
 class HistoryFormat(StrEnum):
@@ -236,10 +236,13 @@ def _drive(store: object, cfg: AlloopConfig, quiet: bool, threads: int | None = 
         decision = engine.run()
     standing = standing_of(store)  # type: ignore[arg-type]
     if not quiet:
+        from alloop.loop.face.answers import campaign_answers
+
         costs = commands.campaign_costs(store)  # type: ignore[arg-type]
-        status = commands.status_of(store)  # type: ignore[arg-type]
+        answers = campaign_answers(store)  # type: ignore[arg-type]
+        status = commands.status_of(store, answers=answers)  # type: ignore[arg-type]
         where = store.target.display  # type: ignore[attr-defined]
-        out().print(views.status_panel(status, where, costs, standing))
+        out().print(views.status_panel(status, where, costs, standing, answers))
         out().print(f"[bold]stopped:[/] {safe_text(f'{decision.reason} — {decision.detail}')}")
     if standing.all_failed:  # the stop rule held, but the campaign learnt nothing
         # fail() makes the whole line inert
@@ -373,18 +376,20 @@ def export(
         ),
     ] = NEUTRALISE_FORMULAS,
 ) -> None:
-    """Export labels and acquisitions as CSV, or best structures as an ASE database.
+    """Export labels, acquisitions and the pairs ranked strongest first (DFT level in a
+    multi-fidelity campaign, predicted values marked) as CSV, or the structures labels store
+    as an ASE database (exit 1, nothing written, when no label stores one).
 
     Data is kept as stored, but CSV text cells that a spreadsheet would run as a formula get a
     leading ' unless --keep-formulas.
     Example: [bold]alloop export fg.alloop --format asedb --out best.db[/]
     """
     with guard():
-        paths = commands.export_campaign(
+        written = commands.export_campaign(
             campaign, fmt.value, out_path, neutralise_formulas=neutralise
         )
-    for p in paths:
-        out().print(f"[green]wrote[/] {safe_text(str(p))}")
+    for p, what in written:  # one line per file, a long path included
+        out().print(f"[green]wrote[/] {safe_text(f'{p}: {what}')}", soft_wrap=True)
 
 
 @app.command()

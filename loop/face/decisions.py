@@ -19,12 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from alloop.loop.agent.costs import fidelity_cost
 from alloop.loop.agent.labels import DFT_FIDELITIES, labels_that_count
 from alloop.loop.config import CostSection
 from alloop.store import CampaignStore
-from alloop.store.records import AcquisitionRecord, EventRecord, JobRecord, LabelRecord
+from alloop.store.records import (
+    AcquisitionRecord,
+    EventRecord,
+    JobRecord,
+    LabelRecord,
+    LabelSummary,
+)
+
+#: a label record or summary (both name the job that bought them)
+L = TypeVar("L", LabelRecord, LabelSummary)
 
 __all__ = [
     "ACQUIRED",
@@ -32,6 +42,7 @@ __all__ = [
     "JOB_ONLY",
     "Decision",
     "PairDecisions",
+    "acquisition_job",
     "labels_bought",
     "pair_decisions",
 ]
@@ -72,13 +83,19 @@ def _number(x: object) -> float | None:
 
 
 def _job_for(jobs: Sequence[JobRecord], fidelity: str | None, dft: bool) -> JobRecord | None:
-    """The round's job of the pair a decision made: of the fidelity it asked for, else (rows
-    written before the fidelity was stored) the first of the right class."""
+    """Of the pair's jobs of one round, the one of ``fidelity``, else (rows written before
+    the fidelity was stored) the first that is (``dft``) or is not a DFT job."""
     if fidelity is not None:
         found = [j for j in jobs if j.kind == fidelity]
     else:
         found = [j for j in jobs if (j.kind in DFT_FIDELITIES) is dft]
     return found[0] if found else None
+
+
+def acquisition_job(a: AcquisitionRecord, jobs: Sequence[JobRecord]) -> JobRecord | None:
+    """The job acquisition ``a`` made, among ``jobs`` (its pair's jobs of its round): the one
+    of the fidelity it asked for; None when it made none (a row added by hand)."""
+    return _job_for(jobs, a.fidelity, a.fidelity in DFT_FIDELITIES)
 
 
 def pair_decisions(store: CampaignStore, pair_key: str) -> PairDecisions:
@@ -100,7 +117,7 @@ def pair_decisions(store: CampaignStore, pair_key: str) -> PairDecisions:
     merged: set[int] = set()
     for a in acqs:
         dft = a.fidelity in DFT_FIDELITIES
-        job = made.take(_job_for(by_round.get(a.round_index, []), a.fidelity, dft))
+        job = made.take(acquisition_job(a, by_round.get(a.round_index, [])))
         event = next((e for e in events if dft and e.round_index == a.round_index), None)
         if event is not None:
             merged.add(event.id)
@@ -170,6 +187,6 @@ class _Made:
                         self.label(j), "a job no acquisition or escalation names")  # fmt: skip
 
 
-def labels_bought(labels: Iterable[LabelRecord]) -> dict[str, LabelRecord]:
+def labels_bought(labels: Iterable[L]) -> dict[str, L]:
     """Job key -> the label that job bought (the newest, should a job have several)."""
     return {lab.job_key: lab for lab in labels if lab.job_key is not None}
