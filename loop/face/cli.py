@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import LoopError
-from alloop.loop.face import commands, repair_views, views
+from alloop.loop.face import catalogue, commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.loop.face.entry import refuse_if_running
 from alloop.loop.face.safe_text import safe_text
@@ -116,6 +116,9 @@ def init(
 @app.command()
 def status(campaign: CampaignArg) -> None:
     """Show a campaign's pool, labels, jobs, rounds and best pairs so far.
+
+    In a multi-fidelity campaign the best pairs are ranked at DFT level: the DFT label, else
+    the model's DFT-level μ ± σ (marked predicted); never a raw MLIP label.
 
     Example: [bold]alloop status fg.alloop[/]
     """
@@ -320,9 +323,11 @@ def show(
     campaign: CampaignArg,
     pair: Annotated[str, typer.Argument(help="Pair key, e.g. 'Pt|group2/3611'.")],
 ) -> None:
-    """Every decision about a pair (each acquisition and escalation: round, reason code, value,
-    cost, the label it bought; the label that counts marked), what each pick was chosen with,
-    the slab atoms the surrogate's attention scored highest, and its labels.
+    """Why a pair was chosen and escalated, and its labels (the one that counts marked).
+
+    Lists every acquisition and escalation of the pair (round, reason code, value, cost, the
+    label it bought), what each pick was chosen with, the slab atoms the surrogate's attention
+    scored highest, and every label with its provenance.
 
     Example: [bold]alloop show fg.alloop 'Pt|group2/3611'[/]
     """
@@ -376,9 +381,11 @@ def export(
         ),
     ] = NEUTRALISE_FORMULAS,
 ) -> None:
-    """Export labels, acquisitions and the pairs ranked strongest first (DFT level in a
-    multi-fidelity campaign, predicted values marked) as CSV, or the structures labels store
-    as an ASE database (exit 1, nothing written, when no label stores one).
+    """Export labels, acquisitions and the ranking as CSV, or structures as an ASE database.
+
+    CSV: labels.csv, acquisitions.csv and ranking.csv (pairs strongest first; at DFT level in a
+    multi-fidelity campaign, predicted values marked). ASE database: the structures the labels
+    store; when none does it says so, writes nothing and exits 1.
 
     Data is kept as stored, but CSV text cells that a spreadsheet would run as a formula get a
     leading ' unless --keep-formulas.
@@ -390,6 +397,9 @@ def export(
         )
     for p, what in written:  # one line per file, a long path included
         out().print(f"[green]wrote[/] {safe_text(f'{p}: {what}')}", soft_wrap=True)
+
+
+app.command(name="pool")(catalogue.pool)
 
 
 @app.command()

@@ -80,7 +80,7 @@ def test_export_formats(campaign, tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    ["init", "status", "history", "export", "run", "resume", "dashboard", "show", "report"],
+    ["init", "status", "history", "export", "run", "resume", "dashboard", "show", "report", "pool"],
 )
 def test_every_command_has_help_with_an_example(command):
     result = runner.invoke(app, [command, "--help"], env=WIDE)
