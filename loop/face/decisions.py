@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from alloop.loop.agent.costs import fidelity_cost
+from alloop.loop.agent.events import ESCALATED_EVENT
 from alloop.loop.agent.labels import DFT_FIDELITIES, labels_that_count
 from alloop.loop.config import CostSection
 from alloop.store import CampaignStore
@@ -50,7 +51,6 @@ __all__ = [
 ACQUIRED = "acquired"
 ESCALATED = "escalated"
 JOB_ONLY = "job"  # a job no acquisition or escalation names (e.g. added by hand)
-ESCALATED_EVENT = "escalated"
 
 
 @dataclass(frozen=True)
