@@ -290,7 +290,8 @@ class OracleSection(Section):
     reference: Literal["gas_phase_molecule", "atomic"] = "gas_phase_molecule"
     # order placement sites by the surrogate's cross-attention scores of the acquired pair
     # (stored with the acquisition either way). Off: on 35 held-out EMT pairs they found the
-    # minimum later and less often (README, "Site scores"; benchmarks/oracles/site_scores.py)
+    # minimum later and less often (docs/oracles.md, "Site scores";
+    # benchmarks/oracles/site_scores.py)
     use_site_scores: bool = False
 
     @model_validator(mode="after")
@@ -386,9 +387,9 @@ class CostSection(Section):
     """What one label costs, in cost units, by fidelity (`alloop.loop.agent.costs`).
 
     Not measured at scale here: on this machine's CPU an MLIP label (full placement search,
-    SevenNet-MF-0) took 97-213 s on average (README, label accuracy), while a DFT relaxation of
-    a 48-atom slab with an adsorbate takes hours, so DFT is set to 100 MLIP labels. ``dft``
-    prices replay labels too: they stand in for DFT.
+    SevenNet-MF-0) took 97-213 s on average (docs/oracles.md, label accuracy), while a DFT
+    relaxation of a 48-atom slab with an adsorbate takes hours, so DFT is set to 100 MLIP
+    labels. ``dft`` prices replay labels too: they stand in for DFT.
     """
 
     mlip: PositiveFloat = 1.0
@@ -461,7 +462,7 @@ class ExecutorSection(Section):
 class BackupSection(Section):
     """Backups of an SQLite campaign beside it (`alloop.store.backup`, restored with `alloop
     restore`): a consistent copy when every ``every_rounds``-th round closes (0: none), the
-    newest ``keep`` kept. Each is a full copy of the file (cost: README, reliability)."""
+    newest ``keep`` kept. Each is a full copy of the file (cost: docs/reliability.md)."""
 
     every_rounds: Annotated[int, Field(ge=0, le=1_000_000)] = 1
     keep: Annotated[int, Field(ge=1, le=1000)] = 2

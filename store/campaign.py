@@ -375,8 +375,9 @@ class CampaignStore:
         with self._read() as s:
             q = (
                 select(m.LabelRow.pair_id, m.PairRow.key, m.LabelRow.gmae_ev, m.LabelRow.status,
-                       m.LabelRow.fidelity)
+                       m.LabelRow.fidelity, m.JobRow.key)
                 .join(m.PairRow, m.LabelRow.pair_id == m.PairRow.id)
+                .outerjoin(m.JobRow, m.LabelRow.job_id == m.JobRow.id)
                 .order_by(m.LabelRow.id)
             )  # fmt: skip
             return [r.LabelSummary(*row) for row in s.execute(q).all()]

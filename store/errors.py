@@ -56,3 +56,8 @@ class CampaignReadOnlyError(StoreError):
 
 class CheckpointCorruptError(StoreError):
     """A stored checkpoint's bytes do not match their sha256 (derived state: retrain it)."""
+
+
+class NothingToExportError(StoreError):
+    """An export was asked for that the campaign holds nothing for (e.g. an ASE database of
+    structures when no label stores one); nothing is written."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import ase.db
 
 from alloop.store.campaign import CampaignStore
-from alloop.store.errors import StoreError
+from alloop.store.errors import NothingToExportError, StoreError
 from alloop.store.faults import faults_as_store_errors, refuse_read_only
 from alloop.store.structures import atoms_from_json
 
@@ -37,7 +37,9 @@ ACQ_COLUMNS = (
 )  # fmt: skip
 
 
-def _fresh(path: Path) -> Path:
+def fresh_output(path: Path) -> Path:
+    """``path``, after refusing one that exists, lies in a missing folder or cannot be
+    written."""
     if path.exists():
         raise StoreError(f"{path} exists already; not overwritten")
     if not path.parent.is_dir():
@@ -59,8 +61,8 @@ def export_csv(
     Text cells that start like a formula are neutralised (`neutralise_formula`) when
     ``neutralise_formulas``; numeric cells never are."""
     text = neutralise_formula if neutralise_formulas else str
-    labels_path = _fresh(out_dir / "labels.csv")
-    acq_path = _fresh(out_dir / "acquisitions.csv")
+    labels_path = fresh_output(out_dir / "labels.csv")
+    acq_path = fresh_output(out_dir / "acquisitions.csv")
     pairs = {p.key: p for p in store.pairs()}
     with open(labels_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -97,18 +99,29 @@ def export_asedb(store: CampaignStore, out_path: Path) -> int:
 
     Key-value pairs carry the provenance that fits ASE's rules (identifier keys, scalar values);
     the full provenance JSON goes in `data`. Returns the number of rows written.
+
+    Raises:
+        NothingToExportError: no label stores a structure (replay labels, read from a table,
+            carry none); no file is written.
     """
-    _fresh(out_path)
+    fresh_output(out_path)
     pairs = {p.key: p for p in store.pairs()}
+    labels = store.labels()
+    with_structure = [lab for lab in labels if lab.provenance.get("best_structure")]
+    if not with_structure:
+        kinds = ", ".join(sorted({lab.fidelity for lab in labels})) or "none yet"
+        raise NothingToExportError(
+            f"no structures to export: none of the campaign's {len(labels)} labels (fidelity: "
+            f"{kinds}) stores one (labels a replay oracle reads from a table carry none); "
+            f"{out_path} not written"
+        )
     n = 0
     with (
         faults_as_store_errors(str(out_path)),
         ase.db.connect(out_path, type="db", append=False) as con,
     ):
-        for lab in store.labels():
-            text = lab.provenance.get("best_structure")
-            if not text:
-                continue
+        for lab in with_structure:
+            text = lab.provenance["best_structure"]
             atoms = atoms_from_json(text if isinstance(text, str) else json.dumps(text))
             p = pairs[lab.pair_key]
             kv: dict[str, str | float | int | bool] = {

@@ -2,8 +2,8 @@
 for `alloop check`.
 
 `PRAGMA quick_check` verifies every b-tree page, cell and overflow chain (it skips only the
-index-versus-table comparison of `integrity_check`); its cost grows with the file's size (README,
-reliability section). The full check also reads every row of every table, so it can say how much
+index-versus-table comparison of `integrity_check`); its cost grows with the file's size
+(docs/reliability.md). The full check also reads every row of every table, so it can say how much
 of each table is still readable: the numbers `alloop recover` will salvage.
 """
 

@@ -96,6 +96,7 @@ class LabelSummary:
     gmae_ev: float | None
     status: str
     fidelity: str
+    job_key: str | None = None  # the job that bought it (None: added outside a job)
 
 
 @dataclass(frozen=True)

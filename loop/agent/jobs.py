@@ -10,7 +10,7 @@ and `retry_lost` runs it again when the campaign resumes (at most `MAX_ATTEMPTS`
 
 Labelling jobs of a round whose acquisitions carry the surrogate's site scores
 (`planning.SITE_SCORES_EVENT`) hand them to the oracle when `oracle.use_site_scores` is on (off
-by default: measured, they did not pay; README, "Site scores").
+by default: measured, they did not pay; docs/oracles.md, "Site scores").
 The executor is built on first use and closed with the runner; its workers live as long.
 """
 

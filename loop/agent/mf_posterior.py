@@ -20,9 +20,10 @@ from torch import Tensor
 
 from alloop.loop.agent.mf_acquisition import surface_gap_sigma
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView
+from alloop.loop.config import EscalationSection
 from alloop.store.records import PairRecord
 
-__all__ = ["DFTLevelPosterior", "dft_level_posterior", "surface_gaps"]
+__all__ = ["DFTLevelPosterior", "dft_level_posterior", "gap_sigma_applies", "surface_gaps"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,13 @@ def surface_gaps(
     for pair_id in sorted(set(target) & set(low)):
         gaps.setdefault(surface[pair_id], []).append(target[pair_id] - low[pair_id])
     return gaps
+
+
+def gap_sigma_applies(section: EscalationSection) -> bool:
+    """Whether σ carries the unknown surface gap (``anchor_surfaces=`` of
+    `dft_level_posterior`): under the cost-aware policy with `escalation.anchor_surfaces`, the
+    only policy that plans with this posterior."""
+    return section.cost_aware and section.anchor_surfaces
 
 
 def dft_level_posterior(

@@ -11,12 +11,18 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from alloop.loop.config import FG_METALS, AdsorbateSpec, FGPoolSpec, PoolSection, SurfaceSpec
 from alloop.loop.errors import ConfigError
 from alloop.oracles.fg_data import FG_ROOT_ENV, fg_data_root
 from alloop.store.records import NewAdsorbate, NewSurface
+
+if TYPE_CHECKING:
+    from ase import Atoms
+
+    from alloop.surrogate.fg import FGMolecule
 
 T = TypeVar("T")
 
@@ -66,21 +72,45 @@ def stratified_choice(
     return [items[i] for i in chosen]
 
 
-def _fg_pool(spec: FGPoolSpec, seed: int) -> Pool:
+@dataclass(frozen=True)
+class FGCatalogue:
+    """What an FG pool can be built from: the data's folder, the metals a config may name
+    (`FG_METALS`) and each family with its molecule keys (``family/code``), sorted."""
+
+    root: Path
+    metals: tuple[str, ...]
+    families: dict[str, tuple[str, ...]]
+
+
+def fg_catalogue(root: Path | None = None) -> FGCatalogue:
+    """The FG metals and families at ``root`` (default: `fg_data_root`), as `pool.fg` reads
+    them; a missing or unreadable table raises ConfigError naming the folder."""
+    root, slabs, molecules = _read_fg(root)
+    families: dict[str, list[str]] = {}
+    for m in molecules:
+        families.setdefault(m.family, []).append(m.key)
+    metals = tuple(m for m in FG_METALS if m in slabs)
+    return FGCatalogue(root, metals, {f: tuple(sorted(k)) for f, k in sorted(families.items())})
+
+
+def _read_fg(root: Path | None) -> tuple[Path, dict[str, Atoms], list[FGMolecule]]:
     from alloop.surrogate.errors import SurrogateError
     from alloop.surrogate.fg import read_fg_molecules, read_fg_slabs
 
-    root = spec.root or fg_data_root()
+    root = root or fg_data_root()
     if not (root / "fg_gmae_derived.csv").is_file():
         raise ConfigError(
             f"pool.fg.root: no FG reference table at {root} (expected fg_gmae_derived.csv); "
             f"set pool.fg.root or ${FG_ROOT_ENV}"
         )
     try:
-        slabs = read_fg_slabs(root)
-        molecules = read_fg_molecules(root)
+        return root, read_fg_slabs(root), read_fg_molecules(root)
     except SurrogateError as exc:
         raise ConfigError(f"pool.fg.root: cannot read the FG table at {root}: {exc}") from exc
+
+
+def _fg_pool(spec: FGPoolSpec, seed: int) -> Pool:
+    root, slabs, molecules = _read_fg(spec.root)
     metals = spec.metals or FG_METALS
     if spec.families is not None:
         known = sorted({m.family for m in molecules})

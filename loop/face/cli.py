@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alloop.loop.config import AlloopConfig
 from alloop.loop.errors import LoopError
-from alloop.loop.face import commands, repair_views, views
+from alloop.loop.face import catalogue, commands, repair_views, views
 from alloop.loop.face.dashboard import DEFAULT_REFRESH_S as DASHBOARD_REFRESH_S
 from alloop.loop.face.entry import refuse_if_running
 from alloop.loop.face.safe_text import safe_text
@@ -117,11 +117,14 @@ def init(
 def status(campaign: CampaignArg) -> None:
     """Show a campaign's pool, labels, jobs, rounds and best pairs so far.
 
+    In a multi-fidelity campaign the best pairs are ranked at DFT level: the DFT label, else
+    the model's DFT-level μ ± σ (marked predicted); never a raw MLIP label.
+
     Example: [bold]alloop status fg.alloop[/]
     """
     with guard():
-        st, costs, standing = commands.campaign_status(campaign)
-    out().print(views.status_panel(st, campaign, costs, standing))
+        st, costs, standing, answers = commands.campaign_status(campaign)
+    out().print(views.status_panel(st, campaign, costs, standing, answers))
 
 
 class HistoryFormat(StrEnum):
@@ -236,10 +239,13 @@ def _drive(store: object, cfg: AlloopConfig, quiet: bool, threads: int | None = 
         decision = engine.run()
     standing = standing_of(store)  # type: ignore[arg-type]
     if not quiet:
+        from alloop.loop.face.answers import campaign_answers
+
         costs = commands.campaign_costs(store)  # type: ignore[arg-type]
-        status = commands.status_of(store)  # type: ignore[arg-type]
+        answers = campaign_answers(store)  # type: ignore[arg-type]
+        status = commands.status_of(store, answers=answers)  # type: ignore[arg-type]
         where = store.target.display  # type: ignore[attr-defined]
-        out().print(views.status_panel(status, where, costs, standing))
+        out().print(views.status_panel(status, where, costs, standing, answers))
         out().print(f"[bold]stopped:[/] {safe_text(f'{decision.reason} — {decision.detail}')}")
     if standing.all_failed:  # the stop rule held, but the campaign learnt nothing
         # fail() makes the whole line inert
@@ -317,15 +323,18 @@ def show(
     campaign: CampaignArg,
     pair: Annotated[str, typer.Argument(help="Pair key, e.g. 'Pt|group2/3611'.")],
 ) -> None:
-    """Why a pair was chosen (round, rank, μ, σ, acquisition value, reason, the slab atoms
-    the surrogate's attention scored highest) and its labels.
+    """Why a pair was chosen and escalated, and its labels (the one that counts marked).
+
+    Lists every acquisition and escalation of the pair (round, reason code, value, cost, the
+    label it bought), what each pick was chosen with, the slab atoms the surrogate's attention
+    scored highest, and every label with its provenance.
 
     Example: [bold]alloop show fg.alloop 'Pt|group2/3611'[/]
     """
     with guard():
-        acqs, labels = commands.pair_story(campaign, pair)
+        acqs, labels, decided = commands.pair_story(campaign, pair)
         top = commands.pair_site_scores(campaign, pair)
-    out().print(views.pair_panel(pair, acqs, labels, top))
+    out().print(views.pair_panel(pair, acqs, labels, top, decided))
 
 
 @app.command()
@@ -372,18 +381,25 @@ def export(
         ),
     ] = NEUTRALISE_FORMULAS,
 ) -> None:
-    """Export labels and acquisitions as CSV, or best structures as an ASE database.
+    """Export labels, acquisitions and the ranking as CSV, or structures as an ASE database.
+
+    CSV: labels.csv, acquisitions.csv and ranking.csv (pairs strongest first; at DFT level in a
+    multi-fidelity campaign, predicted values marked). ASE database: the structures the labels
+    store; when none does it says so, writes nothing and exits 1.
 
     Data is kept as stored, but CSV text cells that a spreadsheet would run as a formula get a
     leading ' unless --keep-formulas.
     Example: [bold]alloop export fg.alloop --format asedb --out best.db[/]
     """
     with guard():
-        paths = commands.export_campaign(
+        written = commands.export_campaign(
             campaign, fmt.value, out_path, neutralise_formulas=neutralise
         )
-    for p in paths:
-        out().print(f"[green]wrote[/] {safe_text(str(p))}")
+    for p, what in written:  # one line per file, a long path included
+        out().print(f"[green]wrote[/] {safe_text(f'{p}: {what}')}", soft_wrap=True)
+
+
+app.command(name="pool")(catalogue.pool)
 
 
 @app.command()

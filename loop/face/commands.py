@@ -9,6 +9,13 @@ from pathlib import Path
 from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.bridges.pool import build_pool
 from alloop.loop.config import AlloopConfig, load_config
+from alloop.loop.face.answers import Answers, campaign_answers, write_ranking_csv
+from alloop.loop.face.decisions import (
+    PairDecisions,
+    acquisition_job,
+    labels_bought,
+    pair_decisions,
+)
 from alloop.loop.face.entry import campaign_file_for
 from alloop.loop.face.standing import Standing, lock_holder, standing_of
 from alloop.loop.hints import not_found
@@ -23,6 +30,7 @@ from alloop.store.exports import NEUTRALISE_FORMULAS, export_asedb, export_csv
 from alloop.store.records import (
     AcquisitionRecord,
     CampaignStatus,
+    JobRecord,
     LabelRecord,
     LabelSummary,
 )
@@ -86,24 +94,28 @@ def create_campaign(cfg: AlloopConfig, target: str) -> CampaignStore:
     )
 
 
-def campaign_status(campaign: str) -> tuple[CampaignStatus, dict[str, float], Standing]:
-    """The campaign's counts, its cost spent by job kind (`campaign_costs`) and where it
-    stands (running or not, finished and why, budget used)."""
+def campaign_status(
+    campaign: str,
+) -> tuple[CampaignStatus, dict[str, float], Standing, Answers]:
+    """The campaign's counts, its cost spent by job kind (`campaign_costs`), where it stands
+    (running or not, finished and why, budget used) and its answers, strongest first
+    (`answers.campaign_answers`: DFT level in a multi-fidelity campaign)."""
     holder = lock_holder(campaign)
     with CampaignStore.open(campaign) as store:
-        return status_of(store), campaign_costs(store), standing_of(store, holder)
+        answers = campaign_answers(store)
+        status = status_of(store, answers=answers)
+        return status, campaign_costs(store), standing_of(store, holder), answers
 
 
-def status_of(store: CampaignStore, n_best: int = 5) -> CampaignStatus:
-    """`store.status()` with its strongest pairs ranked by the label that counts per pair
-    (`alloop.loop.agent.labels`), so an MLIP label superseded by DFT is not reported."""
-    counting = labels_that_count(store.label_summaries(), strict=False).values()
-    ok = sorted(
-        (lab for lab in counting if lab.status == "ok" and lab.gmae_ev is not None),
-        key=lambda lab: (lab.gmae_ev, lab.pair_key),
-    )
-    best = tuple((lab.pair_key, float(lab.gmae_ev), lab.fidelity) for lab in ok[:n_best])  # type: ignore[arg-type]
-    return replace(store.status(n_best), best=best)
+def status_of(
+    store: CampaignStore, n_best: int = 5, answers: Answers | None = None
+) -> CampaignStatus:
+    """`store.status()` with its strongest pairs ranked by the campaign's answers
+    (`answers.campaign_answers`: the label that counts; at DFT level in a multi-fidelity
+    campaign, a pair with only an MLIP label at the model's DFT-level μ, source "predicted"),
+    so neither a superseded MLIP label nor a raw one is reported as the pair's value."""
+    answers = campaign_answers(store) if answers is None else answers
+    return replace(store.status(n_best), best=answers.best(n_best))
 
 
 def campaign_costs(store: CampaignStore) -> dict[str, float]:
@@ -119,7 +131,10 @@ def campaign_costs(store: CampaignStore) -> dict[str, float]:
 @dataclass(frozen=True)
 class HistoryRow:
     acquisition: AcquisitionRecord
-    label: LabelSummary | None  # the label that counts, without its provenance (cheap)
+    # the label this pick bought (its job's, `decisions.acquisition_job`; without provenance),
+    # None while pending; a pick that made no job (added by hand): the pair's label that counts
+    label: LabelSummary | None
+    counted: LabelSummary | None = None  # the pair's label that counts now
 
 
 def campaign_history(
@@ -129,7 +144,8 @@ def campaign_history(
     surface: str | None = None,
     adsorbate: str | None = None,
 ) -> list[HistoryRow]:
-    """Acquisitions (filtered), each with the best-fidelity label its pair has so far."""
+    """Acquisitions (filtered), each with the label it bought and the label its pair counts
+    now (a later DFT label is that round's, not this one's)."""
     with CampaignStore.open(campaign) as store:
         if surface is not None:
             require("surface", surface, [s.key for s in store.surfaces()])
@@ -140,15 +156,27 @@ def campaign_history(
             span = f"rounds {rounds[0]} to {rounds[-1]}" if rounds else "no rounds yet"
             raise StoreError(f"no round {round_index} in this campaign (it has {span})")
         acqs = store.acquisitions(round_index=round_index, surface=surface, adsorbate=adsorbate)
-        counting = labels_that_count(store.label_summaries(), strict=False)
-    return [HistoryRow(a, counting.get(a.pair_key)) for a in acqs]
+        summaries = store.label_summaries()
+        jobs: dict[tuple[int | None, str], list[JobRecord]] = {}
+        for j in store.jobs():
+            jobs.setdefault((j.round_index, j.pair_key), []).append(j)
+    counting = labels_that_count(summaries, strict=False)
+    bought = labels_bought(summaries)
+    rows = []
+    for a in acqs:
+        job = acquisition_job(a, jobs.get((a.round_index, a.pair_key), []))
+        label = counting.get(a.pair_key) if job is None else bought.get(job.key)
+        rows.append(HistoryRow(a, label, counting.get(a.pair_key)))
+    return rows
 
 
 def export_campaign(
     campaign: str, fmt: str, out: Path | None, *, neutralise_formulas: bool = NEUTRALISE_FORMULAS
-) -> list[Path]:
-    """Export as ``fmt`` (csv, asedb); CSV text cells that a spreadsheet would run as formulas
-    are neutralised when ``neutralise_formulas`` (`alloop.store.exports`)."""
+) -> list[tuple[Path, str]]:
+    """Export as ``fmt`` (csv: labels, acquisitions and the ranking by the campaign's answers,
+    `answers.write_ranking_csv`; asedb: the structures labels store, refused when none does);
+    CSV text cells that a spreadsheet would run as formulas are neutralised when
+    ``neutralise_formulas`` (`alloop.store.exports`). Returns (file, what it holds)."""
     with CampaignStore.open(campaign) as store:
         name = store.campaign().name
         if fmt == "csv":
@@ -157,11 +185,17 @@ def export_campaign(
                 if not out_dir.parent.is_dir():
                     raise StoreError(f"cannot write into {out_dir}: parent directory missing")
                 out_dir.mkdir()
-            return list(export_csv(store, out_dir, neutralise_formulas=neutralise_formulas))
+            labels, acqs = export_csv(store, out_dir, neutralise_formulas=neutralise_formulas)
+            answers = campaign_answers(store)
+            ranking = write_ranking_csv(store, answers, out_dir,
+                                        neutralise_formulas=neutralise_formulas)  # fmt: skip
+            level = "at DFT level, " if answers.multi_fidelity else ""
+            ranked = f"{len(answers.rows)} pairs ranked {level}strongest first"
+            return [(labels, "every label"), (acqs, "every acquisition"), (ranking, ranked)]
         if fmt == "asedb":
             path = out or Path(f"{name}.db")
-            export_asedb(store, path)
-            return [path]
+            n = export_asedb(store, path)
+            return [(path, f"{n} structures")]
     raise StoreError(f"unknown export format {fmt!r}; valid: csv, asedb")
 
 
@@ -236,9 +270,12 @@ def pair_site_scores(campaign: str, pair: str, n_top: int = 5) -> list[TopSites]
         return out
 
 
-def pair_story(campaign: str, pair: str) -> tuple[list[AcquisitionRecord], list[LabelRecord]]:
-    """Every acquisition of `pair` and every label it has, oldest first."""
+def pair_story(
+    campaign: str, pair: str
+) -> tuple[list[AcquisitionRecord], list[LabelRecord], PairDecisions]:
+    """Every acquisition of `pair`, every label it has (oldest first), and every decision
+    about it with what each bought and the label that counts (`decisions.pair_decisions`)."""
     with CampaignStore.open(campaign) as store:
         require("pair", pair, [p.key for p in store.pairs()])
         acqs = [a for a in store.acquisitions() if a.pair_key == pair]
-        return acqs, store.labels(pair)
+        return acqs, store.labels(pair), pair_decisions(store, pair)

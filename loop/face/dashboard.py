@@ -18,10 +18,11 @@ from rich.table import Table
 
 from alloop.loop.agent.labels import labels_that_count
 from alloop.loop.face import numbers
+from alloop.loop.face.answers import Answers, campaign_answers
 from alloop.loop.face.commands import campaign_costs, status_of
 from alloop.loop.face.safe_text import safe_text
 from alloop.loop.face.standing import Standing, lock_holder, standing_of
-from alloop.loop.face.views import budget_line, cost_line, standing_line
+from alloop.loop.face.views import budget_line, cost_line, standing_line, strongest_table
 from alloop.store import CampaignStore
 from alloop.store.records import (
     AcquisitionRecord,
@@ -46,6 +47,7 @@ class Snapshot:
     escalations: tuple[EventRecord, ...]
     costs: dict[str, float]
     standing: Standing | None = None
+    answers: Answers | None = None  # strongest first (DFT level in a multi-fidelity campaign)
 
 
 def snapshot(campaign: str) -> Snapshot:
@@ -57,9 +59,11 @@ def snapshot(campaign: str) -> Snapshot:
         events = store.events()
         escalations = tuple(e for e in events if e.kind == "escalated")
         costs = campaign_costs(store)
-        status = status_of(store)
+        answers = campaign_answers(store)
+        status = status_of(store, answers=answers)
         standing = standing_of(store, holder, events)
-        return Snapshot(campaign, status, rounds, batch, labels, escalations, costs, standing)
+        return Snapshot(campaign, status, rounds, batch, labels, escalations, costs, standing,
+                        answers)  # fmt: skip
 
 
 def _f(x: object) -> str:
@@ -91,13 +95,12 @@ def rounds_table(snap: Snapshot) -> Table:
 def batch_table(snap: Snapshot) -> Table:
     index = snap.rounds[-1].index if snap.rounds else "—"
     t = Table(title=f"current batch (round {index})", expand=True)
-    for col in ("rank", "pair", "μ eV", "model σ", "value", "label eV"):
+    for col in ("rank", "pair", "μ eV", "model σ", "value", "label eV (fidelity)"):
         t.add_column(col, justify="left" if col == "pair" else "right")
     for a in snap.batch[:15]:
         lab = snap.labels.get(a.pair_key)
-        shown = (
-            "pending" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
-        )
+        value = "" if lab is None else (_f(lab.gmae_ev) if lab.status == "ok" else lab.status)
+        shown = "pending" if lab is None else f"{value} {lab.fidelity}"
         t.add_row(str(a.rank), safe_text(a.pair_key), _f(a.mu_ev), numbers.sigma(a.sigma_ev),
                   numbers.acquisition_value(a.acquisition, a.score), safe_text(shown))  # fmt: skip
     return t
@@ -115,6 +118,10 @@ def counts_table(snap: Snapshot) -> Table:
 
 
 def best_table(snap: Snapshot) -> Table:
+    """The strongest answers (`views.strongest_table`: at DFT level in a multi-fidelity
+    campaign, predicted ones marked)."""
+    if snap.answers is not None:
+        return strongest_table(snap.answers, len(snap.status.best), expand=True, show_edge=True)
     t = Table(title="strongest binding so far", expand=True)
     for col in ("pair", "GMAE eV", "fidelity"):
         t.add_column(col)

@@ -65,7 +65,9 @@ _LOADED: dict[str, Any] = {}
 _LOADED_MAX = 2
 
 
-def _ensemble(store: CampaignStore, round_index: int | None = None) -> tuple[int, Any] | None:
+def stored_ensemble(
+    store: CampaignStore, round_index: int | None = None
+) -> tuple[int, Any] | None:
     """(round, ensemble) of the given round's checkpoint, or the latest stored; None if none."""
     from alloop.surrogate.ensemble import AdsMTEnsemble
 
@@ -104,7 +106,7 @@ def site_map(campaign: str, pair_key: str) -> SiteMap | None:
              if pair_key in (found := stored_site_scores(store, i))),
             None,
         )  # fmt: skip
-        loaded = None if stored is not None or not smiles else _ensemble(store)
+        loaded = None if stored is not None or not smiles else stored_ensemble(store)
     if stored is not None:
         round_index, all_scores = stored[0], np.asarray(stored[1], dtype=float)
     elif loaded is not None:
@@ -166,12 +168,12 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
     where a pair has one, σ with the unknown surface gap under `escalation.anchor_surfaces`).
     None when no round has a checkpoint."""
     from alloop.loop.agent.labels import LOW_FIDELITIES, TARGET_FIDELITIES, counted_energies
-    from alloop.loop.agent.mf_posterior import dft_level_posterior
+    from alloop.loop.agent.mf_posterior import dft_level_posterior, gap_sigma_applies
     from alloop.loop.bridges.surrogate import PoolView
     from alloop.loop.config import EscalationSection
 
     with CampaignStore.open(campaign) as store:
-        loaded = _ensemble(store, round_index)
+        loaded = stored_ensemble(store, round_index)
         if loaded is None:
             return None
         index, ens = loaded
@@ -191,8 +193,8 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
     pairs = [p for p in pool.pairs if p.key not in earlier]
     if not pairs:
         return PoolScores(index, (), (), (), ())
-    anchor = escalation.cost_aware and escalation.anchor_surfaces
-    post = dft_level_posterior(ens, pool, pairs, target, low, anchor_surfaces=anchor)
+    post = dft_level_posterior(ens, pool, pairs, target, low,
+                               anchor_surfaces=gap_sigma_applies(escalation))  # fmt: skip
     return PoolScores(
         index, tuple(post.mean_ev.tolist()), tuple(post.std_ev.tolist()),
         _floats(a.mu_ev for a in batch), _floats(a.sigma_ev for a in batch),

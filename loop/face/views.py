@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from rich import box
 from rich.console import Group
@@ -11,10 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from alloop.loop.face import numbers
+from alloop.loop.face.answers import PREDICTED, Answers
 from alloop.loop.face.commands import HistoryRow, TopSites
+from alloop.loop.face.decisions import Decision, PairDecisions
 from alloop.loop.face.safe_text import safe_rich, safe_text
 from alloop.loop.face.standing import BudgetUse, Standing
-from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord
+from alloop.store.records import AcquisitionRecord, CampaignStatus, LabelRecord, LabelSummary
 
 
 def _ev(x: float | None) -> str:
@@ -85,11 +88,42 @@ def metrics_line(metrics: Mapping[str, object]) -> str | None:
     return " · ".join(shown) or None
 
 
+def strongest_table(answers: Answers, n: int, **table: Any) -> Table:
+    """The ``n`` strongest answers (`answers.campaign_answers`). Multi-fidelity: at DFT level,
+    each row's source (the DFT label's fidelity, or "predicted": the model's DFT-level μ ± σ
+    for a pair with only an MLIP label) and that MLIP label beside it, never ranked."""
+    if not answers.multi_fidelity:
+        t = Table(title="strongest binding so far", **{"show_edge": False, **table})
+        for col in ("pair", "GMAE (eV)", "fidelity"):
+            t.add_column(col)
+        for a in answers.rows[:n]:
+            t.add_row(safe_text(a.pair_key), _ev(a.value_ev), safe_text(a.source))
+        return t
+    t = Table(title="strongest binding so far (DFT level)", **{"show_edge": False, **table})
+    for col, just in (("pair", "left"), ("GMAE (eV)", "right"), ("± σ", "right"),
+                      ("fidelity", "left"), ("MLIP label", "right")):  # fmt: skip
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for a in answers.rows[:n]:
+        t.add_row(safe_text(a.pair_key), _ev(a.value_ev),
+                  "" if a.sigma_ev is None else numbers.sigma(a.sigma_ev), safe_text(a.source),
+                  _ev(a.mlip_ev))  # fmt: skip
+    notes = []
+    if any(a.predicted for a in answers.rows[:n]):
+        notes.append(f"{PREDICTED}: the model's DFT-level μ ± σ (round {answers.model_round}'s "
+                     "ensemble) of a pair with only an MLIP label")  # fmt: skip
+    if answers.unranked:
+        notes.append(f"{answers.unranked} pairs with only an MLIP label are not ranked: no "
+                     "model is stored yet to put them at DFT level")  # fmt: skip
+    t.caption = "; ".join(notes) or None
+    return t
+
+
 def status_panel(
     status: CampaignStatus,
     where: str,
     costs: Mapping[str, float] | None = None,
     standing: Standing | None = None,
+    answers: Answers | None = None,
 ) -> Panel:
     pool = Table.grid(padding=(0, 2))
     pool.add_column(style="bold")
@@ -127,27 +161,32 @@ def status_panel(
     jobs.add_column("count", justify="right")
     for state, n in sorted(status.jobs_by_state.items()):
         jobs.add_row(safe_text(state), str(n))
-    best = Table(title="strongest binding so far", show_edge=False)
-    for col in ("pair", "GMAE (eV)", "fidelity"):
-        best.add_column(col)
-    for key, gmae, fid in status.best:
-        best.add_row(safe_text(key), _ev(gmae), safe_text(fid))
+    best = strongest_table(answers, len(status.best)) if answers is not None else None
+    if best is None:
+        best = Table(title="strongest binding so far", show_edge=False)
+        for col in ("pair", "GMAE (eV)", "fidelity"):
+            best.add_column(col)
+        for key, gmae, fid in status.best:
+            best.add_row(safe_text(key), _ev(gmae), safe_text(fid))
     parts: list[object] = [pool]
     if status.labels_by_fidelity_status:
         parts.append(labels)
     if status.jobs_by_state:
         parts.append(jobs)
-    if status.best:
+    if status.best or (answers is not None and answers.unranked):
         parts.append(best)
     return Panel(Group(*parts), title="alloop status", expand=False)  # type: ignore[arg-type]
 
 
 #: every column of the acquisition history (`--wide`, `--format tsv|csv`), with its justify;
-#: "value" is the acquisition value with the sign its reason states (`numbers.acquisition_value`)
+#: "value" is the acquisition value with the sign its reason states (`numbers.acquisition_value`);
+#: "label (eV)" and "fidelity" are the label the pick bought, "counts now" the label its pair
+#: counts today (a later DFT label belongs to the round that bought it)
 HISTORY_COLUMNS = (
     ("round", "right"), ("rank", "right"), ("surface", "left"), ("adsorbate", "left"),
     ("acquisition", "left"), ("value", "right"), ("μ (eV)", "right"), ("model σ (eV)", "right"),
-    ("label (eV)", "right"), ("fidelity", "left"), ("chosen with", "left"), ("reason", "left"),
+    ("label (eV)", "right"), ("fidelity", "left"), ("counts now", "left"),
+    ("chosen with", "left"), ("reason", "left"),
 )  # fmt: skip
 #: the narrow history (80 columns): indices into `HISTORY_COLUMNS`' cells, and the headers
 NARROW_HISTORY = ((0, "rnd"), (1, "#"), (None, "pair"), (6, "μ eV"), (7, "model σ"),
@@ -158,23 +197,30 @@ BELIEVER_NOTE = (
 )
 
 
+def _label_text(lab: LabelSummary | None) -> str:
+    if lab is None:
+        return "pending"
+    return numbers.ev(lab.gmae_ev) if lab.status == "ok" else lab.status
+
+
 def history_cells(row: HistoryRow) -> list[str]:
     """One acquisition as plain strings, in `HISTORY_COLUMNS` order (numbers by `numbers`)."""
-    a, lab = row.acquisition, row.label
-    shown = numbers.ev(lab.gmae_ev) if lab is not None and lab.status == "ok" else None
-    label_text = "pending" if lab is None else (shown or lab.status)
+    a, lab, now = row.acquisition, row.label, row.counted
+    fidelity = lab.fidelity if lab is not None else (a.fidelity or "")
+    counts_now = "" if now is None else f"{_label_text(now)} {now.fidelity}"
     return [
         numbers.count(a.round_index), numbers.count(a.rank), a.surface_key, a.adsorbate_key,
         a.acquisition, numbers.acquisition_value(a.acquisition, a.score), numbers.ev(a.mu_ev),
-        numbers.sigma(a.sigma_ev), label_text, "" if lab is None else lab.fidelity,
-        chosen_with(a), a.reason,
+        numbers.sigma(a.sigma_ev), _label_text(lab), fidelity, counts_now, chosen_with(a),
+        a.reason,
     ]  # fmt: skip
 
 
 def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
     """The acquisition history. Narrow (the default) fits 80 columns: round, rank, pair, μ,
-    model σ, the label that counts and its fidelity; ``wide`` has every `HISTORY_COLUMNS`
-    (the acquisition, its value, what it was chosen with from stored fields, the reason)."""
+    model σ, the label the pick bought and its fidelity; ``wide`` has every `HISTORY_COLUMNS`
+    (the acquisition, its value, the label its pair counts now, what it was chosen with from
+    stored fields, the reason)."""
     table = Table(title="acquisition history", box=box.SIMPLE_HEAD if not wide else box.HEAVY_HEAD,
                   pad_edge=wide, show_lines=False)  # fmt: skip
     justify = dict(HISTORY_COLUMNS)
@@ -195,7 +241,9 @@ def history_table(rows: Sequence[HistoryRow], wide: bool = False) -> Table:
         else:
             pair = safe_rich(row.acquisition.pair_key)
             table.add_row(*[cells[i] if i is not None else pair for i, _ in NARROW_HISTORY])
-    table.caption = BELIEVER_NOTE if wide else "--wide: acquisition, value, chosen with, reason"
+    narrow = ("label: the one the pick bought; --wide: acquisition, value, the label that "
+              "counts now, chosen with, reason")  # fmt: skip
+    table.caption = BELIEVER_NOTE if wide else narrow
     return table
 
 
@@ -224,29 +272,70 @@ def top_sites_table(top: Sequence[TopSites]) -> Table:
     return table
 
 
+#: the mark of the label that counts (`labels_that_count`) in `show`
+COUNTS_MARK = "✓ counts"
+
+
+def bought_text(d: Decision, counted: LabelRecord | None) -> str:
+    """What a decision bought: ``-1.692 dft_relax ✓ counts``, a failed label's status, the
+    state of a job with no result yet, or "—" when it made no job."""
+    lab = d.label
+    if lab is None:
+        return numbers.MISSING if d.job is None else d.job.state.lower()
+    shown = numbers.ev(lab.gmae_ev) if lab.status == "ok" else lab.status
+    counts = counted is not None and lab.id == counted.id
+    return f"{shown} {lab.fidelity}" + (f" {COUNTS_MARK}" if counts else "")
+
+
+def decisions_table(decided: PairDecisions) -> Table:
+    """Every acquisition and escalation of a pair: round, what was decided and its reason
+    code, the fidelity asked for, the value (before cost weighting) and cost, what it bought
+    (the label that counts marked), and why in words."""
+    t = Table(title="decisions (acquisitions and escalations)", show_edge=False)
+    for col, just in (("round", "right"), ("decision", "left"), ("code", "left"),
+                      ("fidelity", "left"), ("value", "right"), ("cost", "right"),
+                      ("label bought (eV)", "left"), ("why", "left")):  # fmt: skip
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for d in decided.decisions:
+        value = numbers.acquisition_value(d.value_of, d.value)
+        t.add_row(
+            numbers.count(d.round_index), d.action, safe_rich(d.code),
+            safe_rich(d.fidelity or numbers.MISSING), value, numbers.cost(d.cost),
+            safe_rich(bought_text(d, decided.counted)), safe_rich(d.detail),
+        )  # fmt: skip
+    return t
+
+
 def pair_panel(
     pair: str,
     acquisitions: Sequence[AcquisitionRecord],
     labels: Sequence[LabelRecord],
     top_sites: Sequence[TopSites] = (),
+    decided: PairDecisions | None = None,
 ) -> Panel:
-    acq = Table(title="acquisitions", show_edge=False, caption=BELIEVER_NOTE)
-    for col in ("round", "rank", "acquisition", "value", "μ (eV)", "model σ (eV)", "chosen with",
-                "reason"):  # fmt: skip
+    """`alloop show`: the pair's decisions (`decisions_table`), what each pick was chosen
+    with, the attention's top atoms, its labels (the one that counts marked) and their
+    provenance."""
+    acq = Table(title="what each pick was chosen with", show_edge=False, caption=BELIEVER_NOTE)
+    for col in ("round", "rank", "acquisition", "μ (eV)", "model σ (eV)", "chosen with"):
         acq.add_column(col)
     for a in acquisitions:
         acq.add_row(
             numbers.count(a.round_index), numbers.count(a.rank), safe_rich(a.acquisition),
-            numbers.acquisition_value(a.acquisition, a.score), _ev(a.mu_ev),
-            numbers.sigma(a.sigma_ev), acquisition_facts(a), safe_rich(a.reason),
+            _ev(a.mu_ev), numbers.sigma(a.sigma_ev), acquisition_facts(a),
         )  # fmt: skip
+    counted = decided.counted if decided is not None else None
     labs = Table(title="labels", show_edge=False)
-    for col in ("GMAE (eV)", "status", "fidelity", "job"):
+    for col in ("GMAE (eV)", "status", "fidelity", "job", "counts"):
         labs.add_column(col)
     for lab in labels:
+        mark = "✓" if counted is not None and lab.id == counted.id else ""
         labs.add_row(_ev(lab.gmae_ev), safe_text(lab.status), safe_text(lab.fidelity),
-                     safe_text(lab.job_key or "—"))  # fmt: skip
-    parts: list[object] = [acq if acquisitions else "never acquired"]
+                     safe_text(lab.job_key or "—"), mark)  # fmt: skip
+    parts: list[object] = []
+    if decided is not None and decided.decisions:
+        parts.append(decisions_table(decided))
+    parts.append(acq if acquisitions else "never acquired")
     if top_sites:
         parts.append(top_sites_table(top_sites))
     parts.append(labs if labels else "no labels yet")
@@ -257,6 +346,7 @@ def pair_panel(
         for key, value in lab.provenance.items():
             if isinstance(value, str | int | float | bool) and key != "best_structure":
                 prov.add_row(safe_text(key), safe_text(str(value)[:80]))
-        title = f"provenance of the {safe_text(lab.fidelity)} label"
+        counts = " (counts)" if counted is not None and lab.id == counted.id else ""
+        title = f"provenance of the {safe_text(lab.fidelity)} label{counts}"
         parts.append(Panel(prov, title=title, expand=False))
     return Panel(Group(*parts), title=safe_text(pair), expand=False)  # type: ignore[arg-type]

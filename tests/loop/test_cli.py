@@ -71,14 +71,16 @@ def test_export_formats(campaign, tmp_path):
     result = runner.invoke(app, ["export", str(campaign), "--format", "csv", "--out", str(out_dir)])
     assert result.exit_code == 0, result.output
     assert (out_dir / "labels.csv").read_text().startswith("pair,surface,adsorbate,gmae_ev")
-    db_path = tmp_path / "best.db"
+    assert "ranking.csv: 0 pairs ranked strongest first" in result.output
+    db_path = tmp_path / "best.db"  # replay labels store no structure: said plainly, exit 1
     result = runner.invoke(app, ["export", str(campaign), "-f", "asedb", "-o", str(db_path)])
-    assert result.exit_code == 0 and db_path.exists()
+    assert result.exit_code == 1 and "no structures to export" in result.output
+    assert not db_path.exists()
 
 
 @pytest.mark.parametrize(
     "command",
-    ["init", "status", "history", "export", "run", "resume", "dashboard", "show", "report"],
+    ["init", "status", "history", "export", "run", "resume", "dashboard", "show", "report", "pool"],
 )
 def test_every_command_has_help_with_an_example(command):
     result = runner.invoke(app, [command, "--help"], env=WIDE)

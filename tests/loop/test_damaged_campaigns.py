@@ -95,6 +95,8 @@ def test_every_command_on_a_damaged_campaign_is_one_line(copy_of, tmp_path, tabl
     result = runner.invoke(app, args, env=WIDE)
     if result.exit_code == 0:  # a command that never reads the damaged table
         assert table == "acquisition" and argv[0] in ("status", "export", "dashboard")
+    elif table == "acquisition" and "asedb" in argv:  # replay labels store no structure
+        one_red_line(result, "no structures to export")
     else:
         line = one_red_line(result, f"{campaign} is damaged")
         assert f"alloop check {campaign}" in line

@@ -9,7 +9,7 @@ import ase.db
 import pytest
 from ase.build import add_adsorbate, fcc111
 
-from alloop.store.errors import StoreError
+from alloop.store.errors import NothingToExportError, StoreError
 from alloop.store.exports import export_asedb, export_csv
 from alloop.store.records import NewAcquisition, NewLabel
 from alloop.store.structures import atoms_to_json
@@ -60,6 +60,16 @@ def test_asedb_export(make_store, tmp_path):
         assert row.prov_calculator == "emt" and row.prov_force_calls == 12
         assert row.data["provenance"]["calculator"] == "emt"
         assert row.toatoms().get_chemical_formula() == "CPt12"
+
+
+def test_asedb_export_refuses_a_campaign_whose_labels_store_no_structure(make_store, tmp_path):
+    store = make_store()
+    store.add_label("Pt(111)|CO", NewLabel(-1.1, "ok", "replay", {"source": "table"}))
+    path = tmp_path / "best.db"
+    with pytest.raises(NothingToExportError, match=r"none of the campaign's 1 labels \(fidelity: "
+                       r"replay\) stores one.*best.db not written"):  # fmt: skip
+        export_asedb(store, path)
+    assert not path.exists()
 
 
 def _formulas(make_store):
