@@ -101,6 +101,8 @@ class AdsMTEnsemble:
         self.y_norm = Standardizer(1)
         self.std_scale = 1.0
         self.std_floor_ev = 0.0
+        #: the last cross-fitted calibration's (out-of-fold residuals, unlabelled spreads), eV
+        self.calibration_inputs: tuple[np.ndarray, np.ndarray] | None = None
         self.priors: list[ScalingPrior] = []
         self.members: list[AdsMT] = []
         self._enc_cache: list[dict[str, SlabEncoding]] = []
@@ -323,9 +325,8 @@ class AdsMTEnsemble:
         oof = pred.member_ev[holder[calib], torch.arange(len(calib))].numpy()
         resid = y_val - oof
         if self.config.calibrate_std:
-            self.std_scale, self.std_floor_ev = fit_spread_calibration(
-                resid, self._unlabelled_spread(samples)
-            )
+            self.calibration_inputs = (resid, self._unlabelled_spread(samples))
+            self.std_scale, self.std_floor_ev = fit_spread_calibration(*self.calibration_inputs)
         return len(calib), float(np.mean(np.abs(resid)))
 
     def _unlabelled_spread(self, samples: Sequence[SurrogateSample]) -> np.ndarray:
