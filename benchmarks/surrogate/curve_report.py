@@ -10,7 +10,16 @@ import numpy as np
 TARGET_MAE_EV = {50: 0.25, 100: 0.20, 200: 0.16, 500: 0.11, 1000: 0.085}
 TARGET_HELDOUT_MAE_EV = 0.12
 TARGET_COVERAGE = (0.85, 0.99)
-_METRICS = ("mae_ev", "success", "coverage95", "miscalibration_area", "train_s", "val_mae_ev")
+_METRICS = (
+    "mae_ev",
+    "success",
+    "coverage95",
+    "miscalibration_area",
+    "coverage95_unpaired",
+    "miscalibration_area_unpaired",
+    "train_s",
+    "val_mae_ev",
+)
 
 
 def _stats(rows: list[dict]) -> dict[str, dict[str, float]]:
@@ -58,6 +67,7 @@ def summarise_curve(
             "trees_success": trees["success"]["mean"],
             "coverage95": model["coverage95"]["mean"],
             "miscalibration_area": model["miscalibration_area"]["mean"],
+            "coverage95_unpaired": model.get("coverage95_unpaired", {}).get("mean"),
             "train_s": model["train_s"]["mean"],
             "trees_train_s": trees["train_s"]["mean"],
             "seeds_done": model["mae_ev"]["n"],
@@ -82,18 +92,21 @@ def summarise_curve(
     }
 
 
-def _cell(stat: dict | None, pct: bool = False) -> str:
+def _cell(stat: dict | None, pct: bool = False, seeds: int = 0) -> str:
+    """Mean ± std, and the seeds behind it when fewer than ``seeds``."""
     if not stat:
         return "—"
+    few = f" (n={stat['n']})" if stat["n"] < seeds else ""
     if pct:
-        return f"{100 * stat['mean']:.0f} ± {100 * stat['std']:.0f} %"
-    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+        return f"{100 * stat['mean']:.0f} ± {100 * stat['std']:.0f} %{few}"
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}{few}"
 
 
 def write_curve_markdown(result: dict, path: Path) -> None:
     variants = result["variants"]
     names = [v for v in variants if v != "trees"]
     ns = [int(n) for n in variants["trees"]["n_labels"]]
+    k = len(result["seeds"])
     lines = [
         "# Surrogate learning curve — FG-GMAE stand-in",
         "",
@@ -118,8 +131,12 @@ def write_curve_markdown(result: dict, path: Path) -> None:
         for who in ["trees", *names]:
             if metric in ("coverage95", "miscalibration_area") and who == "trees":
                 continue
-            cells = [_cell(variants[who]["n_labels"][str(n)].get(metric), pct) for n in ns]
+            cells = [_cell(variants[who]["n_labels"][str(n)].get(metric), pct, k) for n in ns]
             lines.append(f"| {who} | " + " | ".join(cells) + " |")
+            alt = f"{metric}_unpaired"  # the same fits, σ sized by the other stretch
+            if any(alt in variants[who]["n_labels"][str(n)] for n in ns):
+                cells = [_cell(variants[who]["n_labels"][str(n)].get(alt), pct, k) for n in ns]
+                lines.append(f"| {who}, `unpaired` stretch | " + " | ".join(cells) + " |")
         if metric == "mae_ev":
             lines.append(
                 "| target | "
