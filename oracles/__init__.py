@@ -2,7 +2,8 @@
 
 Public entry points (heavy dependencies are imported lazily by the modules that need them):
 
-* :mod:`alloop.oracles.types` — ``AdsorbateSpec``, ``OraclePair``, ``OracleResult``, ``Oracle``
+* :mod:`alloop.oracles.types` — ``AdsorbateSpec``, ``OraclePair``, ``OracleResult``, ``Oracle``,
+  ``EscalationOracle``
 * :mod:`alloop.oracles.replay` — ``ReplayOracle`` (FG DFT table)
 * :mod:`alloop.oracles.mlip_oracle` — ``MLIPOracle`` (placement search with an MLIP / EMT)
 * :mod:`alloop.oracles.dft` — ``DFTOracle`` (GPAW / VASP / QE escalation)

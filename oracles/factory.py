@@ -18,7 +18,12 @@ from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.dft import DFTOracle
 from alloop.oracles.dft_settings import DFTOracleSettings
 from alloop.oracles.errors import OracleConfigError
-from alloop.oracles.executors import EXECUTOR_KINDS, InProcessExecutor, LocalProcessExecutor
+from alloop.oracles.executors import (
+    EXECUTOR_KINDS,
+    Executor,
+    InProcessExecutor,
+    LocalProcessExecutor,
+)
 from alloop.oracles.mlip_oracle import MLIPOracle
 from alloop.oracles.replay import ReplayOracle
 from alloop.oracles.settings import MLIPOracleSettings
@@ -115,7 +120,7 @@ def oracle_from_config(config: dict[str, Any]) -> Oracle:
     )
 
 
-def build_executor(settings: ExecutorSettings) -> Any:
+def build_executor(settings: ExecutorSettings) -> Executor:
     """The executor described by ``settings`` (a Dask one connects/starts its cluster now)."""
     if settings.kind == "inprocess":
         return InProcessExecutor()

@@ -192,6 +192,23 @@ class Oracle(Protocol):
         ...
 
 
+class EscalationOracle(Protocol):
+    """Anything that labels a pair at a higher fidelity starting from an earlier result of it
+    (``DFTOracle`` from an MLIP minimum; ``DFTReplayOracle`` from the FG table). As with
+    :class:`Oracle`, a failure of one pair is a result, never an exception."""
+
+    @property
+    def fidelity(self) -> str:  # pragma: no cover - protocol
+        """The fidelity of the labels it gives (a DFT level)."""
+        ...
+
+    def escalate(
+        self, pair: OraclePair, start: OracleResult
+    ) -> OracleResult:  # pragma: no cover - protocol
+        """Return the label of ``pair``, computed from ``start`` (the pair's earlier result)."""
+        ...
+
+
 def _private_copy(atoms: Atoms) -> Atoms:
     """Copy ``atoms`` without its calculator (calculators are neither frozen nor picklable)."""
     if not isinstance(atoms, Atoms):

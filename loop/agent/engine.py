@@ -62,8 +62,19 @@ from alloop.loop.agent.planning import (
 )
 from alloop.loop.agent.stopping import StopDecision, StopRules, StopState, check_stop
 from alloop.loop.agent.training import training_samples
-from alloop.loop.bridges.dft import EscalatingOracle, build_dft_oracle, mlip_start
-from alloop.loop.bridges.oracle import build_oracle, oracle_cache_dir, oracle_fidelity
+from alloop.loop.bridges.dft import (
+    EscalatingOracle,
+    EscalationOracle,
+    build_dft_oracle,
+    mlip_start,
+)
+from alloop.loop.bridges.oracle import (
+    Executor,
+    Oracle,
+    build_oracle,
+    oracle_cache_dir,
+    oracle_fidelity,
+)
 from alloop.loop.bridges.surrogate import (
     AdsMTEnsemble,
     PoolView,
@@ -97,9 +108,9 @@ class CampaignEngine:
         cfg: AlloopConfig,
         *,
         observer: Observer | None = None,
-        oracle: Any | None = None,
-        executor: Any | None = None,
-        dft_oracle: Any | None = None,
+        oracle: Oracle | None = None,
+        executor: Executor | None = None,
+        dft_oracle: EscalationOracle | None = None,
     ) -> None:
         self.store = store
         self.cfg = cfg
@@ -303,7 +314,7 @@ class CampaignEngine:
         self._merge_metrics(index, RoundState.LABELLED, {"timing": timing})
         return RoundState.LABELLED
 
-    def _labelling_oracle(self, jobs: Sequence[JobRecord]) -> Any:
+    def _labelling_oracle(self, jobs: Sequence[JobRecord]) -> Oracle:
         self._oracle = self._oracle or build_oracle(self.cfg, oracle_cache_dir(self.store))
         return self._oracle
 

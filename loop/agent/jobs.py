@@ -22,6 +22,8 @@ from typing import Any
 from alloop.loop.agent.planning import stored_site_scores
 from alloop.loop.bridges.oracle import (
     RETRYABLE_FAILURES,
+    Executor,
+    Oracle,
     build_executor,
     is_retryable,
     oracle_fidelity,
@@ -35,7 +37,8 @@ from alloop.store.enums import TERMINAL_JOB_STATES
 from alloop.store.records import JobRecord
 
 Observer = Callable[[str, dict[str, Any]], None]
-OracleFor = Callable[[Sequence[JobRecord]], Any]
+#: the oracle for a list of jobs (built on first use by the engine)
+OracleFor = Callable[[Sequence[JobRecord]], Oracle]
 
 #: how many times a job whose worker died is run in all before it stays FAILED
 MAX_ATTEMPTS = 3
@@ -50,7 +53,7 @@ class JobRunner:
         cfg: AlloopConfig,
         pool: PoolView,
         notify: Observer,
-        executor: Any | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.cfg = cfg

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from alloop.loop.config import AlloopConfig, EscalationSection
 from alloop.loop.errors import LoopError
 from alloop.oracles.dft_settings import DFT_MODE_FIDELITY, DFTOracleSettings
-from alloop.oracles.types import OraclePair, OracleResult
+from alloop.oracles.types import EscalationOracle, OraclePair, OracleResult
 from alloop.store import CampaignStore
 from alloop.store.enums import Fidelity, LabelStatus
 from alloop.store.records import LabelRecord
@@ -27,6 +26,7 @@ from alloop.store.structures import atoms_from_json
 __all__ = [
     "DFT_MODE_FIDELITY",
     "EscalatingOracle",
+    "EscalationOracle",
     "build_dft_oracle",
     "dft_settings",
     "mlip_start",
@@ -38,7 +38,7 @@ def dft_settings(section: EscalationSection) -> DFTOracleSettings:
     return DFTOracleSettings.from_dict({**section.dft, "mode": section.mode})
 
 
-def build_dft_oracle(cfg: AlloopConfig) -> Any:
+def build_dft_oracle(cfg: AlloopConfig) -> EscalationOracle:
     """The DFT oracle of escalations: the FG table for `mf_replay`, else a real DFT code."""
     if cfg.oracle.kind == "mf_replay":
         from alloop.loop.bridges.oracle import replay_root
@@ -81,12 +81,12 @@ def mlip_start(store: CampaignStore, pair_key: str) -> OracleResult:
 class EscalatingOracle:
     """An `Oracle` that labels a pair by ``dft.escalate(pair, starts[pair.key])``.
 
-    ``dft``: a `DFTOracle` or anything with its ``escalate`` and ``fidelity``; ``starts``:
+    ``dft``: a `DFTOracle` or any other `EscalationOracle`; ``starts``:
     pair key -> the MLIP result to start from. Picklable when ``dft`` is, so process and Dask
     executors can run it.
     """
 
-    dft: Any
+    dft: EscalationOracle
     starts: Mapping[str, OracleResult]
 
     @property
@@ -95,4 +95,4 @@ class EscalatingOracle:
         return str(self.dft.fidelity)
 
     def label(self, pair: OraclePair) -> OracleResult:
-        return self.dft.escalate(pair, self.starts[pair.key])  # type: ignore[no-any-return]
+        return self.dft.escalate(pair, self.starts[pair.key])

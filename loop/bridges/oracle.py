@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from alloop.loop.bridges.threads import labelling_threads
 from alloop.loop.config import AlloopConfig
@@ -13,11 +12,13 @@ from alloop.loop.errors import ConfigError, LoopError
 from alloop.loop.hints import name_some
 from alloop.oracles import factory
 from alloop.oracles.executors import RETRYABLE_FAILURES as RETRYABLE_FAILURES  # for agent/
+from alloop.oracles.executors import Executor as Executor  # for agent/
 from alloop.oracles.executors import is_retryable as is_retryable  # for agent/
 from alloop.oracles.factory import ExecutorSettings, ReplayOracleSettings
 from alloop.oracles.fg_data import fg_data_root
 from alloop.oracles.settings import MLIPOracleSettings
-from alloop.oracles.types import AdsorbateSpec, Oracle, OraclePair, OracleResult
+from alloop.oracles.types import AdsorbateSpec, OraclePair, OracleResult
+from alloop.oracles.types import Oracle as Oracle  # for agent/
 from alloop.store import CampaignStore
 from alloop.store.enums import Fidelity
 from alloop.store.records import NewLabel, PairRecord
@@ -114,7 +115,7 @@ def refuse_pairs_outside_table(
             )
 
 
-def build_executor(cfg: AlloopConfig) -> Any:
+def build_executor(cfg: AlloopConfig) -> Executor:
     section = cfg.executor
     return factory.build_executor(
         ExecutorSettings(
