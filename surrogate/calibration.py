@@ -105,10 +105,10 @@ def fit_spread_calibration(
     spread = _finite("unlabelled spreads", unlabelled_std_ev)
     t = np.quantile(spread, (np.arange(SPREAD_QUANTILES) + 0.5) / SPREAD_QUANTILES)
     loglik = np.empty((len(_SCALE_GRID), len(_FLOOR_GRID_EV)))
-    for i, s in enumerate(_SCALE_GRID):  # one scale at a time: F x Q x N stays small
+    for k, s in enumerate(_SCALE_GRID):  # one scale at a time: F x Q x N stays small
         var = np.maximum((s * t[None, :]) ** 2 + _FLOOR_GRID_EV[:, None] ** 2, 1e-10)
         dens = np.exp(-0.5 * r[None, None, :] ** 2 / var[..., None]) / np.sqrt(var[..., None])
-        loglik[i] = np.log(dens.mean(axis=1) + 1e-300).mean(axis=-1)
+        loglik[k] = np.log(dens.mean(axis=1) + 1e-300).mean(axis=-1)
     i, j = np.unravel_index(int(np.argmax(loglik)), loglik.shape)
     scale, floor = float(_SCALE_GRID[i]), float(_FLOOR_GRID_EV[j])
     sigma = np.maximum(np.sqrt((scale * spread) ** 2 + floor**2), 1e-10)
