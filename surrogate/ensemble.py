@@ -281,7 +281,8 @@ class AdsMTEnsemble:
             )
             self.members.append(model)
         self._enc_cache = [{} for _ in self.members]
-        n_val, val_mae = self._calibrate(samples, n_tr, member_parts)
+        grid = ([by_key[k] for k in keys], slab_idx, smiles, ads_idx)
+        n_val, val_mae = self._calibrate(samples, n_tr, member_parts, grid)
         return FitReport(
             members=tuple(reports),
             n_train=n_tr,
@@ -299,6 +300,7 @@ class AdsMTEnsemble:
         samples: Sequence[SurrogateSample],
         n_tr: int,
         member_parts: list[tuple[Tensor, Tensor]],
+        grid: tuple[list[Atoms], list[int], list[str], list[int]],
     ) -> tuple[int, float]:
         """Set the spread calibration; return (labels it used, their MAE in eV).
 
@@ -325,29 +327,28 @@ class AdsMTEnsemble:
         oof = pred.member_ev[holder[calib], torch.arange(len(calib))].numpy()
         resid = y_val - oof
         if self.config.calibrate_std:
-            self.calibration_inputs = (resid, self._unlabelled_spread(samples))
+            self.calibration_inputs = (resid, self._unlabelled_spread(*grid))
             self.std_scale, self.std_floor_ev = fit_spread_calibration(*self.calibration_inputs)
         return len(calib), float(np.mean(np.abs(resid)))
 
-    def _unlabelled_spread(self, samples: Sequence[SurrogateSample]) -> np.ndarray:
+    def _unlabelled_spread(
+        self, slabs: list[Atoms], slab_idx: list[int], smiles: list[str], ads_idx: list[int]
+    ) -> np.ndarray:
         """The raw member spread (eV) at up to ``MAX_UNLABELLED_PAIRS`` seeded combinations of
         the labelled surfaces and adsorbates that carry no label (what calibration pairs the
         out-of-fold residuals with); one zero when every combination is labelled (σ is then
-        the floor alone)."""
-        keys, slab_idx, smiles, ads_idx = self._index(
-            [s.slab for s in samples], [s.smiles for s in samples]
-        )
-        slab_of = {k: samples[slab_idx.index(i)].slab for i, k in enumerate(keys)}
+        the floor alone). ``slabs``, ``smiles`` and the per-label indices are the fit's own
+        deduplicated index (`_index`), not recomputed here."""
         labelled = set(zip(slab_idx, ads_idx, strict=True))
         free = [
-            (i, j) for i in range(len(keys)) for j in range(len(smiles)) if (i, j) not in labelled
+            (i, j) for i in range(len(slabs)) for j in range(len(smiles)) if (i, j) not in labelled
         ]
         if not free or len(self.members) < 2:
             return np.zeros(1)
         rng = np.random.default_rng(self.seed)
         if len(free) > MAX_UNLABELLED_PAIRS:
             free = [free[i] for i in rng.choice(len(free), MAX_UNLABELLED_PAIRS, replace=False)]
-        pred = self.predict([slab_of[k] for k in keys], smiles, torch.tensor(free))
+        pred = self.predict(slabs, smiles, torch.tensor(free))
         return pred.member_ev.std(dim=0).numpy()
 
     def _fidelity_inputs(
