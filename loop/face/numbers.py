@@ -52,6 +52,12 @@ def sigma(x: object) -> str:
     return ev(x, signed=False)
 
 
+def _shown(x: object, spec: str) -> str:
+    """``x`` formatted by ``spec`` when it is a finite number, else :data:`MISSING`."""
+    v = _finite(x)
+    return MISSING if v is None else format(v, spec)
+
+
 def count(x: object) -> str:
     """A count: ``1,234``."""
     v = _finite(x)
@@ -60,20 +66,17 @@ def count(x: object) -> str:
 
 def cost(x: object) -> str:
     """Cost units, whole: ``1,234``."""
-    v = _finite(x)
-    return MISSING if v is None else f"{v:,.0f}"
+    return _shown(x, ",.0f")
 
 
 def percent(x: object) -> str:
     """A share (0..1) in percent: ``95%``."""
-    v = _finite(x)
-    return MISSING if v is None else f"{v:.0%}"
+    return _shown(x, ".0%")
 
 
 def seconds(x: object) -> str:
     """A duration: ``12.3``."""
-    v = _finite(x)
-    return MISSING if v is None else f"{v:.1f}"
+    return _shown(x, ".1f")
 
 
 def size(n: object) -> str:
