@@ -194,6 +194,10 @@ class SurrogateSection(Section):
     max_neighbors: Annotated[int, Field(ge=1, le=1000)] = _SD.max_neighbors
     # at least this many optimiser steps per epoch (the mini-batch shrinks at small data)
     min_steps_per_epoch: Annotated[int, Field(ge=1, le=10_000)] = _SD.min_steps_per_epoch
+    # a frozen MLIP whose per-atom features are extra inputs (`alloop.surrogate.mlip_features`;
+    # the names are its `MLIP_FEATURES`, a test checks they agree); `none`: RDKit descriptors
+    # and the slab graph only
+    mlip_features: Literal["none", "sevennet-0"] = _SD.mlip_features  # type: ignore[assignment]
     # `holdout`: members early-stop on `val_fraction` of the labels and the spread is scaled
     # there; `cross_fit`: member k holds out fold k, every label trains, and the spread is
     # calibrated on out-of-fold residuals (`alloop.surrogate.calibration`). The names are

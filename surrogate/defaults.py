@@ -32,6 +32,7 @@ class SurrogateDefaults:
     min_steps_per_epoch: int = 1
     split: str = "cross_fit"
     prior_mean: str = "scaling"
+    mlip_features: str = "none"
 
 
 SURROGATE_DEFAULTS = SurrogateDefaults()

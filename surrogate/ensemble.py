@@ -122,6 +122,7 @@ class AdsMTEnsemble:
                 self.config.member_model(),
                 self.featurizer.descriptor_dim,
                 self.config.featurizer.cutoff_ang,
+                self.featurizer.atom_feature_dim,
             )
             if self.config.prior_mean != "none":  # start as "no residual": the prior alone
                 last = model.head[-1]

@@ -20,6 +20,12 @@ from torch_geometric.data import Data
 from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.descriptors import adsorbate_descriptors, descriptor_spec_hash
 from alloop.surrogate.errors import FeaturisationError
+from alloop.surrogate.mlip_features import (
+    MLIP_FEATURE_DIM,
+    MLIP_FEATURES,
+    mlip_atom_features,
+    molecule_from_smiles,
+)
 from alloop.surrogate.slab_graph import build_slab_graph, slab_content_hash
 
 __all__ = ["FEATURIZER_VERSION", "Featurizer", "FeaturizerConfig"]
@@ -42,14 +48,23 @@ class FeaturizerConfig:
             and was no less accurate there (single member, one split: 0.084 vs 0.089 eV).
         top_layer_tol_ang: atoms within this height (Å) of the top are top-layer tokens.
         stereo_features: append E/Z double-bond counts to the 208 descriptors.
+        mlip_features: a frozen MLIP whose per-atom features are extra inputs (the adsorbate's
+            mean vector appended to its descriptors, each slab atom's vector a node input;
+            :mod:`alloop.surrogate.mlip_features`), or ``"none"``.
     """
 
     cutoff_ang: float = SURROGATE_DEFAULTS.cutoff_ang
     max_neighbors: int = SURROGATE_DEFAULTS.max_neighbors
     top_layer_tol_ang: float = 1.0
     stereo_features: bool = True
+    mlip_features: str = SURROGATE_DEFAULTS.mlip_features
 
     def __post_init__(self) -> None:
+        if self.mlip_features not in MLIP_FEATURES:
+            raise FeaturisationError(
+                f"mlip_features must be one of {', '.join(MLIP_FEATURES)}, "
+                f"got {self.mlip_features!r}"
+            )
         if not self.cutoff_ang > 0:
             raise FeaturisationError(f"cutoff_ang must be > 0, got {self.cutoff_ang}")
         if self.max_neighbors < 1:
@@ -66,6 +81,7 @@ class FeaturizerConfig:
             f"{FEATURIZER_VERSION};cutoff_ang={self.cutoff_ang:g};"
             f"max_neighbors={self.max_neighbors};top_layer_tol_ang={self.top_layer_tol_ang:g};"
             f"descriptors={descriptor_spec_hash(self.stereo_features)}"
+            + (f";mlip={self.mlip_features}" if self.mlip_features != "none" else "")
         )
 
     def to_dict(self) -> dict[str, float | int | bool]:
@@ -107,6 +123,8 @@ class Featurizer:
             graph = build_slab_graph(
                 atoms, cfg.cutoff_ang, cfg.max_neighbors, cfg.top_layer_tol_ang
             )
+            if cfg.mlip_features != "none":
+                graph.x_mlip = torch.as_tensor(mlip_atom_features(atoms, cfg.mlip_features))
             self._graphs[key] = graph
         return graph
 
@@ -120,6 +138,10 @@ class Featurizer:
             row = self._descriptors.get(smi)
             if row is None:
                 row = adsorbate_descriptors(smi, stereo=self.config.stereo_features)
+                if self.config.mlip_features != "none":
+                    mol = molecule_from_smiles(smi)
+                    pooled = mlip_atom_features(mol, self.config.mlip_features).mean(axis=0)
+                    row = np.concatenate([row, pooled])
                 self._descriptors[smi] = row
             rows.append(row)
         if not rows:
@@ -128,7 +150,12 @@ class Featurizer:
 
     @property
     def descriptor_dim(self) -> int:
-        return 210 if self.config.stereo_features else 208
+        return (210 if self.config.stereo_features else 208) + self.atom_feature_dim
+
+    @property
+    def atom_feature_dim(self) -> int:
+        """Width of the MLIP feature vectors (per slab atom; the adsorbate's mean), 0 if none."""
+        return MLIP_FEATURE_DIM[self.config.mlip_features]
 
     def clear(self) -> None:
         """Drop every cached feature."""

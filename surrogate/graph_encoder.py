@@ -32,11 +32,14 @@ class AdsGTEncoder(nn.Module):
         cutoff_ang: float,
         max_atomic_number: int = 100,
         dropout: float = 0.0,
+        atom_feature_dim: int = 0,
     ) -> None:
         super().__init__()
         self.hidden_dim, self.num_layers, self.cutoff_ang = hidden_dim, num_layers, cutoff_ang
         self.max_atomic_number = max_atomic_number
         self.embedding = nn.Embedding(max_atomic_number + 1, hidden_dim)
+        # frozen MLIP per-atom features (graph field ``x_mlip``), added to the element embedding
+        self.atom_proj = nn.Linear(atom_feature_dim, hidden_dim) if atom_feature_dim else None
         self.distance_basis = GaussianSmearing(0.0, cutoff_ang, num_distance_basis)
         self.layers = nn.ModuleList(
             AdsGTLayer(hidden_dim, num_heads, num_distance_basis, dropout)
@@ -46,6 +49,9 @@ class AdsGTEncoder(nn.Module):
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=1.0)
+        if self.atom_proj is not None:
+            nn.init.xavier_uniform_(self.atom_proj.weight)
+            nn.init.zeros_(self.atom_proj.bias)
         self.distance_basis.reset_parameters()
         for layer in self.layers:
             layer.reset_parameters()  # type: ignore[operator]
@@ -62,6 +68,8 @@ class AdsGTEncoder(nn.Module):
         envelope = envelope * (dist < self.cutoff_ang)
         basis = self.distance_basis(dist)
         h = self.embedding(z)
+        if self.atom_proj is not None:
+            h = h + self.atom_proj(batch.x_mlip.to(h.dtype))
         for layer in self.layers:
             h = layer(h, batch.edge_index, basis, envelope)
         return h

@@ -107,12 +107,21 @@ class AdsMT(nn.Module):
         config: hyperparameters.
         descriptor_dim: width `D` of the standardised adsorbate vector.
         cutoff_ang: the featuriser's neighbour cutoff (Å), for the distance basis.
+        atom_feature_dim: width of the slab graphs' frozen MLIP per-atom features
+            (``x_mlip``); 0 when the featuriser adds none.
     """
 
-    def __init__(self, config: AdsMTConfig, descriptor_dim: int, cutoff_ang: float) -> None:
+    def __init__(
+        self,
+        config: AdsMTConfig,
+        descriptor_dim: int,
+        cutoff_ang: float,
+        atom_feature_dim: int = 0,
+    ) -> None:
         super().__init__()
         c, h = config, config.hidden_dim
         self.config, self.descriptor_dim, self.cutoff_ang = config, descriptor_dim, cutoff_ang
+        self.atom_feature_dim = atom_feature_dim
         self.graph_encoder = AdsGTEncoder(
             h,
             c.num_graph_layers,
@@ -121,6 +130,7 @@ class AdsMT(nn.Module):
             cutoff_ang,
             c.max_atomic_number,
             c.dropout,
+            atom_feature_dim,
         )
         self.depth_basis = GaussianSmearing(0.0, 1.0, c.num_depth_basis)
         self.depth_proj = nn.Linear(c.num_depth_basis, h)

@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "benchmarks" / "results" / "surrogate_learning_curve"
 VARIANTS = (
     "shipped",
+    "shipped+mlip",
     "holdout",
     "cross_fit",
     "holdout+scaling",
@@ -71,6 +72,8 @@ def variant_config(name: str):  # -> EnsembleConfig (torch imported lazily, in w
     from alloop.surrogate.types import EnsembleConfig
 
     cfg = EnsembleConfig()
+    if name == "shipped+mlip":  # lever (c): frozen SevenNet-0 features of slabs and adsorbates
+        return replace(cfg, featurizer=replace(cfg.featurizer, mlip_features="sevennet-0"))
     if name == "shipped":
         return cfg
     split, *rest = name.split("+")

@@ -34,7 +34,9 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
     return EnsembleConfig(
         ensemble_size=section.ensemble_size,
         featurizer=FeaturizerConfig(
-            cutoff_ang=section.cutoff_ang, max_neighbors=section.max_neighbors
+            cutoff_ang=section.cutoff_ang,
+            max_neighbors=section.max_neighbors,
+            mlip_features=section.mlip_features,
         ),
         model=AdsMTConfig(hidden_dim=section.hidden_dim, num_graph_layers=section.num_graph_layers),
         train=TrainConfig(

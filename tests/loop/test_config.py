@@ -241,16 +241,22 @@ def test_checkpoint_configs_from_before_cross_fitting_load_as_holdout() -> None:
 
 
 def test_config_spells_splits_and_prior_means_as_the_surrogate_does() -> None:
-    from typing import get_args
+    from typing import Literal, get_args, get_origin
 
     from alloop.loop.config import SurrogateSection
     from alloop.surrogate.fidelity import SPLITS
+    from alloop.surrogate.mlip_features import MLIP_FEATURES
     from alloop.surrogate.prior import PRIOR_MEANS
 
-    for field, names in (("split", SPLITS), ("prior_mean", PRIOR_MEANS)):
+    for field, names in (
+        ("split", SPLITS),
+        ("prior_mean", PRIOR_MEANS),
+        ("mlip_features", MLIP_FEATURES),
+    ):
         annotation = SurrogateSection.model_fields[field].annotation
-        (literal,) = [a for a in get_args(annotation) if a is not type(None)]
-        assert get_args(literal) == names
+        if get_origin(annotation) is not Literal:  # Optional[Literal[...]]
+            (annotation,) = [a for a in get_args(annotation) if a is not type(None)]
+        assert get_args(annotation) == names
 
 
 def test_split_and_prior_resolve_to_what_was_measured_for_each_policy() -> None:

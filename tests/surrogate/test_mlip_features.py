@@ -1,0 +1,108 @@
+"""Frozen MLIP features as surrogate inputs: the real SevenNet-0 from the ``sevenn`` wheel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from alloop.surrogate.errors import FeaturisationError
+from alloop.surrogate.featurizer import Featurizer, FeaturizerConfig
+from alloop.surrogate.mlip_features import (
+    MLIP_FEATURE_DIM,
+    mlip_atom_features,
+    molecule_from_smiles,
+)
+from tests.surrogate.conftest import TINY_SMILES, tiny_config, tiny_samples, tiny_slabs
+
+MLIP = "sevennet-0"
+WIDTH = MLIP_FEATURE_DIM[MLIP]
+
+
+def test_molecule_from_smiles_is_a_deterministic_3d_molecule() -> None:
+    a, b = molecule_from_smiles("CCO"), molecule_from_smiles("CCO")
+    assert a.get_chemical_formula() == "C2H6O"
+    np.testing.assert_array_equal(a.positions, b.positions)
+    # a real 3D geometry: C-C and C-O bonds near 1.5 and 1.4 Å
+    d = a.get_all_distances()
+    heavy = [i for i, s in enumerate(a.get_chemical_symbols()) if s != "H"]
+    bonds = sorted(d[i, j] for i in heavy for j in heavy if i < j)[:2]
+    assert 1.35 < bonds[0] < 1.45 and 1.45 < bonds[1] < 1.6
+    with pytest.raises(FeaturisationError, match="cannot parse"):
+        molecule_from_smiles("C(((")
+
+
+def test_atom_features_have_the_model_width_and_see_chemistry() -> None:
+    x = mlip_atom_features(molecule_from_smiles("CCO"), MLIP)
+    assert x.shape == (9, WIDTH) and x.dtype == np.float64 and np.isfinite(x).all()
+    slab = tiny_slabs()["Pt"]
+    s = mlip_atom_features(slab, MLIP)
+    assert s.shape == (len(slab), WIDTH)
+    # equivalent atoms (one layer of a periodic slab) share features; the surface layer and
+    # the middle layer differ (the bottom layer is a surface too)
+    z = slab.positions[:, 2]
+    top = z > z.max() - 0.5
+    middle = (z < z.max() - 0.5) & (z > z.min() + 0.5)
+    np.testing.assert_allclose(s[top], np.broadcast_to(s[top][0], s[top].shape), atol=1e-5)
+    assert np.abs(s[top][0] - s[middle][0]).max() > 1e-2
+    # another metal, other features
+    cu = mlip_atom_features(tiny_slabs()["Cu"], MLIP)
+    assert np.abs(cu[top][0] - s[top][0]).max() > 1e-2
+
+
+def test_unknown_mlip_and_empty_structure_are_refused() -> None:
+    from ase import Atoms
+
+    with pytest.raises(FeaturisationError, match="unknown MLIP"):
+        mlip_atom_features(molecule_from_smiles("C"), "mace")
+    with pytest.raises(FeaturisationError, match="empty"):
+        mlip_atom_features(Atoms(), MLIP)
+    with pytest.raises(FeaturisationError, match="mlip_features must be one of"):
+        FeaturizerConfig(mlip_features="mace")
+
+
+def test_featurizer_appends_molecule_features_and_adds_slab_node_features() -> None:
+    plain = Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12))
+    feat = Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12, mlip_features=MLIP))
+    # "none" keeps the version string of before, so older checkpoints still load
+    assert ";mlip=" not in plain.config.version and f";mlip={MLIP}" in feat.config.version
+    assert feat.descriptor_dim == plain.descriptor_dim + WIDTH == 210 + WIDTH
+    rows = feat.descriptors(list(TINY_SMILES))
+    assert rows.shape == (len(TINY_SMILES), feat.descriptor_dim)
+    torch.testing.assert_close(rows[:, :210], plain.descriptors(list(TINY_SMILES)))
+    # E- and Z-2-butene: one 2D graph, two 3D conformers, two MLIP vectors
+    z_row, e_row = rows[TINY_SMILES.index(r"C/C=C\C")], rows[TINY_SMILES.index("C/C=C/C")]
+    assert (z_row[210:] - e_row[210:]).abs().max() > 1e-3
+    slab = tiny_slabs()["Ru"]
+    graph = feat.slab_graph(slab)
+    assert graph.x_mlip.shape == (len(slab), WIDTH)
+    assert not hasattr(plain.slab_graph(slab), "x_mlip")
+
+
+def test_ensemble_with_mlip_features_trains_predicts_and_round_trips() -> None:
+    from alloop.surrogate.ensemble import AdsMTEnsemble
+
+    cfg = tiny_config(ensemble_size=2, max_epochs=2)
+    cfg = replace(cfg, featurizer=replace(cfg.featurizer, mlip_features=MLIP))
+    samples = tiny_samples()
+    ens = AdsMTEnsemble(cfg, seed=3)
+    ens.fit(samples[::2], samples[1::2])
+    slabs = list(tiny_slabs().values())
+    a = ens.predict(slabs, list(TINY_SMILES))
+    assert torch.isfinite(a.mean_ev).all() and (a.std_ev > 0).all()
+    again = AdsMTEnsemble.from_bytes(ens.to_bytes())
+    assert again.featurizer.atom_feature_dim == WIDTH
+    b = again.predict(slabs, list(TINY_SMILES))
+    torch.testing.assert_close(a.mean_ev, b.mean_ev)
+    # the slab features reach the prediction: same element, other MLIP features, other output
+    member = again.members[0]
+    graph = again.featurizer.slab_graph(slabs[0])
+    assert member.graph_encoder.atom_proj is not None
+    from alloop.surrogate.inference import collate_slabs
+
+    batch = collate_slabs([graph], torch.device("cpu"))
+    h0 = member.graph_encoder(batch)
+    batch.x_mlip = batch.x_mlip + 1.0
+    assert (member.graph_encoder(batch) - h0).abs().max() > 1e-4
