@@ -196,8 +196,10 @@ class SurrogateSection(Section):
     min_steps_per_epoch: Annotated[int, Field(ge=1, le=10_000)] = _SD.min_steps_per_epoch
     # a frozen MLIP whose per-atom features are extra inputs (`alloop.surrogate.mlip_features`;
     # the names are its `MLIP_FEATURES`, a test checks they agree); `none`: RDKit descriptors
-    # and the slab graph only
-    mlip_features: Literal["none", "sevennet-0"] = _SD.mlip_features  # type: ignore[assignment]
+    # and the slab graph only. Left out: the library's measured default (`SURROGATE_DEFAULTS`),
+    # except under `escalation.policy: cost_aware` (`none`, as its campaigns were measured);
+    # `AlloopConfig` fills it in.
+    mlip_features: Literal["none", "sevennet-0"] | None = None
     # `holdout`: members early-stop on `val_fraction` of the labels and the spread is scaled
     # there; `cross_fit`: member k holds out fold k, every label trains, and the spread is
     # calibrated on out-of-fold residuals (`alloop.surrogate.calibration`). The names are
@@ -229,11 +231,13 @@ class SurrogateSection(Section):
         return self.fidelity_mode
 
     @property
-    def levers(self) -> tuple[str, str]:
-        """``(split, prior_mean)`` as `AlloopConfig` resolved them."""
-        if self.split is None or self.prior_mean is None:
-            raise ConfigError("surrogate.split/prior_mean: unresolved (build the whole config)")
-        return self.split, self.prior_mean
+    def levers(self) -> tuple[str, str, str]:
+        """``(split, prior_mean, mlip_features)`` as `AlloopConfig` resolved them."""
+        if self.split is None or self.prior_mean is None or self.mlip_features is None:
+            raise ConfigError(
+                "surrogate.split/prior_mean/mlip_features: unresolved (build the whole config)"
+            )
+        return self.split, self.prior_mean, self.mlip_features
 
 
 class AcquisitionSection(Section):
@@ -539,18 +543,20 @@ class AlloopConfig(Section):
 
     @model_validator(mode="after")
     def _fidelity_mode(self) -> AlloopConfig:
-        """Fill in `surrogate.fidelity_mode`, `split` and `prior_mean` (see `SurrogateSection`)
-        however the config is built, so the stored config says what trains."""
+        """Fill in `surrogate.fidelity_mode`, `split`, `prior_mean` and `mlip_features` (see
+        `SurrogateSection`) however the config is built, so the stored config says what
+        trains."""
         update: dict[str, str] = {}
         if self.surrogate.fidelity_mode is None:
             update["fidelity_mode"] = "delta" if self.escalation.cost_aware else "supersede"
         measured = (
-            ("holdout", "none") if self.escalation.cost_aware else (_SD.split, _SD.prior_mean)
+            ("holdout", "none", "none")
+            if self.escalation.cost_aware
+            else (_SD.split, _SD.prior_mean, _SD.mlip_features)
         )
-        if self.surrogate.split is None:
-            update["split"] = measured[0]
-        if self.surrogate.prior_mean is None:
-            update["prior_mean"] = measured[1]
+        for name, value in zip(("split", "prior_mean", "mlip_features"), measured, strict=True):
+            if getattr(self.surrogate, name) is None:
+                update[name] = value
         if update:
             surrogate = self.surrogate.model_copy(update=update)
             object.__setattr__(self, "surrogate", surrogate)  # frozen: set once, while validating

@@ -32,7 +32,7 @@ class SurrogateDefaults:
     min_steps_per_epoch: int = 1
     split: str = "cross_fit"
     prior_mean: str = "scaling"
-    mlip_features: str = "none"
+    mlip_features: str = "sevennet-0"
 
 
 SURROGATE_DEFAULTS = SurrogateDefaults()

@@ -86,18 +86,21 @@ def mlip_atom_features(atoms: Atoms, mlip: str) -> np.ndarray:
     if len(atoms) == 0:
         raise FeaturisationError("cannot compute MLIP features of an empty structure")
     with _LOCK:  # one calculator, one hook: calls from threads take turns
-        if mlip not in _MODELS:
-            _MODELS[mlip] = _sevennet()
-        calc, captured = _MODELS[mlip]
-        probe = atoms.copy()
-        probe.calc = calc
-        try:  # the MLIP takes forces by autograd, also when called from a no-grad context
-            with torch.inference_mode(False), torch.enable_grad():
+        # the MLIP takes forces by autograd, also when called from a no-grad or inference
+        # context; its weights must not be loaded as inference tensors either
+        with torch.inference_mode(False), torch.enable_grad():
+            if mlip not in _MODELS:
+                _MODELS[mlip] = _sevennet()
+            calc, captured = _MODELS[mlip]
+            calc.reset()  # ASE would skip the model for atoms equal to the last ones
+            probe = atoms.copy()
+            probe.calc = calc
+            try:
                 probe.get_potential_energy()
-        except (ValueError, RuntimeError, KeyError, IndexError) as exc:
-            raise FeaturisationError(
-                f"{mlip} failed on {atoms.get_chemical_formula()}: {exc}"
-            ) from exc
+            except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+                raise FeaturisationError(
+                    f"{mlip} failed on {atoms.get_chemical_formula()}: {exc}"
+                ) from exc
         x = captured.pop("x").to("cpu").double().numpy()
     if x.shape != (len(atoms), MLIP_FEATURE_DIM[mlip]) or not np.isfinite(x).all():
         raise FeaturisationError(
@@ -116,7 +119,7 @@ def molecule_from_smiles(smiles: str, vacuum_ang: float = 8.0) -> Atoms:
         FeaturisationError: RDKit cannot parse the SMILES or embed a conformer.
     """
     from rdkit import Chem
-    from rdkit.Chem import AllChem
+    from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
     from rdkit.rdBase import BlockLogs
 
     blocker = BlockLogs()
@@ -125,14 +128,15 @@ def molecule_from_smiles(smiles: str, vacuum_ang: float = 8.0) -> Atoms:
         if mol is None:
             raise FeaturisationError(f"RDKit cannot parse adsorbate SMILES {smiles!r}")
         mol = Chem.AddHs(mol)
-        params = AllChem.ETKDGv3()
-        params.randomSeed = 0
-        if AllChem.EmbedMolecule(mol, params) != 0:
-            params.useRandomCoords = True
-            if AllChem.EmbedMolecule(mol, params) != 0:
+        params = rdDistGeom.ETKDGv3()
+        # rdkit's stubs type every EmbedParameters field as EmbedParameters
+        params.randomSeed = 0  # type: ignore[assignment]
+        if rdDistGeom.EmbedMolecule(mol, params) != 0:
+            params.useRandomCoords = True  # type: ignore[assignment]
+            if rdDistGeom.EmbedMolecule(mol, params) != 0:
                 raise FeaturisationError(f"RDKit cannot build a 3D conformer of {smiles!r}")
-        if AllChem.MMFFHasAllMoleculeParams(mol):
-            AllChem.MMFFOptimizeMolecule(mol, maxIters=500)
+        if rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+            rdForceFieldHelpers.MMFFOptimizeMolecule(mol, maxIters=500)
         symbols = [a.GetSymbol() for a in mol.GetAtoms()]
         positions = mol.GetConformer().GetPositions()
     finally:

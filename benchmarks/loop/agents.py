@@ -176,7 +176,8 @@ def run_tree_agent(seed: int, args: Any, n_models: int = 5, beta: float = 1.0) -
         smiles = {a.key: a.smiles for a in store.adsorbates()}
     keys = [names[p.key] for p in pairs]
     uniq = sorted(set(smiles.values()))
-    desc = Featurizer(FeaturizerConfig()).descriptors(uniq).numpy()
+    # the trees read RDKit descriptors only (as measured), never the MLIP tail
+    desc = Featurizer(FeaturizerConfig(mlip_features="none")).descriptors(uniq).numpy()
     row = {s: i for i, s in enumerate(uniq)}
     x = tree_features(
         [p.surface_key for p in pairs], desc[[row[smiles[p.adsorbate_key]] for p in pairs]]

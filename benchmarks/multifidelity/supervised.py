@@ -58,7 +58,7 @@ ANOMALIES = {("Ru", "oximes/49Y3"), ("Fe", "aromatics/44S1")}
 def config(mode: str, members: int, max_epochs: int, patience: int) -> EnsembleConfig:
     return EnsembleConfig(
         ensemble_size=members,
-        featurizer=FeaturizerConfig(cutoff_ang=6.0, max_neighbors=24),
+        featurizer=FeaturizerConfig(cutoff_ang=6.0, max_neighbors=24, mlip_features="none"),
         model=AdsMTConfig(hidden_dim=64, num_graph_layers=2, head_hidden_dim=128,
                           ads_hidden_dim=256),
         train=TrainConfig(max_epochs=max_epochs, batch_size=256, learning_rate=2e-3,

@@ -40,8 +40,14 @@ RESULTS = REPO / "benchmarks" / "results" / "surrogate_defaults"
 
 def configs(skip_previous: bool) -> dict[str, EnsembleConfig]:
     shipped = EnsembleConfig(device="cpu")
-    # the default before cross-fitting and the scaling prior (the 201 s of the issue)
-    out = {"shipped": shipped, "holdout": replace(shipped, split="holdout", prior_mean="none")}
+    no_mlip = replace(shipped.featurizer, mlip_features="none")
+    out = {
+        "shipped": shipped,
+        # the shipped model before the frozen MLIP features
+        "no_mlip": replace(shipped, featurizer=no_mlip),
+        # the default before cross-fitting and the scaling prior (the 201 s of the issue)
+        "holdout": replace(shipped, split="holdout", prior_mean="none", featurizer=no_mlip),
+    }
     if not skip_previous:
         out["previous"] = replace(
             shipped,
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-previous", action="store_true")
+    p.add_argument("--models", nargs="+", help="time only these configs (default: all)")
     p.add_argument("--note", default="", help="what else ran on the machine")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -70,7 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     test, rest = perm[:n_test], perm[n_test:]
     y_test = np.array([samples[i].gmae_ev for i in test])
     runs = []
-    for name, cfg in configs(args.skip_previous).items():
+    chosen_configs = {
+        k: v for k, v in configs(args.skip_previous).items() if not args.models or k in args.models
+    }
+    for name, cfg in chosen_configs.items():
         for n in args.sizes:
             chosen = rest[:n]
             n_val = max(2, n // 10)
@@ -101,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             "torch": torch.__version__,
         },  # fmt: skip
         "note": args.note,
-        "configs": {k: v.to_dict() for k, v in configs(args.skip_previous).items()},
+        "configs": {k: v.to_dict() for k, v in chosen_configs.items()},
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,9 @@ Variants (``--variants``; the levers of issue 16, selectable by name):
 ``cross_fit+scaling``  ``cross_fit`` with the scaling-relation prior mean
 ``...+scaling_ads``    the prior with per-adsorbate offsets
 ``...+steps8``         at least 8 optimiser steps per epoch (the mini-batch shrinks at small N)
+``...+mlip``           frozen SevenNet-0 features of slab atoms and adsorbates as extra inputs
+                       (``shipped`` = ``cross_fit+scaling+mlip``; without ``+mlip`` a variant has
+                       none)
 
 Writes ``benchmarks/results/surrogate_learning_curve.{json,md,png}``; every finished (variant,
 N, seed) is kept in the JSON, so a rerun with the same settings resumes.
@@ -43,12 +46,12 @@ from splits import molecule_split  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "benchmarks" / "results" / "surrogate_learning_curve"
 VARIANTS = (
-    "shipped",
-    "shipped+mlip",
+    "shipped",  # = cross_fit+scaling+mlip
     "holdout",
     "cross_fit",
     "holdout+scaling",
-    "cross_fit+scaling",
+    "cross_fit+scaling",  # the shipped model before the MLIP features
+    "cross_fit+scaling+mlip",
     "cross_fit+scaling_ads",
     "cross_fit+scaling+steps8",
     "holdout+steps8",
@@ -72,13 +75,14 @@ def variant_config(name: str):  # -> EnsembleConfig (torch imported lazily, in w
     from alloop.surrogate.types import EnsembleConfig
 
     cfg = EnsembleConfig()
-    if name == "shipped+mlip":  # lever (c): frozen SevenNet-0 features of slabs and adsorbates
-        return replace(cfg, featurizer=replace(cfg.featurizer, mlip_features="sevennet-0"))
     if name == "shipped":
         return cfg
     split, *rest = name.split("+")
     prior = next((t for t in rest if t.startswith("scaling")), "none")
-    cfg = replace(cfg, split=split, prior_mean=prior)
+    # ``mlip``: lever (c), frozen SevenNet-0 features of slab atoms and adsorbates
+    mlip = "sevennet-0" if "mlip" in rest else "none"
+    featurizer = replace(cfg.featurizer, mlip_features=mlip)
+    cfg = replace(cfg, split=split, prior_mean=prior, featurizer=featurizer)
     steps = [int(t.removeprefix("steps")) for t in rest if t.startswith("steps")]
     train = replace(cfg.train, min_steps_per_epoch=steps[0] if steps else 1)
     return replace(cfg, train=train)

@@ -7,6 +7,7 @@ ensembles, and builds the cold start's descriptor space.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from alloop.loop.errors import LoopError
 from alloop.store import CampaignStore
 from alloop.store.records import AdsorbateRecord, PairRecord
 from alloop.surrogate.ensemble import AdsMTEnsemble
+from alloop.surrogate.errors import CheckpointError
 from alloop.surrogate.featurizer import Featurizer, FeaturizerConfig
 from alloop.surrogate.fidelity import (
     LOW_FIDELITY,
@@ -29,6 +31,8 @@ from alloop.surrogate.model import AdsMTConfig
 from alloop.surrogate.training import TrainConfig
 from alloop.surrogate.types import EnsembleConfig, FitReport, SurrogateSample
 
+logger = logging.getLogger(__name__)
+
 
 def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
     return EnsembleConfig(
@@ -36,7 +40,7 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
         featurizer=FeaturizerConfig(
             cutoff_ang=section.cutoff_ang,
             max_neighbors=section.max_neighbors,
-            mlip_features=section.mlip_features,
+            mlip_features=section.levers[2],
         ),
         model=AdsMTConfig(hidden_dim=section.hidden_dim, num_graph_layers=section.num_graph_layers),
         train=TrainConfig(
@@ -130,7 +134,16 @@ def fit_ensemble(
     else:
         train, val = split_by_fidelity(prepared, section.val_fraction, seed)
     ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
-    report = ensemble.fit(train, val, warm_start=warm_start)
+    try:
+        report = ensemble.fit(train, val, warm_start=warm_start)
+    except CheckpointError as exc:
+        if warm_start is None:
+            raise
+        # last round's model has other inputs (a campaign made before a featuriser default
+        # changed, e.g. `mlip_features`): this round starts fresh instead of stopping
+        logger.warning("not warm-starting from the previous round's model: %s", exc)
+        ensemble = AdsMTEnsemble(ensemble_config(section), seed=seed)
+        report = ensemble.fit(train, val)
     return ensemble, report
 
 

@@ -25,9 +25,10 @@ from tests.conftest import FG_ROOT
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "250"}
+# a tiny model without the MLIP inputs: these tests read the stored fields, not the model
 SURROGATE = (
     "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
-    "            early_stop_patience: 2, batch_size: 16}\n"
+    "            early_stop_patience: 2, batch_size: 16, mlip_features: none}\n"
 )
 
 

@@ -266,11 +266,13 @@ def test_split_and_prior_resolve_to_what_was_measured_for_each_policy() -> None:
     from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 
     plain = AlloopConfig.model_validate(MINIMAL).surrogate
-    assert plain.levers == (SURROGATE_DEFAULTS.split, SURROGATE_DEFAULTS.prior_mean)
+    sd = SURROGATE_DEFAULTS
+    assert plain.levers == (sd.split, sd.prior_mean, sd.mlip_features)
     chosen = AlloopConfig.model_validate(
-        {**MINIMAL, "surrogate": {"split": "holdout", "prior_mean": "scaling"}}
+        {**MINIMAL, "surrogate": {"split": "holdout", "prior_mean": "scaling",
+                                  "mlip_features": "none"}}  # fmt: skip
     ).surrogate
-    assert chosen.levers == ("holdout", "scaling")
+    assert chosen.levers == ("holdout", "scaling", "none")
     with pytest.raises(ConfigError, match="unresolved"):
         _ = SurrogateSection().levers
 

@@ -256,7 +256,7 @@ def test_fidelity_mode_default_follows_the_policy() -> None:
     chosen = {**mf, "surrogate": {"fidelity_mode": "token"}}
     assert parse_config(chosen).surrogate.fidelity_mode == "token"
     # cost-aware campaigns keep the split and prior their benchmark measured
-    assert parse_config(mf).surrogate.levers == ("holdout", "none")
+    assert parse_config(mf).surrogate.levers == ("holdout", "none", "none")
 
 
 def test_low_fidelity_table_mistakes_are_one_line(tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def tiny_config(ensemble_size: int = 3, max_epochs: int = 3, dtype: str = "float
 
     return EnsembleConfig(
         ensemble_size=ensemble_size,
-        featurizer=FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12),
+        # no MLIP features: tests of them build their own (tests/surrogate/test_mlip_features.py)
+        featurizer=FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12, mlip_features="none"),
         model=AdsMTConfig(
             hidden_dim=16,
             num_graph_layers=2,

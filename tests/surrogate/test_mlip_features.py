@@ -52,6 +52,23 @@ def test_atom_features_have_the_model_width_and_see_chemistry() -> None:
     assert np.abs(cu[top][0] - s[top][0]).max() > 1e-2
 
 
+def test_a_first_call_from_inference_mode_leaves_the_mlip_usable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A campaign may first need features while it scores the pool under
+    ``torch.inference_mode``; the MLIP loaded there must still take forces later (a resumed
+    campaign failed with "Inference tensors cannot be saved for backward")."""
+    import alloop.surrogate.mlip_features as mf
+
+    monkeypatch.setattr(mf, "_MODELS", {})  # load it afresh, inside inference mode
+    molecule = molecule_from_smiles("CO")
+    with torch.inference_mode():
+        first = mlip_atom_features(molecule, MLIP)
+    with torch.no_grad():
+        np.testing.assert_allclose(mlip_atom_features(molecule, MLIP), first, atol=1e-6)
+    np.testing.assert_allclose(mlip_atom_features(molecule, MLIP), first, atol=1e-6)
+
+
 def test_unknown_mlip_and_empty_structure_are_refused() -> None:
     from ase import Atoms
 
@@ -64,8 +81,9 @@ def test_unknown_mlip_and_empty_structure_are_refused() -> None:
 
 
 def test_featurizer_appends_molecule_features_and_adds_slab_node_features() -> None:
-    plain = Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12))
+    plain = Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12, mlip_features="none"))
     feat = Featurizer(FeaturizerConfig(cutoff_ang=4.0, max_neighbors=12, mlip_features=MLIP))
+    assert FeaturizerConfig().mlip_features == MLIP  # the shipped default
     # "none" keeps the version string of before, so older checkpoints still load
     assert ";mlip=" not in plain.config.version and f";mlip={MLIP}" in feat.config.version
     assert feat.descriptor_dim == plain.descriptor_dim + WIDTH == 210 + WIDTH
