@@ -12,16 +12,27 @@ block hands to the energy readout) are read here, never trained:
   graph (projected and added to the element embedding).
 
 One forward pass per molecule and per distinct slab; the featuriser caches both by SMILES and
-by slab content. Measured on the FG-GMAE stand-in: 207 molecules in 13 s, 14 slabs of 48 atoms
-in 7 s (one core). Whether it helps is measured in benchmarks/results/surrogate_learning_curve.md.
+by slab content within a process, and every vector is also kept on disk
+(`feature_cache_dir`: ``$ALLOOP_FEATURE_CACHE``, else ``$XDG_CACHE_HOME/alloop/mlip-features``
+or ``~/.cache/alloop/mlip-features``; an empty ``ALLOOP_FEATURE_CACHE`` turns it off), keyed by
+the MLIP, the ``sevenn`` version and the structure's content, so a resumed campaign, the
+dashboard and other campaigns on the same surfaces do not run the MLIP again. Measured on the
+FG-GMAE stand-in: 207 molecules in 13 s, 14 slabs of 48 atoms in 7 s (one core). Whether it
+helps is measured in benchmarks/results/surrogate_learning_curve.md.
 
-``MLIP_FEATURES`` names the choices; ``"none"`` (no MLIP) is the default.
+``MLIP_FEATURES`` names the choices; the shipped default is in `alloop.surrogate.defaults`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
+import os
 import threading
 import warnings
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +41,14 @@ from ase import Atoms
 
 from alloop.surrogate.errors import FeaturisationError
 
-__all__ = ["MLIP_FEATURES", "MLIP_FEATURE_DIM", "mlip_atom_features", "molecule_from_smiles"]
+__all__ = [
+    "CACHE_ENV",
+    "MLIP_FEATURES",
+    "MLIP_FEATURE_DIM",
+    "feature_cache_dir",
+    "mlip_atom_features",
+    "molecule_from_smiles",
+]
 
 #: names a campaign or benchmark may choose from; ``sevennet-0``: SevenNet-0 (11Jul2024), whose
 #: weights ship inside the ``sevenn`` wheel (no download)
@@ -40,6 +58,64 @@ MLIP_FEATURE_DIM: dict[str, int] = {"none": 0, "sevennet-0": 128}
 
 _MODELS: dict[str, Any] = {}
 _LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
+#: the environment variable that moves (or, set empty, turns off) the on-disk feature cache
+CACHE_ENV = "ALLOOP_FEATURE_CACHE"
+
+
+def feature_cache_dir() -> Path | None:
+    """Where MLIP feature vectors are kept between processes; None when turned off."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        return Path(chosen).expanduser() if chosen.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "alloop" / "mlip-features"
+
+
+def _cache_key(atoms: Atoms, mlip: str) -> str:
+    """The MLIP, its package version and the structure (elements, positions to 1e-6 Å, cell,
+    periodicity): what the features depend on."""
+    try:
+        version = metadata.version("sevenn")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    h = hashlib.sha256(f"{mlip};{version};".encode())
+    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    h.update(np.round(np.asarray(atoms.positions, dtype=np.float64), 6).tobytes())
+    h.update(np.round(np.asarray(atoms.cell.array, dtype=np.float64), 6).tobytes())
+    h.update(np.asarray(atoms.pbc, dtype=np.bool_).tobytes())
+    return h.hexdigest()
+
+
+def _cached(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The stored vectors, or None when absent or not what this structure needs (a damaged or
+    foreign file is data: read without pickle, checked, and then ignored)."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring the unreadable MLIP feature cache file %s: %s", path, exc)
+        return None
+    if x.shape != shape or x.dtype != np.float64 or not np.isfinite(x).all():
+        logger.warning("ignoring the MLIP feature cache file %s: not %s finite floats", path, shape)
+        return None
+    return x
+
+
+def _keep(path: Path, x: np.ndarray) -> None:
+    """Write atomically (a reader never sees half a file); a cache that cannot be written is
+    skipped with a warning, never an error."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            np.save(fh, x, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        logger.warning("cannot keep MLIP features in %s: %s", path.parent, exc)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _sevennet() -> Any:
@@ -85,6 +161,24 @@ def mlip_atom_features(atoms: Atoms, mlip: str) -> np.ndarray:
         )
     if len(atoms) == 0:
         raise FeaturisationError("cannot compute MLIP features of an empty structure")
+    shape = (len(atoms), MLIP_FEATURE_DIM[mlip])
+    folder = feature_cache_dir()
+    path = None if folder is None else folder / f"{mlip}-{_cache_key(atoms, mlip)}.npy"
+    if path is not None and (x := _cached(path, shape)) is not None:
+        return x
+    x = _compute(atoms, mlip)
+    if x.shape != shape or not np.isfinite(x).all():
+        raise FeaturisationError(
+            f"{mlip} gave features of shape {x.shape} (or non-finite) for "
+            f"{atoms.get_chemical_formula()}"
+        )
+    if path is not None:
+        _keep(path, x)
+    return x
+
+
+def _compute(atoms: Atoms, mlip: str) -> np.ndarray:
+    """One forward pass of the MLIP over ``atoms``; the readout's input per atom."""
     with _LOCK:  # one calculator, one hook: calls from threads take turns
         # the MLIP takes forces by autograd, also when called from a no-grad or inference
         # context; its weights must not be loaded as inference tensors either
@@ -101,13 +195,7 @@ def mlip_atom_features(atoms: Atoms, mlip: str) -> np.ndarray:
                 raise FeaturisationError(
                     f"{mlip} failed on {atoms.get_chemical_formula()}: {exc}"
                 ) from exc
-        x = captured.pop("x").to("cpu").double().numpy()
-    if x.shape != (len(atoms), MLIP_FEATURE_DIM[mlip]) or not np.isfinite(x).all():
-        raise FeaturisationError(
-            f"{mlip} gave features of shape {x.shape} (or non-finite) for "
-            f"{atoms.get_chemical_formula()}"
-        )
-    return x
+        return np.asarray(captured.pop("x").to("cpu").double().numpy())
 
 
 def molecule_from_smiles(smiles: str, vacuum_ang: float = 8.0) -> Atoms:

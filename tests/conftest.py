@@ -25,6 +25,18 @@ def file_digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _feature_cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """MLIP feature vectors kept in this run's own folder (shared by its subprocesses), never in
+    the user's cache, so every run of the suite computes them at least once."""
+    from alloop.surrogate.mlip_features import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("mlip-features")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def fg_root() -> Path:
     return FG_ROOT

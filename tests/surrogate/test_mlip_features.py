@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,12 +62,72 @@ def test_a_first_call_from_inference_mode_leaves_the_mlip_usable(
     import alloop.surrogate.mlip_features as mf
 
     monkeypatch.setattr(mf, "_MODELS", {})  # load it afresh, inside inference mode
+    monkeypatch.setenv(mf.CACHE_ENV, "")  # and run it every time (no disk cache)
     molecule = molecule_from_smiles("CO")
     with torch.inference_mode():
         first = mlip_atom_features(molecule, MLIP)
     with torch.no_grad():
         np.testing.assert_allclose(mlip_atom_features(molecule, MLIP), first, atol=1e-6)
     np.testing.assert_allclose(mlip_atom_features(molecule, MLIP), first, atol=1e-6)
+
+
+def test_features_are_kept_on_disk_by_content_and_a_damaged_file_is_recomputed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import alloop.surrogate.mlip_features as mf
+
+    monkeypatch.setenv(mf.CACHE_ENV, str(tmp_path / "cache"))
+    molecule = molecule_from_smiles("CCO")
+    first = mlip_atom_features(molecule, MLIP)
+    (kept,) = (tmp_path / "cache").glob(f"{MLIP}-*.npy")
+    np.testing.assert_array_equal(np.load(kept), first)
+    # read back without running the MLIP again (the one mock: the model call itself)
+    real_compute = mf._compute
+
+    def must_not_run(atoms: object, mlip: str) -> np.ndarray:
+        raise AssertionError("the MLIP ran although its features were on disk")
+
+    monkeypatch.setattr(mf, "_compute", must_not_run)
+    np.testing.assert_array_equal(mlip_atom_features(molecule.copy(), MLIP), first)
+    moved = molecule.copy()  # other content, other key
+    moved.positions[0, 0] += 0.05
+    with pytest.raises(AssertionError, match="MLIP ran"):
+        mlip_atom_features(moved, MLIP)
+    # a damaged or foreign file is data, never trusted: recomputed and replaced
+    monkeypatch.setattr(mf, "_compute", real_compute)
+    for junk in (b"not an array", _npy(np.zeros((2, 2))), _npy(np.full(first.shape, np.nan))):
+        kept.write_bytes(junk)
+        with caplog.at_level("WARNING", logger=mf.__name__):
+            np.testing.assert_allclose(mlip_atom_features(molecule, MLIP), first, atol=1e-6)
+        assert "ignoring" in caplog.text
+        caplog.clear()
+        np.testing.assert_allclose(np.load(kept), first, atol=1e-6)
+    # turned off: nothing written
+    monkeypatch.setenv(mf.CACHE_ENV, "")
+    assert mf.feature_cache_dir() is None
+    mlip_atom_features(molecule_from_smiles("CC"), MLIP)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+
+
+def test_a_cache_folder_that_cannot_be_written_only_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import alloop.surrogate.mlip_features as mf
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(mf.CACHE_ENV, str(blocker / "cache"))
+    with caplog.at_level("WARNING", logger=mf.__name__):
+        x = mlip_atom_features(molecule_from_smiles("C"), MLIP)
+    assert x.shape == (5, WIDTH) and "cannot keep MLIP features" in caplog.text
+
+
+def _npy(x: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, x)
+    return buf.getvalue()
 
 
 def test_unknown_mlip_and_empty_structure_are_refused() -> None:
