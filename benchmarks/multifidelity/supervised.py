@@ -15,7 +15,10 @@ trains on the same labels and is scored on the pairs *without* a DFT label, agai
 
 Model (all variants): the AL benchmark's ensemble, 3 members, hidden 64, 2 graph layers,
 24 neighbours within 6 Å, ≤ 60 epochs, patience 10, batch 256, lr 2e-3; one torch thread.
-Every run is cached in ``benchmarks/multifidelity/.cache/supervised/`` so the script resumes.
+``--mlip sevennet-0`` changes only the inputs: frozen SevenNet-0 features of slab atoms and
+adsorbates (`alloop.surrogate.mlip_features`), rows named ``<variant>+mlip``.
+Every run is cached in ``benchmarks/multifidelity/.cache/supervised/`` so the script resumes;
+runs already in the results JSON count as cached (a fresh clone keeps the committed rows).
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multifidelity/supervised.py
 Writes benchmarks/results/multifidelity_supervised.{json,md}.
@@ -55,10 +58,12 @@ FRACTIONS = (0.02, 0.05, 0.10, 0.20)
 ANOMALIES = {("Ru", "oximes/49Y3"), ("Fe", "aromatics/44S1")}
 
 
-def config(mode: str, members: int, max_epochs: int, patience: int) -> EnsembleConfig:
+def config(
+    mode: str, members: int, max_epochs: int, patience: int, mlip: str = "none"
+) -> EnsembleConfig:
     return EnsembleConfig(
         ensemble_size=members,
-        featurizer=FeaturizerConfig(cutoff_ang=6.0, max_neighbors=24, mlip_features="none"),
+        featurizer=FeaturizerConfig(cutoff_ang=6.0, max_neighbors=24, mlip_features=mlip),
         model=AdsMTConfig(hidden_dim=64, num_graph_layers=2, head_hidden_dim=128,
                           ads_hidden_dim=256),
         train=TrainConfig(max_epochs=max_epochs, batch_size=256, learning_rate=2e-3,
@@ -107,14 +112,15 @@ def run_one(
         samples = [dft[i] for i in known] + ([] if variant == "dft_only" else mlip)
         prepared = prepare_samples(samples, mode)
         train, val = split_by_fidelity(prepared, 0.1, seed)
-        ens = AdsMTEnsemble(config(mode, args.members, args.max_epochs, args.patience), seed=seed)
+        cfg = config(mode, args.members, args.max_epochs, args.patience, args.mlip)
+        ens = AdsMTEnsemble(cfg, seed=seed)
         report = ens.fit(train, val)
         query = [replace(dft[i], low_fidelity_ev=mlip[i].gmae_ev) for i in rest]
         pred = ens.predict_samples(query)
         mean, std = pred.mean_ev.numpy(), pred.std_ev.numpy()
     err = np.abs(mean - truth)
     out: dict[str, Any] = {
-        "variant": variant,
+        "variant": variant + ("+mlip" if args.mlip != "none" and variant != "mlip_raw" else ""),
         "fraction": fraction,
         "seed": seed,
         "n_dft": int(len(known)),
@@ -136,7 +142,9 @@ def run_one(
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     table: dict[str, dict[str, Any]] = {}
-    for variant in (*VARIANTS, "mlip_raw"):
+    named = (*VARIANTS, "mlip_raw")
+    extra = sorted({r["variant"] for r in runs} - set(named))  # e.g. delta+mlip
+    for variant in (*named, *extra):
         table[variant] = {}
         for f in FRACTIONS:
             rows = [r for r in runs if r["variant"] == variant and r["fraction"] == f]
@@ -215,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--variants", nargs="*", default=[*VARIANTS, "mlip_raw"])
     p.add_argument("--fractions", nargs="*", type=float, default=list(FRACTIONS))
+    p.add_argument("--mlip", choices=("none", "sevennet-0"), default="none",
+                   help="frozen MLIP features as extra inputs (rows named <variant>+mlip)")
     p.add_argument("--note", default="", help="what else ran on the machine")
     p.add_argument("--report-only", action="store_true", help="aggregate cached runs only")
     args = p.parse_args(argv)
@@ -224,15 +234,25 @@ def main(argv: list[str] | None = None) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     runs = []
     tag = f"m{args.members}-e{args.max_epochs}-p{args.patience}"
+    suffix = "+mlip" if args.mlip != "none" else ""
+    committed = RESULTS / "multifidelity_supervised.json"
+    known = {  # the committed rows (this tag's), so a fresh clone resumes from them
+        (r["variant"], r["fraction"], r["seed"]): r
+        for r in (json.loads(committed.read_text())["runs"] if committed.is_file() else [])
+    }
     # cheap variants first, so a partial run already compares something
     order = sorted(args.variants, key=lambda v: ("mlip_raw", "dft_only", "delta").index(v)
                    if v in ("mlip_raw", "dft_only", "delta") else 9)  # fmt: skip
     for seed in range(args.seeds):
         for fraction in args.fractions:
             for variant in order:
-                path = CACHE / f"{tag}-{variant}-{fraction:g}-{seed}.json"
+                name = variant + (suffix if variant != "mlip_raw" else "")
+                path = CACHE / f"{tag}-{name}-{fraction:g}-{seed}.json"
                 if path.is_file():
                     runs.append(json.loads(path.read_text()))
+                    continue
+                if (name, fraction, seed) in known and tag == "m3-e60-p10":
+                    runs.append(known[(name, fraction, seed)])
                     continue
                 if args.report_only:
                     continue
@@ -241,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
                 runs.append(row)
                 print(json.dumps({k: row[k] for k in ("variant", "fraction", "seed", "mae_ev",
                                                       "wall_s")}), flush=True)  # fmt: skip
+    # every committed row stays; this invocation's rows replace theirs
+    merged = {(r["variant"], r["fraction"], r["seed"]): r for r in [*known.values(), *runs]}
+    runs = list(merged.values())
     results = {
         "benchmark": "multi-fidelity supervised check, FG-GMAE stand-in",
         "command": "OMP_NUM_THREADS=1 .venv/bin/python "
