@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(row), flush=True)
     results = {
         "benchmark": "one training round of the default surrogate vs the previous default",
-        "command": "python benchmarks/surrogate/defaults.py",
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
