@@ -72,7 +72,7 @@ bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12
 	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5
 
 # no OMP_NUM_THREADS here either: the thread count is what it measures; starts 2 CPU burners itself
-bench-threads: $(STAMP)     ## one training round on idle vs busy cores by thread choice (default, 1, 2), ~8 min on 2 free cores
+bench-threads: $(STAMP)     ## one training round on idle vs busy cores by thread choice (default, 1, 2), ~14 min on 2 free cores
 	$(BIN)/python benchmarks/loop/threads.py --max-load 0.5
 
 bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~90 min on 2 cores

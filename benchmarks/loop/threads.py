@@ -18,7 +18,7 @@ before the free-core cap (cores ÷ workers, at most torch's count) is computed h
 (`campaign_threads` without a free-core reading) and reported with the row of its thread count.
 
 Needs the machine to itself (`--max-load` refuses to start above a 1-minute load average).
-Run (about 8 min on 2 free cores; no OMP_NUM_THREADS, the thread count is what is measured):
+Run (about 14 min on 2 free cores; no OMP_NUM_THREADS, the thread count is what is measured):
     make bench-threads
 Writes benchmarks/results/threads.json and .md.
 """
