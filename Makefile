@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout bench-oracles-fresh gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ bench-oracles-sites: $(STAMP)     ## surrogate site scores vs default site order
 # no OMP_NUM_THREADS here: training's thread count is part of what it measures; needs idle cores
 bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12 labels), ~20 min on 2 free cores
 	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5
+
+# no OMP_NUM_THREADS here either: the thread count is what it measures; starts 2 CPU burners itself
+bench-threads: $(STAMP)     ## one training round on idle vs busy cores by thread choice (default, 1, 2), ~14 min on 2 free cores
+	$(BIN)/python benchmarks/loop/threads.py --max-load 0.5
 
 bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~90 min on 2 cores
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py

@@ -451,7 +451,8 @@ class ExecutorSection(Section):
     kind: Literal["inprocess", "process", "dask"] = "inprocess"
     workers: Annotated[int, Field(ge=1, le=4096)] = _OD.workers
     # torch/BLAS threads of the campaign process (training, scoring, in-process labelling);
-    # null: its cores ÷ workers (`alloop.loop.bridges.threads`); `--threads` overrides it
+    # null: its cores ÷ workers, capped each round at the cores other processes leave free
+    # (`alloop.loop.bridges.threads`); `--threads` overrides it
     threads: Annotated[int, Field(ge=1, le=4096)] | None = None
     address: str | None = None
     job_timeout_s: PositiveFloat | None = None

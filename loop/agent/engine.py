@@ -131,11 +131,11 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ the state machine
     def run(self) -> StopDecision:
-        """Run rounds until a stop rule holds, with the campaign's torch/BLAS threads
-        (`bridges.threads`, restored afterwards)."""
+        """Run rounds until a stop rule holds, each with the campaign's torch/BLAS threads
+        (`bridges.threads`: decided at the round's start, as the machine's load changes during a
+        campaign, and restored after it)."""
         try:
-            with threads_for(self.cfg):
-                return self._run_rounds()
+            return self._run_rounds()
         finally:
             self.jobs.close()
 
@@ -152,7 +152,8 @@ class CampaignEngine:
                 index = len(self.store.rounds())
                 rnd = self.store.begin_round(index, RoundState.STARTED)
                 self.notify("round", {"index": index})
-            self._advance(rnd)
+            with threads_for(self.cfg):
+                self._advance(rnd)
 
     def _record_stop(self, decision: StopDecision) -> None:
         """Store why the run stopped (`STOPPED_EVENT`), for `status` and the dashboard; once
@@ -166,11 +167,16 @@ class CampaignEngine:
     def _retry_lost(self) -> None:
         """Run again the jobs a dead worker lost in an earlier run (`JobRunner.lost`)."""
         kinds = sorted({j.kind for j in self.jobs.lost()})
-        for kind in kinds:
-            if kind == oracle_fidelity(self.cfg):
-                self.jobs.retry_lost(kind, self._labelling_oracle, ("labelling", "labelled"))
-            else:
-                self.jobs.retry_lost(kind, self._escalating_oracle, ("escalating", "dft_labelled"))
+        if not kinds:
+            return
+        with threads_for(self.cfg):
+            for kind in kinds:
+                if kind == oracle_fidelity(self.cfg):
+                    self.jobs.retry_lost(kind, self._labelling_oracle, ("labelling", "labelled"))
+                else:
+                    self.jobs.retry_lost(
+                        kind, self._escalating_oracle, ("escalating", "dft_labelled")
+                    )
 
     def _unfinished_round(self) -> RoundRecord | None:
         rounds = self.store.rounds()

@@ -224,7 +224,7 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", "-t", min=1, max=4096, show_default=False,
                  help="Torch/BLAS threads for training, scoring and in-process labels "
-                 "(overrides executor.threads; default: cores ÷ workers)."),
+                 "(overrides executor.threads; default: cores ÷ workers, at most the free ones)."),
 ]  # fmt: skip
 
 
