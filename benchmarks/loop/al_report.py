@@ -56,7 +56,8 @@ def _surrogate_words(results: dict[str, Any]) -> str:
     if st.get("surrogate", "bench") == "shipped":
         return (
             "the shipped AdsMT surrogate, untouched (`surrogate/defaults.py`: cross-fitted "
-            "members over the scaling prior, spread calibrated on out-of-fold residuals)"
+            "members over the scaling prior with frozen SevenNet-0 features, spread calibrated "
+            "on out-of-fold residuals)"
         )
     return (
         f"AdsMT ensemble of {st['members']} (hidden {st['hidden_dim']}, ≤ {st['max_epochs']} "
