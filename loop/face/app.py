@@ -11,6 +11,7 @@ re-reads the campaign: a read-only connection, so a run writing the file in anot
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
@@ -256,7 +258,10 @@ class DashboardApp(App[None]):
 
     def action_reload(self) -> None:
         if isinstance(self.screen, Reloading) and self.screen.ready:
-            self.screen.reload()
+            # the timer may fire while the screen's widgets are being removed (the app
+            # closing): then there is nothing left to redraw
+            with contextlib.suppress(NoMatches):
+                self.screen.reload()
 
     def _to_base(self) -> None:
         while len(self.screen_stack) > 2:  # [default, overview, ...]
