@@ -26,6 +26,7 @@ helps is measured in benchmarks/results/surrogate_learning_curve.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -72,14 +73,19 @@ def feature_cache_dir() -> Path | None:
     return Path(base) / "alloop" / "mlip-features"
 
 
+@functools.cache
+def _sevenn_version() -> str:
+    """The installed ``sevenn`` version, read once per process (not once per structure)."""
+    try:
+        return metadata.version("sevenn")
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def _cache_key(atoms: Atoms, mlip: str) -> str:
     """The MLIP, its package version and the structure (elements, positions to 1e-6 Å, cell,
     periodicity): what the features depend on."""
-    try:
-        version = metadata.version("sevenn")
-    except metadata.PackageNotFoundError:
-        version = "?"
-    h = hashlib.sha256(f"{mlip};{version};".encode())
+    h = hashlib.sha256(f"{mlip};{_sevenn_version()};".encode())
     h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
     h.update(np.round(np.asarray(atoms.positions, dtype=np.float64), 6).tobytes())
     h.update(np.round(np.asarray(atoms.cell.array, dtype=np.float64), 6).tobytes())
