@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import yaml
 from ase.data import chemical_symbols
@@ -178,6 +178,14 @@ class PoolSection(Section):
         return self
 
 
+class Levers(NamedTuple):
+    """The surrogate's small-data choices, resolved (`SurrogateSection.levers`)."""
+
+    split: str
+    prior_mean: str
+    mlip_features: str
+
+
 class SurrogateSection(Section):
     """AdsMT ensemble settings (see `alloop.surrogate`). Defaults: the measured model,
     `alloop.surrogate.defaults.SURROGATE_DEFAULTS` (one source for the library and this
@@ -231,13 +239,13 @@ class SurrogateSection(Section):
         return self.fidelity_mode
 
     @property
-    def levers(self) -> tuple[str, str, str]:
+    def levers(self) -> Levers:
         """``(split, prior_mean, mlip_features)`` as `AlloopConfig` resolved them."""
         if self.split is None or self.prior_mean is None or self.mlip_features is None:
             raise ConfigError(
                 "surrogate.split/prior_mean/mlip_features: unresolved (build the whole config)"
             )
-        return self.split, self.prior_mean, self.mlip_features
+        return Levers(self.split, self.prior_mean, self.mlip_features)
 
 
 class AcquisitionSection(Section):

@@ -40,7 +40,7 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
         featurizer=FeaturizerConfig(
             cutoff_ang=section.cutoff_ang,
             max_neighbors=section.max_neighbors,
-            mlip_features=section.levers[2],
+            mlip_features=section.levers.mlip_features,
         ),
         model=AdsMTConfig(hidden_dim=section.hidden_dim, num_graph_layers=section.num_graph_layers),
         train=TrainConfig(
@@ -52,8 +52,8 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
         ),
         device=None if section.device == "auto" else section.device,
         fidelity_mode=section.mode,
-        split=section.levers[0],
-        prior_mean=section.levers[1],
+        split=section.levers.split,
+        prior_mean=section.levers.prior_mean,
     )
 
 
@@ -129,7 +129,7 @@ def fit_ensemble(
     prepared = prepare_samples(samples, section.mode)
     train: list[SurrogateSample]
     val: list[SurrogateSample] = []
-    if section.levers[0] == "cross_fit":
+    if section.levers.split == "cross_fit":
         train = prepared
     else:
         train, val = split_by_fidelity(prepared, section.val_fraction, seed)
