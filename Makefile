@@ -84,9 +84,10 @@ bench-loop-shipped: $(STAMP)     ## EI and trees on FG replay with the shipped s
 bench-lowfi: $(STAMP)     ## SevenNet-MF-0 companion of the FG table (needs ../shared/data/fg), ~30 min + relaxations
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/lowfi_table.py
 
-bench-mf: $(STAMP)     ## multi-fidelity: supervised check, then campaigns on the FG MF replay (hours on 2 cores)
+bench-mf: $(STAMP)     ## multi-fidelity: supervised check, the docs' campaigns (5 seeds) on the FG MF replay and on the relaxed-pattern pool (hours on 2 cores; stored runs are reused)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/supervised.py
-	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py --workers 2
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py --workers 2 --pool relaxed
 
 # wheels the GPU machine's image lacks (Python 3.12), for benchmarks/gpu/check.sh (carry .whl)
 GPU_WHEELS = ase==3.29.0 rdkit==2026.9.1 lmdb==1.7.3 SQLAlchemy==2.1.9 alembic==1.20.1 \
