@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,9 @@ bench-mf: $(STAMP)     ## multi-fidelity: supervised check, the docs' campaigns 
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/supervised.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py --workers 2
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/campaigns.py --workers 2 --pool relaxed
+
+bench-mf-live: $(DFT_STAMP)     ## the live multi-fidelity path (configs/mf-live.yaml: SevenNet-MF-0 + GPAW), timed, ~5 CPU-minutes
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/live.py
 
 # wheels the GPU machine's image lacks (Python 3.12), for benchmarks/gpu/check.sh (carry .whl)
 GPU_WHEELS = ase==3.29.0 rdkit==2026.9.1 lmdb==1.7.3 SQLAlchemy==2.1.9 alembic==1.20.1 \
