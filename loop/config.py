@@ -350,7 +350,7 @@ class EscalationSection(Section):
     policy: Literal["rules", "cost_aware"] = "rules"
     # cost_aware: the first DFT labels anchor the surfaces (the MLIP-strongest pair of each), and
     # a pair on a surface with no DFT label yet gets the spread of the surfaces' mean MLIP-DFT
-    # gaps added to its σ (`mf_acquisition.surface_gap_sigma`); false: random first DFT labels,
+    # gaps added to its σ (`mf_posterior.surface_gap_sigma`); false: random first DFT labels,
     # σ as the ensemble gives it
     anchor_surfaces: bool = True
     dft_budget: NonNegCount = 0

@@ -32,7 +32,7 @@ from alloop.loop.agent.mf_acquisition import shortlist
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, descriptor_space
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
-from alloop.store.records import NewAcquisition, PairRecord
+from alloop.store.records import NewAcquisition, NewJob, PairRecord
 
 #: `acquisition.diversity` -> `select_batch` method
 DIVERSITY_METHOD = {"kriging_believer": "kriging_believer", "maxmin": "maxmin", "none": "topk"}
@@ -46,12 +46,16 @@ SITE_SCORES_EVENT = "site_scores"
 
 @dataclass(frozen=True)
 class PlannedBatch:
-    """A round's acquisitions, ranked, what planning them measured (``timing``...), and the
-    events committed with them (the acquired pairs' site scores)."""
+    """A round's acquisitions, ranked, what planning them measured (``timing``...), the
+    events committed with them (the acquired pairs' site scores; the cost-aware policy's
+    ``escalated`` events), and their jobs: None when every pick asks for the labelling oracle's
+    fidelity (the engine adds it, and its cost, to each row), else one job per acquisition,
+    each of the fidelity its row names (the cost-aware policy)."""
 
     acquisitions: list[NewAcquisition]
     metrics: dict[str, Any]
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    jobs: list[NewJob] | None = None
 
 
 def site_score_events(
