@@ -261,7 +261,7 @@ class AcquisitionSection(Section):
     explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     # the shortlist a campaign is after: expected improvement (the `ei` acquisition, or the
     # cost-aware policy's value) is measured against the k-th best target-level value instead
-    # of the best (`alloop.loop.agent.mf_acquisition.shortlist`); 1: the best
+    # of the best (`alloop.loop.agent.acquisition.shortlist`); 1: the best
     top_k: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @field_validator("target_window_ev")

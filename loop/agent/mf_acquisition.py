@@ -13,7 +13,7 @@ fidelity, where ``s_res`` is the DFT-level uncertainty that is left after an MLI
 median σ of the pairs that already have one), and plain EI for DFT, which settles the value.
 Each candidate's score is value / cost; the batch takes candidates in score order while the
 round's budget lasts, each pair once, at most ``acquisition.batch_size`` MLIP labels. EI is
-toward strong binding: improvement below the k-th best DFT-level value (`kth_best`, with
+toward strong binding: improvement below the k-th best DFT-level value (`acquisition.kth_best`, with
 ``acquisition.top_k``): with k = 1 the best DFT label so far; with k > 1 the value counts what
 a pair would add to a shortlist of the k strongest binders, so a confirmed best does not make
 every other strong candidate worthless.
@@ -100,24 +100,6 @@ def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float |
     if residual_sigma is None:
         return ei
     return ei * (1.0 - residual_sigma / torch.sqrt(sigma**2 + residual_sigma**2))
-
-
-def shortlist(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> list[float]:
-    """The k lowest target-level values known, ascending: labels where there are k of them,
-    else labels and the candidates' predicted μ together (so a threshold exists before k
-    pairs are labelled); fewer than k when fewer values exist."""
-    if len(target_ev) >= k:
-        return sorted(target_ev)[:k]
-    return sorted([*target_ev, *predicted_ev])[:k]
-
-
-def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> float:
-    """The k-th lowest target-level value known (the last of `shortlist`): what expected
-    improvement is measured against with ``acquisition.top_k = k``."""
-    values = shortlist(target_ev, predicted_ev, k)
-    if not values:
-        raise ValueError("kth_best needs at least one value")
-    return values[-1]
 
 
 def plan_cost_aware(

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from alloop.loop.agent.acquisition import kth_best
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
 from alloop.loop.agent.labels import (
     LOW_FIDELITIES,
@@ -29,7 +30,7 @@ from alloop.loop.agent.labels import (
     dft_fidelity,
     is_dft_job,
 )
-from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, plan_cost_aware
 from alloop.loop.agent.mf_posterior import dft_level_posterior
 from alloop.loop.agent.planning import PlannedBatch, site_score_events
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView

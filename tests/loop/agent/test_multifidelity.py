@@ -9,8 +9,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from alloop.loop.agent.acquisition import kth_best
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
-from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, plan_cost_aware
 from alloop.loop.agent.training import training_samples
 from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import CostSection, parse_config
