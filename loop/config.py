@@ -261,7 +261,7 @@ class AcquisitionSection(Section):
     explore_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     # the shortlist a campaign is after: expected improvement (the `ei` acquisition, or the
     # cost-aware policy's value) is measured against the k-th best target-level value instead
-    # of the best (`alloop.loop.agent.mf_acquisition.shortlist`); 1: the best
+    # of the best (`alloop.loop.agent.acquisition.shortlist`); 1: the best
     top_k: Annotated[int, Field(ge=1, le=100_000)] = 1
 
     @field_validator("target_window_ev")
@@ -350,7 +350,7 @@ class EscalationSection(Section):
     policy: Literal["rules", "cost_aware"] = "rules"
     # cost_aware: the first DFT labels anchor the surfaces (the MLIP-strongest pair of each), and
     # a pair on a surface with no DFT label yet gets the spread of the surfaces' mean MLIP-DFT
-    # gaps added to its σ (`mf_acquisition.surface_gap_sigma`); false: random first DFT labels,
+    # gaps added to its σ (`mf_posterior.surface_gap_sigma`); false: random first DFT labels,
     # σ as the ensemble gives it
     anchor_surfaces: bool = True
     dft_budget: NonNegCount = 0

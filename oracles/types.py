@@ -32,7 +32,7 @@ Status = Literal["ok", "anomalous", "failed"]
 Fidelity = Literal["replay", "mlip", "dft_single_point", "dft_relax"]
 
 # The campaign store spells the same names (`alloop.store.enums`; it may not import this
-# package, nor this package it): tests/loop/test_labels.py checks that they agree.
+# package, nor this package it): tests/loop/agent/test_labels.py checks that they agree.
 STATUSES: tuple[str, ...] = get_args(Status)
 FIDELITIES: tuple[str, ...] = get_args(Fidelity)
 #: provenance keys every `OracleResult` carries, whatever its status (the Oracle contract)

@@ -25,6 +25,22 @@ def file_digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
+def replay_config(path: Path, rounds: int = 2, root: Path | None = FG_ROOT) -> Path:
+    """A small replay campaign config (FG Pt and Au, 8 molecules, LCB, ``rounds`` rounds) at
+    ``path``; ``root=None`` leaves the FG root to `fg_data_root`."""
+    where = f"root: {root}, " if root is not None else ""
+    path.write_text(
+        "campaign: {name: standing, seed: 5}\n"
+        f"pool:\n  fg: {{{where}metals: [Pt, Au], max_molecules: 8}}\n"
+        "oracle: {kind: replay}\n"
+        "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
+        "            early_stop_patience: 2, batch_size: 16}\n"
+        "acquisition: {name: lcb, batch_size: 3, initial_batch_size: 4}\n"
+        f"budget: {{max_rounds: {rounds}, max_cost: 5000}}\n"
+    )
+    return path
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _feature_cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """MLIP feature vectors kept in this run's own folder (shared by its subprocesses), never in

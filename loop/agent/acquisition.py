@@ -23,7 +23,7 @@ members all miss (typical early in a campaign), so a smooth Gaussian score ranks
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -69,7 +69,7 @@ class AcquisitionContext:
         generator: Seeded generator for ``random`` and ``thompson``; global random state is
             never used.
         shortlist_ev: With ``acquisition.top_k = k > 1``: the k lowest values known, ascending
-            (`mf_acquisition.shortlist`); ``best_label_ev`` is then its last, the k-th best.
+            (`shortlist`); ``best_label_ev`` is then its last, the k-th best.
             Empty: ``best_label_ev`` is the best label.
     """
 
@@ -115,6 +115,24 @@ class AcquisitionContext:
                 "torch.Generator); global random state is never used"
             )
         return self.generator
+
+
+def shortlist(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> list[float]:
+    """The k lowest target-level values known, ascending: labels where there are k of them,
+    else labels and the candidates' predicted μ together (so a threshold exists before k
+    pairs are labelled); fewer than k when fewer values exist."""
+    if len(target_ev) >= k:
+        return sorted(target_ev)[:k]
+    return sorted([*target_ev, *predicted_ev])[:k]
+
+
+def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> float:
+    """The k-th lowest target-level value known (the last of `shortlist`): what expected
+    improvement is measured against with ``acquisition.top_k = k``."""
+    values = shortlist(target_ev, predicted_ev, k)
+    if not values:
+        raise AcquisitionError("kth_best needs at least one value")
+    return values[-1]
 
 
 def pool_members(posterior: EnsemblePosterior) -> tuple[Tensor, Tensor]:

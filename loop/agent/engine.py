@@ -278,29 +278,27 @@ class CampaignEngine:
         return RoundState.ACQUIRED
 
     def _acquire(self, index: int) -> RoundState:
-        if self.cfg.escalation.cost_aware:
-            t0 = time.perf_counter()
-            mf = plan_mf_batch(self.store, self.pool, self._ensemble_for(index), self.cfg, index)
-            self.store.record_batch(index, mf.acquisitions, mf.jobs, RoundState.ACQUIRED, mf.events)
-            timing = {"acquire_s": time.perf_counter() - t0}
-            self._merge_metrics(index, RoundState.ACQUIRED, {**mf.metrics, "timing": timing})
-            self.notify("acquired", {"index": index, "n": len(mf.acquisitions)})
-            return RoundState.ACQUIRED
-        q = batch_size(self.cfg, labels_used(self.store), first=False)
-        batch = plan_batch(
-            self.cfg, self._ensemble_for(index), self.pool, self.candidates(), q,
-            list(counted_labels(self.store).values()), round_generator(self.seed, index),
-        )  # fmt: skip
+        if self.cfg.escalation.cost_aware:  # over (pair, fidelity), its jobs planned with it
+            batch = plan_mf_batch(self.store, self.pool, self._ensemble_for(index), self.cfg, index)
+        else:
+            q = batch_size(self.cfg, labels_used(self.store), first=False)
+            batch = plan_batch(
+                self.cfg, self._ensemble_for(index), self.pool, self.candidates(), q,
+                list(counted_labels(self.store).values()), round_generator(self.seed, index),
+            )  # fmt: skip
         self._commit_batch(index, batch)
         return RoundState.ACQUIRED
 
     def _commit_batch(self, index: int, batch: PlannedBatch) -> None:
-        """The acquisitions (with the fidelity and cost of the job each asks for) and their
-        PROPOSED labelling jobs, in one transaction."""
-        kind = oracle_fidelity(self.cfg)
-        cost = fidelity_cost(kind, self.cfg.cost)
-        rows = [replace(row, fidelity=kind, cost=cost) for row in batch.acquisitions]
-        jobs = [NewJob.for_round(index, row.pair_key, kind) for row in rows]
+        """The acquisitions and their PROPOSED jobs, in one transaction: the batch's own jobs
+        (the cost-aware policy's), else one labelling job per row, the row given the fidelity
+        and cost of the job it asks for."""
+        rows, jobs = batch.acquisitions, batch.jobs
+        if jobs is None:
+            kind = oracle_fidelity(self.cfg)
+            cost = fidelity_cost(kind, self.cfg.cost)
+            rows = [replace(row, fidelity=kind, cost=cost) for row in rows]
+            jobs = [NewJob.for_round(index, row.pair_key, kind) for row in rows]
         self.store.record_batch(index, rows, jobs, RoundState.ACQUIRED, batch.events)
         self._merge_metrics(index, RoundState.ACQUIRED, dict(batch.metrics))
         self.notify("acquired", {"index": index, "n": len(rows)})

@@ -3,7 +3,7 @@
 Names: a label's status and fidelity are the store's closed vocabularies
 (`alloop.store.enums.LabelStatus`, `Fidelity`: what a campaign file may hold), re-exported here
 for the loop. The oracles package spells the same names as its `OracleResult` types (it may not
-import the store); `tests/loop/test_labels.py` checks that the two agree.
+import the store); `tests/loop/agent/test_labels.py` checks that the two agree.
 
 Fidelity classes: MLIP labels are the low fidelity; DFT labels, and replay labels that stand in
 for DFT, are the target the surrogate predicts. A job's kind is the fidelity of the label it

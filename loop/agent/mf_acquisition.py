@@ -13,17 +13,18 @@ fidelity, where ``s_res`` is the DFT-level uncertainty that is left after an MLI
 median σ of the pairs that already have one), and plain EI for DFT, which settles the value.
 Each candidate's score is value / cost; the batch takes candidates in score order while the
 round's budget lasts, each pair once, at most ``acquisition.batch_size`` MLIP labels. EI is
-toward strong binding: improvement below the k-th best DFT-level value (`kth_best`, with
+toward strong binding: improvement below the k-th best DFT-level value (`acquisition.kth_best`, with
 ``acquisition.top_k``): with k = 1 the best DFT label so far; with k > 1 the value counts what
 a pair would add to a shortlist of the k strongest binders, so a confirmed best does not make
 every other strong candidate worthless.
 
 EI is BoTorch's analytic ``ExpectedImprovement`` evaluated on the candidates' DFT-level
 posterior (`mf_posterior.dft_level_posterior`, served as a BoTorch model by
-`PoolGaussianModel`). Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it
-conditions the model on fantasised observations (``condition_on_observations``), which a deep
-ensemble cannot do without retraining; the cost weighting here is what BoTorch's
-``InverseCostWeightedUtility`` does (value divided by cost).
+`mf_posterior.PoolGaussianModel`): this module is the acquisition layer over that posterior.
+Why not BoTorch's fantasy-based multi-fidelity knowledge gradient: it conditions the model on
+fantasised observations (``condition_on_observations``), which a deep ensemble cannot do
+without retraining; the cost weighting here is what BoTorch's ``InverseCostWeightedUtility``
+does (value divided by cost).
 """
 
 from __future__ import annotations
@@ -35,20 +36,16 @@ from dataclasses import dataclass
 import torch
 from botorch.acquisition.analytic import ExpectedImprovement
 from botorch.exceptions.warnings import NumericsWarning
-from botorch.models.model import Model
-from botorch.posteriors.gpytorch import GPyTorchPosterior
-from gpytorch.distributions import MultivariateNormal
-from linear_operator.operators import DiagLinearOperator
 from torch import Tensor
 
 from alloop.loop.agent.labels import is_low_fidelity
+from alloop.loop.agent.mf_posterior import PoolGaussianModel
 
 __all__ = [
     "FidelityCandidate",
     "FidelityPick",
     "augmented_ei",
     "plan_cost_aware",
-    "surface_gap_sigma",
 ]
 
 #: values at or below this are "no value" (EI underflows far from the best)
@@ -83,48 +80,6 @@ class FidelityPick:
         return f"{c.fidelity}: value {self.value:.4g} eV / cost {c.cost:g} = {self.score:.4g}"
 
 
-class PoolGaussianModel(Model):
-    """A BoTorch model over a fixed pool whose inputs are candidate indices (``b x q x 1``),
-    with independent Gaussian marginals N(μ, σ²): the DFT-level posterior of the candidates
-    (`mf_posterior.dft_level_posterior`), so BoTorch's analytic acquisitions score it.
-
-    Args:
-        mean_ev: ``N`` DFT-level means, eV.
-        std_ev: ``N`` DFT-level standard deviations, eV.
-    """
-
-    mean_ev: Tensor
-    std_ev: Tensor
-
-    def __init__(self, mean_ev: Tensor, std_ev: Tensor) -> None:
-        super().__init__()
-        self.register_buffer("mean_ev", mean_ev)
-        self.register_buffer("std_ev", std_ev)
-
-    @property
-    def num_outputs(self) -> int:
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        return torch.Size([])
-
-    @property
-    def candidates(self) -> Tensor:
-        """``N x 1 x 1`` indices: every candidate as its own t-batch (analytic, q = 1)."""
-        return torch.arange(self.mean_ev.shape[0], dtype=self.mean_ev.dtype).view(-1, 1, 1)
-
-    def posterior(  # type: ignore[override]
-        self, X: Tensor, output_indices: list[int] | None = None,
-        observation_noise: bool = False, posterior_transform: object = None, **kwargs: object,
-    ) -> GPyTorchPosterior:  # fmt: skip
-        idx = X[..., 0].long()  # b x q
-        variance = self.std_ev[idx] ** 2
-        return GPyTorchPosterior(
-            MultivariateNormal(self.mean_ev[idx], DiagLinearOperator(variance))
-        )
-
-
 def expected_improvement(mu: Tensor, sigma: Tensor, best: float) -> Tensor:
     """EI of going below ``best`` (minimisation), `N` tensors in eV: BoTorch's analytic
     ``ExpectedImprovement`` on the pool's Gaussian posterior (σ floored at 1e-6 eV, BoTorch's
@@ -145,43 +100,6 @@ def augmented_ei(mu: Tensor, sigma: Tensor, best: float, residual_sigma: float |
     if residual_sigma is None:
         return ei
     return ei * (1.0 - residual_sigma / torch.sqrt(sigma**2 + residual_sigma**2))
-
-
-def shortlist(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> list[float]:
-    """The k lowest target-level values known, ascending: labels where there are k of them,
-    else labels and the candidates' predicted μ together (so a threshold exists before k
-    pairs are labelled); fewer than k when fewer values exist."""
-    if len(target_ev) >= k:
-        return sorted(target_ev)[:k]
-    return sorted([*target_ev, *predicted_ev])[:k]
-
-
-def kth_best(target_ev: Sequence[float], predicted_ev: Sequence[float], k: int) -> float:
-    """The k-th lowest target-level value known (the last of `shortlist`): what expected
-    improvement is measured against with ``acquisition.top_k = k``."""
-    values = shortlist(target_ev, predicted_ev, k)
-    if not values:
-        raise ValueError("kth_best needs at least one value")
-    return values[-1]
-
-
-def surface_gap_sigma(gaps_by_surface: Mapping[str, Sequence[float]]) -> float | None:
-    """What is not known about the fidelity gap of a surface with no DFT label yet (eV).
-
-    The MLIP-to-DFT gap depends on the surface far more than on the pair (SevenNet-MF-0 on the
-    FG set: mean per-metal bias from -0.57 eV on Ru to +1.69 eV on Fe,
-    `benchmarks/results/lowfi_table.md`), and an ensemble trained on the anchored surfaces
-    does not know how wrong it is on the others. So a pair on an unanchored surface gets this
-    much more σ: the spread (std) of the mean gaps of the anchored surfaces; with fewer than
-    two anchored surfaces, the spread of all observed gaps; None with no gap observed.
-    ``gaps_by_surface``: surface -> DFT label minus MLIP label of its pairs that have both."""
-    means = [sum(g) / len(g) for g in gaps_by_surface.values() if g]
-    if len(means) >= 2:
-        return float(torch.tensor(means, dtype=torch.float64).std())
-    gaps = [x for g in gaps_by_surface.values() for x in g]
-    if len(gaps) >= 2:
-        return float(torch.tensor(gaps, dtype=torch.float64).std())
-    return None
 
 
 def plan_cost_aware(

@@ -15,11 +15,12 @@ with ``escalation.anchor_surfaces`` (else random), so the fidelity gap can be le
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 from typing import Any, NamedTuple
 
 import torch
 
+from alloop.loop.agent.acquisition import kth_best
 from alloop.loop.agent.costs import cost_spent, fidelity_cost
 from alloop.loop.agent.labels import (
     LOW_FIDELITIES,
@@ -29,9 +30,9 @@ from alloop.loop.agent.labels import (
     dft_fidelity,
     is_dft_job,
 )
-from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, plan_cost_aware
 from alloop.loop.agent.mf_posterior import dft_level_posterior
-from alloop.loop.agent.planning import site_score_events
+from alloop.loop.agent.planning import PlannedBatch, site_score_events
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
@@ -41,14 +42,6 @@ MF_ACQUISITION = "mf_ei"
 #: reason codes of DFT decisions made by the cost-aware policy
 REASON_VALUE_PER_COST = "VALUE_PER_COST"
 REASON_COLD_START = "COLD_START"
-
-
-@dataclass(frozen=True)
-class MFBatch:
-    acquisitions: list[NewAcquisition]
-    jobs: list[NewJob]
-    events: list[tuple[str, dict[str, Any]]]
-    metrics: dict[str, Any]
 
 
 def round_cost(cfg: AlloopConfig, spent: float) -> float:
@@ -97,16 +90,19 @@ def plan_mf_batch(
     ensemble: AdsMTEnsemble,
     cfg: AlloopConfig,
     index: int,
-) -> MFBatch:
-    """Step 3 under the cost-aware policy (see the module docstring)."""
+) -> PlannedBatch:
+    """Step 3 under the cost-aware policy (see the module docstring): the acquisitions with
+    their own jobs (each asks for its fidelity), the DFT picks' events, the round's metrics."""
+    t0 = time.perf_counter()
     for_mlip, for_dft, target, low_labels = mf_candidates(store, pool)
     pairs = for_mlip + [p for p, _ in for_dft]
     spent = cost_spent(store.jobs(), cfg.cost)
     budget = round_cost(cfg, spent)
     if not pairs or budget <= 0:
-        return MFBatch([], [], [], {"n_scored": 0, "round_cost": budget})
+        timing = {"acquire_s": time.perf_counter() - t0}
+        return PlannedBatch([], {"n_scored": 0, "round_cost": budget, "timing": timing}, jobs=[])
     post = dft_level_posterior(ensemble, pool, pairs, target, low_labels,
-                               anchor_surfaces=cfg.escalation.anchor_surfaces)  # fmt: skip
+                               escalation=cfg.escalation)  # fmt: skip
     dft_kind = dft_fidelity(cfg.escalation)
     mlip_kind = Fidelity.MLIP.value
     candidates = [
@@ -149,8 +145,9 @@ def plan_mf_batch(
             "mlip": sum(c.candidate.fidelity == mlip_kind for c in picks),
             "dft": sum(c.candidate.fidelity != mlip_kind for c in picks),
         },
+        "timing": {"acquire_s": time.perf_counter() - t0},
     }
-    return MFBatch(acquisitions, jobs, events, metrics)
+    return PlannedBatch(acquisitions, metrics, events, jobs)
 
 
 def cold_start_dft(

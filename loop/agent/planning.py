@@ -5,7 +5,7 @@
 * `plan_batch`: the configured acquisition over the scored pool, its exploit share chosen as a
   diverse batch (`batch.select_batch`), the rest by the explore share (max σ among what the
   exploit part left). Expected improvement is measured against the best label, or with
-  ``acquisition.top_k = k`` against the k-th best (`mf_acquisition.shortlist`, as the
+  ``acquisition.top_k = k`` against the k-th best (`acquisition.shortlist`, as the
   cost-aware policy does). Each acquisition row stores what its pick was chosen with: the
   acquisition's value, the believer's σ, and for EI the improvement (eV) and its threshold;
   the engine adds the fidelity and cost of the job it asks for.
@@ -26,13 +26,17 @@ from typing import Any
 import torch
 from botorch.posteriors.ensemble import EnsemblePosterior
 
-from alloop.loop.agent.acquisition import AcquisitionContext, AcquisitionSpec, get_acquisition
+from alloop.loop.agent.acquisition import (
+    AcquisitionContext,
+    AcquisitionSpec,
+    get_acquisition,
+    shortlist,
+)
 from alloop.loop.agent.batch import BatchPick, select_batch
-from alloop.loop.agent.mf_acquisition import shortlist
 from alloop.loop.bridges.surrogate import AdsMTEnsemble, PoolView, descriptor_space
 from alloop.loop.config import AlloopConfig
 from alloop.store import CampaignStore
-from alloop.store.records import NewAcquisition, PairRecord
+from alloop.store.records import NewAcquisition, NewJob, PairRecord
 
 #: `acquisition.diversity` -> `select_batch` method
 DIVERSITY_METHOD = {"kriging_believer": "kriging_believer", "maxmin": "maxmin", "none": "topk"}
@@ -46,12 +50,16 @@ SITE_SCORES_EVENT = "site_scores"
 
 @dataclass(frozen=True)
 class PlannedBatch:
-    """A round's acquisitions, ranked, what planning them measured (``timing``...), and the
-    events committed with them (the acquired pairs' site scores)."""
+    """A round's acquisitions, ranked, what planning them measured (``timing``...), the
+    events committed with them (the acquired pairs' site scores; the cost-aware policy's
+    ``escalated`` events), and their jobs: None when every pick asks for the labelling oracle's
+    fidelity (the engine adds it, and its cost, to each row), else one job per acquisition,
+    each of the fidelity its row names (the cost-aware policy)."""
 
     acquisitions: list[NewAcquisition]
     metrics: dict[str, Any]
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    jobs: list[NewJob] | None = None
 
 
 def site_score_events(

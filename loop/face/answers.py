@@ -24,7 +24,7 @@ from alloop.loop.agent.labels import (
     TARGET_FIDELITIES,
     labels_that_count,
 )
-from alloop.loop.config import EscalationSection
+from alloop.loop.face.model_view import stored_ensemble, stored_escalation
 from alloop.store import CampaignStore
 from alloop.store.records import LabelSummary
 
@@ -81,11 +81,7 @@ def is_multi_fidelity(store: CampaignStore, summaries: list[LabelSummary]) -> bo
         return False
     if any(lab.fidelity in TARGET_FIDELITIES for lab in summaries):
         return True
-    return _escalation(store).enabled
-
-
-def _escalation(store: CampaignStore) -> EscalationSection:
-    return EscalationSection.model_validate(store.campaign().config.get("escalation", {}))
+    return stored_escalation(store).enabled
 
 
 def _usable(
@@ -149,9 +145,8 @@ def _predict(
         tuple(sorted((k, lab.gmae_ev) for k, lab in low.items())),
     )
     if key not in _PREDICTED:
-        from alloop.loop.agent.mf_posterior import dft_level_posterior, gap_sigma_applies
+        from alloop.loop.agent.mf_posterior import dft_level_posterior
         from alloop.loop.bridges.surrogate import PoolView
-        from alloop.loop.face.model_view import stored_ensemble
 
         loaded = stored_ensemble(store)
         if loaded is None:
@@ -164,7 +159,7 @@ def _predict(
             ensemble, pool, chosen,
             {lab.pair_id: float(lab.gmae_ev) for lab in target.values()},  # type: ignore[arg-type]
             {lab.pair_id: float(lab.gmae_ev) for lab in low.values()},  # type: ignore[arg-type]
-            anchor_surfaces=gap_sigma_applies(_escalation(store)),
+            escalation=stored_escalation(store),
         )  # fmt: skip
         mu, sigma = post.mean_ev.tolist(), post.std_ev.tolist()
         while len(_PREDICTED) >= _PREDICTED_MAX:

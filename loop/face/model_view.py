@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from rich.text import Text
 
+from alloop.loop.config import EscalationSection
 from alloop.store import CampaignStore
 
 #: an atom within this height of the highest slab atom is in the top layer (when untagged)
@@ -80,6 +81,12 @@ def stored_ensemble(
             _LOADED.pop(next(iter(_LOADED)))
         _LOADED[ckpt.sha256] = AdsMTEnsemble.from_bytes(ckpt.blob, device="cpu")
     return ckpt.round_index, _LOADED[ckpt.sha256]
+
+
+def stored_escalation(store: CampaignStore) -> EscalationSection:
+    """The `escalation` section of the campaign's stored config: the one its planner ran
+    with, which says how the DFT-level posterior is built (`agent.mf_posterior`)."""
+    return EscalationSection.model_validate(store.campaign().config.get("escalation", {}))
 
 
 def top_layer(tags: np.ndarray, z_ang: np.ndarray) -> np.ndarray:
@@ -168,9 +175,8 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
     where a pair has one, σ with the unknown surface gap under `escalation.anchor_surfaces`).
     None when no round has a checkpoint."""
     from alloop.loop.agent.labels import LOW_FIDELITIES, TARGET_FIDELITIES, counted_energies
-    from alloop.loop.agent.mf_posterior import dft_level_posterior, gap_sigma_applies
+    from alloop.loop.agent.mf_posterior import dft_level_posterior
     from alloop.loop.bridges.surrogate import PoolView
-    from alloop.loop.config import EscalationSection
 
     with CampaignStore.open(campaign) as store:
         loaded = stored_ensemble(store, round_index)
@@ -185,16 +191,13 @@ def pool_scores(campaign: str, round_index: int | None = None) -> PoolScores | N
                   if j.round_index is not None and j.round_index < index}  # fmt: skip
         summaries = [lab for lab in store.label_summaries()
                      if (lab.pair_key, lab.fidelity) in before]  # fmt: skip
-        escalation = EscalationSection.model_validate(
-            store.campaign().config.get("escalation", {})
-        )
+        escalation = stored_escalation(store)
     low = counted_energies(summaries, fidelities=LOW_FIDELITIES)
     target = counted_energies(summaries, fidelities=TARGET_FIDELITIES)
     pairs = [p for p in pool.pairs if p.key not in earlier]
     if not pairs:
         return PoolScores(index, (), (), (), ())
-    post = dft_level_posterior(ens, pool, pairs, target, low,
-                               anchor_surfaces=gap_sigma_applies(escalation))  # fmt: skip
+    post = dft_level_posterior(ens, pool, pairs, target, low, escalation=escalation)
     return PoolScores(
         index, tuple(post.mean_ev.tolist()), tuple(post.std_ev.tolist()),
         _floats(a.mu_ev for a in batch), _floats(a.sigma_ev for a in batch),

@@ -3,7 +3,7 @@ dense Gaussian conditioning written out here: believing y_S = μ_S with noise ν
 turns the covariance Σ into Σ - Σ_·S (Σ_SS + ν²I)⁻¹ Σ_S·, with Σ the ensemble's own weighted
 member covariance (`condition_on_believed`) or a local kernel over the embeddings
 (`condition_in_embedding_space`); and every refusal. How `select_batch` uses them is in
-tests/loop/test_batch.py."""
+tests/loop/agent/test_batch.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Escalation reason codes, budgets and ordering (label supersession: tests/loop/test_labels.py)."""
+"""Escalation reason codes, budgets and ordering (label supersession: test_labels.py beside it)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from alloop.loop.bridges.threads import (
 )
 from alloop.loop.config import ConfigError, parse_config
 from alloop.loop.face.cli import app
-from tests.loop.test_standing import replay_config
+from tests.conftest import replay_config
 
 MINIMAL = {"campaign": {"name": "c"}, "pool": {"fg": {}}}
 runner = CliRunner()

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from alloop.loop.agent.acquisition import AcquisitionContext
-from alloop.loop.agent.mf_acquisition import kth_best, shortlist
+from alloop.loop.agent.acquisition import AcquisitionContext, kth_best, shortlist
 from alloop.loop.config import parse_config
 from alloop.loop.errors import ConfigError
 from alloop.loop.face import explore

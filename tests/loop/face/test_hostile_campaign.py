@@ -1,4 +1,4 @@
-"""Every command and dashboard screen shown a hostile campaign file (`tests.loop.hostile`):
+"""Every command and dashboard screen shown a hostile campaign file (`tests.loop.face.hostile`):
 no control character from the file reaches the output, and its Rich markup shows as written."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from alloop.loop.face.app import DashboardApp, OverviewScreen, PlotsScreen, RoundsScreen
 from alloop.loop.face.app_pair import BatchScreen, PairScreen
 from alloop.loop.face.cli import app as cli
-from tests.loop.hostile import MARKUP, build_hostile_campaign, control_characters
+from tests.loop.face.hostile import MARKUP, build_hostile_campaign, control_characters
 
 runner = CliRunner()
 #: wide enough that no table folds the planted markup across lines

@@ -16,7 +16,7 @@ from alloop.loop.face.cli import app
 from alloop.loop.face.report import draw_learning_curve, parity_title
 from alloop.loop.face.views import metrics_line
 from alloop.store.records import RoundRecord
-from tests.loop.test_standing import WIDE, finished  # noqa: F401 - the shared campaign
+from tests.loop.face.test_standing import WIDE, finished  # noqa: F401 - the shared campaign
 
 runner = CliRunner()
 

@@ -1,6 +1,6 @@
 """The dashboard's plain functions (`alloop.loop.face.explore`, `plots`, `model_view`): filters,
 sorting, learning curves, the site map (what a pick was chosen with:
-tests/loop/test_acquisition_records.py)."""
+tests/loop/agent/test_acquisition_records.py)."""
 
 from __future__ import annotations
 

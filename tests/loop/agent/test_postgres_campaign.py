@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from alloop.loop.face.dashboard import snapshot
-from tests.loop.test_run_resume import ALLOOP, ONE_THREAD, canonical_state, tiny_config
+from tests.loop.agent.test_run_resume import ALLOOP, ONE_THREAD, canonical_state, tiny_config
 
 #: one statement, so one snapshot of the database: a job is DONE exactly when its label exists
 #: (one transaction), and a batch's acquisitions come with their jobs (one transaction)

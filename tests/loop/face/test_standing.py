@@ -17,24 +17,10 @@ from alloop.loop.face.standing import all_labels_failed, lock_holder, standing_o
 from alloop.store import CampaignStore
 from alloop.store.lock import FileLock
 from alloop.store.records import NewLabel
-from tests.conftest import FG_ROOT
+from tests.conftest import FG_ROOT, replay_config
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200", "OMP_NUM_THREADS": "1"}
-
-
-def replay_config(path: Path, rounds: int = 2, root: Path | None = FG_ROOT) -> Path:
-    where = f"root: {root}, " if root is not None else ""
-    path.write_text(
-        "campaign: {name: standing, seed: 5}\n"
-        f"pool:\n  fg: {{{where}metals: [Pt, Au], max_molecules: 8}}\n"
-        "oracle: {kind: replay}\n"
-        "surrogate: {ensemble_size: 2, hidden_dim: 16, num_graph_layers: 1, max_epochs: 4,\n"
-        "            early_stop_patience: 2, batch_size: 16}\n"
-        "acquisition: {name: lcb, batch_size: 3, initial_batch_size: 4}\n"
-        f"budget: {{max_rounds: {rounds}, max_cost: 5000}}\n"
-    )
-    return path
 
 
 @pytest.fixture(scope="module")

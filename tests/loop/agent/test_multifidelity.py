@@ -9,8 +9,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from alloop.loop.agent.acquisition import kth_best
 from alloop.loop.agent.costs import cost_by_fidelity, cost_spent, fidelity_cost
-from alloop.loop.agent.mf_acquisition import FidelityCandidate, kth_best, plan_cost_aware
+from alloop.loop.agent.mf_acquisition import FidelityCandidate, plan_cost_aware
 from alloop.loop.agent.training import training_samples
 from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import CostSection, parse_config
@@ -292,7 +293,7 @@ def test_config_spells_the_surrogate_modes_as_the_surrogate_does() -> None:
 
 
 def test_surface_gap_sigma_is_the_spread_of_the_surfaces_mean_gaps() -> None:
-    from alloop.loop.agent.mf_acquisition import surface_gap_sigma
+    from alloop.loop.agent.mf_posterior import surface_gap_sigma
 
     assert surface_gap_sigma({}) is None
     assert surface_gap_sigma({"Pt": [0.3]}) is None  # one gap: nothing to spread
@@ -351,7 +352,8 @@ def test_cost_aware_ei_is_botorchs_on_the_dft_level_posterior() -> None:
     σ φ(0); far below best with a small σ it is best − μ; far above, nothing."""
     import math
 
-    from alloop.loop.agent.mf_acquisition import PoolGaussianModel, expected_improvement
+    from alloop.loop.agent.mf_acquisition import expected_improvement
+    from alloop.loop.agent.mf_posterior import PoolGaussianModel
 
     mu = torch.tensor([-1.0, -3.0, 2.0], dtype=torch.float64)
     sigma = torch.tensor([0.2, 0.01, 0.1], dtype=torch.float64)

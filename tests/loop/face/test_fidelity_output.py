@@ -24,6 +24,7 @@ from alloop.loop.agent.labels import (
 )
 from alloop.loop.agent.mf_posterior import dft_level_posterior
 from alloop.loop.bridges.surrogate import PoolView
+from alloop.loop.config import EscalationSection
 from alloop.loop.face import numbers
 from alloop.loop.face.answers import PREDICTED, campaign_answers
 from alloop.loop.face.cli import app
@@ -186,7 +187,8 @@ def test_answers_rank_at_dft_level_with_predictions_marked(mf_campaign):
         keys = {p.id: p.key for p in pool.pairs}
     assert found.multi_fidelity and found.model_round == model_round and found.unranked == 0
     only_low = [p for p in pool.pairs if p.id in low and p.id not in target]
-    post = dft_level_posterior(ensemble, pool, only_low, target, low, anchor_surfaces=True)
+    as_run = EscalationSection(enabled=True, policy="cost_aware", mode="relax", per_round=2)
+    post = dft_level_posterior(ensemble, pool, only_low, target, low, escalation=as_run)
     want = {keys[i]: (v, None, "dft_relax") for i, v in target.items()}
     want |= {p.key: (float(post.mean_ev[i]), float(post.std_ev[i]), PREDICTED)
              for i, p in enumerate(only_low)}  # fmt: skip

@@ -21,7 +21,7 @@ from alloop.loop.face.commands import create_campaign
 from alloop.store import CampaignStore, JobState
 from tests.oracles.helpers import CrashOnceOracle
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 runner = CliRunner()
 
 CONFIG = """\
