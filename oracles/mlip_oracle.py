@@ -8,7 +8,8 @@ For one pair (numbered steps of ``label``):
 3. place the adsorbate on the relaxed slab, heuristic sites first (best attention score first
    when the pair carries site scores), then random sites and rotations;
 4. relax placements under the adaptive stopping rule, flag anomalies on each one;
-5. label = the lowest valid E_ads; all placements anomalous -> ``anomalous``; nothing usable ->
+5. label = the lowest valid E_ads, with the slab atoms its adsorbate is bound to
+   (``binding_surface_atoms``); all placements anomalous -> ``anomalous``; nothing usable ->
    ``failed``; optionally re-relax the best placement with a committee MLIP and store the
    disagreement as ``uncertainty_ev``.
 """
@@ -33,6 +34,7 @@ from alloop.oracles.placement import PlacementPlan
 from alloop.oracles.runner import ModelRunner
 from alloop.oracles.search import SearchOutcome, SearchSettings, run_search
 from alloop.oracles.settings import MLIPOracleSettings
+from alloop.oracles.surface_local import binding_surface_atoms
 from alloop.oracles.types import OraclePair, OracleResult, failed_result
 
 logger = logging.getLogger(__name__)
@@ -137,6 +139,14 @@ class MLIPOracle:
             "force_calls": force_calls,
             "stop_reason": outcome.stop_reason,
             "best_placement": outcome.best_index,
+            # the site of the minimum: slab atoms (the pair's slab order) bonded to the adsorbate
+            "binding_surface_atoms": (
+                None
+                if outcome.best_atoms is None
+                else list(
+                    binding_surface_atoms(outcome.best_atoms, self.settings.anomaly.bond_multiplier)
+                )
+            ),
             "used_site_scores": pair.site_scores is not None,
             "settings": self.settings.to_dict(),
             "error": None,

@@ -21,6 +21,15 @@ positions and covalent radii (ASE's), and tag 2 to tell the adsorbate from the s
   gone into the slab (subsurface octahedral and tetrahedral sites, under a top-row atom, under a
   step edge) rather than onto it. A bound atom sits on the surface or above it: over a single
   atom its height is d - r_j, about its own covalent radius.
+* **binding surface atoms** of a relaxed structure: the slab atoms (any tag) bonded to some
+  adsorbate atom, bond = closer than ``bond_multiplier`` x (r_a + r_j), minimum image (the
+  intact-molecule test's bond rule, :func:`alloop.oracles.anomalies.bond_matrix`), and closer
+  than ``BINDING_SHELL_FACTOR`` x the adsorbate atom's nearest slab distance: with the bond
+  rule alone an O on an fcc(111) bridge 1.2 Å up (Cu-O 1.8 Å) also "binds" the two far atoms
+  of the rhombus (2.5 Å, within 1.3 x 1.98 Å), and a bridge would read as a four-fold site. The
+  oracle
+  stores them with each label: the site the minimum sits on, which the surrogate's
+  cross-attention may learn to point at (:mod:`alloop.surrogate.site_loss`).
 * **desorbed**: no adsorbate atom is within ``cutoff_multiplier`` x (r_a + r_j) of any slab atom
   (minimum image). fairchem's test is the same with a neighbour list whose 0.3 Å skin is added
   to both radii (see :mod:`alloop.oracles.anomalies`); here the reach is the multiplier alone.
@@ -52,6 +61,8 @@ from ase.geometry import get_distances
 from alloop.oracles.errors import StructureError
 from alloop.oracles.types import TAG_ADSORBATE
 
+#: a slab atom binds an adsorbate atom only within this factor of its nearest slab distance
+BINDING_SHELL_FACTOR = 1.25
 #: tilts (degrees from the surface normal +z) of the probe's approach directions
 APPROACH_TILTS_DEG = (0.0, 20.0, 40.0, 60.0)
 #: azimuths per tilted ring
@@ -123,6 +134,29 @@ def is_desorbed(atoms: Atoms, cutoff_multiplier: float) -> bool:
         covalent_radii[atoms.numbers[ads]][:, None] + covalent_radii[atoms.numbers[~ads]][None, :]
     )
     return not bool((dist < reach).any())
+
+
+def binding_surface_atoms(atoms: Atoms, bond_multiplier: float) -> tuple[int, ...]:
+    """Indices (into the slab part, i.e. the clean slab's atom order) of the slab atoms bonded to
+    any adsorbate atom (tag 2) of a slab+adsorbate structure (see the module docstring),
+    sorted; empty if none is (a desorbed adsorbate). The slab atoms must come first, as every
+    structure the oracles build has them (:func:`alloop.oracles.placement.place_on_site`)."""
+    tags = atoms.get_tags()
+    ads = tags == TAG_ADSORBATE
+    slab_idx = np.flatnonzero(~ads)
+    if not ads.any() or slab_idx.size == 0:
+        return ()
+    if slab_idx[-1] != slab_idx.size - 1:
+        raise StructureError("slab atoms must precede the adsorbate's (tag 2) atoms")
+    _, dist = get_distances(
+        atoms.positions[ads], atoms.positions[~ads], cell=atoms.cell, pbc=atoms.pbc
+    )
+    reach = bond_multiplier * (
+        covalent_radii[atoms.numbers[ads]][:, None] + covalent_radii[atoms.numbers[~ads]][None, :]
+    )
+    nearest = dist.min(axis=1, keepdims=True)  # per adsorbate atom
+    bonded = (dist < reach) & (dist < BINDING_SHELL_FACTOR * nearest)
+    return tuple(int(j) for j in np.flatnonzero(bonded.any(axis=0)))
 
 
 def _image_vectors(slab: Atoms, point: np.ndarray, lateral_ang: float) -> np.ndarray:

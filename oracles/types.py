@@ -15,6 +15,12 @@ Provenance keys every oracle writes (JSON-serialisable values only):
 ``force_calls``       total energy/force evaluations
 ``wall_s``            wall-clock seconds spent on the pair
 ``error``             ``None``, or ``"<kind>: <message>"`` when ``status == "failed"``
+
+Written by the MLIP oracle only (older labels lack it; readers use ``.get``):
+
+``binding_surface_atoms``  slab atom indices (the pair's slab order) bonded to the adsorbate in
+                           the minimum structure, or ``None`` without one
+                           (:func:`alloop.oracles.surface_local.binding_surface_atoms`)
 """
 
 from __future__ import annotations

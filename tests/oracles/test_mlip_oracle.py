@@ -44,6 +44,11 @@ def test_label_has_full_provenance(cu_slab: Atoms) -> None:
     assert best["e_total_ev"] - ref["slab"] - ref["adsorbate"] == pytest.approx(res.gmae_ev)
     assert res.best_structure is not None and (res.best_structure.get_tags() == 2).sum() == 2
     assert prov["force_calls"] >= sum(p["force_calls"] for p in prov["placements"])
+    # the minimum's site: slab atoms (the pair's slab order) bonded to the O or H
+    bound = prov["binding_surface_atoms"]
+    assert 1 <= len(bound) <= 4 and max(bound) < len(cu_slab)
+    dist = res.best_structure.get_all_distances(mic=True)[len(cu_slab) :, : len(cu_slab)]
+    assert dist[:, bound].min() < 2.5 and int(dist.min(axis=0).argmin()) in bound
     json.dumps(prov)
 
 

@@ -21,6 +21,7 @@ from alloop.oracles.placement import lift_height
 from alloop.oracles.slabs import prepare_slab
 from alloop.oracles.surface_local import (
     approach_directions,
+    binding_surface_atoms,
     heights_above_surface,
     is_desorbed,
     is_intercalated,
@@ -233,3 +234,41 @@ def test_slab_without_lateral_cell_is_refused() -> None:
 def test_bad_anomaly_settings_are_refused(field: str, value: object, match: str) -> None:
     with pytest.raises(OracleConfigError, match=match):
         AnomalySettings(**{field: value})  # type: ignore[arg-type]
+
+
+BOND = AnomalySettings().bond_multiplier
+
+
+@pytest.mark.parametrize(("site", "n_bound"), [("ontop", 1), ("bridge", 2), ("fcc", 3)])
+def test_binding_surface_atoms_are_the_site_atoms(site: str, n_bound: int) -> None:
+    slab = prepare_slab(fcc111("Cu", size=(3, 3, 3), vacuum=7.0), n_fixed_layers=1)
+    system = _touching(slab, "O", _site(slab, site))
+    bound = binding_surface_atoms(system, BOND)
+    assert len(bound) == n_bound
+    assert set(bound) <= set(np.flatnonzero(slab.get_tags() == 1).tolist())
+    # the nearest slab atoms, and nothing farther than the bond rule's reach
+    dist = system.get_distances(len(slab), list(range(len(slab))), mic=True)
+    assert set(bound) == set(np.argsort(dist)[:n_bound].tolist())
+
+
+def test_binding_surface_atoms_include_the_untagged_step_foot() -> None:
+    slab = prepare_slab(fcc211("Pt", size=(3, 3, 3), vacuum=7.0), n_fixed_layers=1)
+    z = slab.positions[:, 2]
+    rows = np.unique(np.round(z, 2))[::-1]
+    foot = np.flatnonzero(np.isclose(z, rows[2], atol=0.05))
+    two = foot[np.argsort(slab.positions[foot, 1])[:2]]
+    bridge = _touching(slab, "O", slab.positions[two, :2].mean(axis=0))
+    bound = binding_surface_atoms(bridge, BOND)
+    assert set(two.tolist()) <= set(bound)
+    assert slab.get_tags()[list(bound)].min() == 0  # found by distance, whatever the tags
+
+
+def test_binding_surface_atoms_of_a_desorbed_molecule_and_bad_order() -> None:
+    slab = prepare_slab(fcc111("Cu", size=(3, 3, 3), vacuum=7.0), n_fixed_layers=1)
+    far = _touching(slab, "O", _site(slab, "fcc"))
+    far.positions[-1, 2] += 4.0
+    assert binding_surface_atoms(far, BOND) == ()
+    on = _touching(slab, "O", _site(slab, "fcc"))
+    flipped = on[[len(on) - 1, *range(len(on) - 1)]]
+    with pytest.raises(StructureError, match="precede"):
+        binding_surface_atoms(flipped, BOND)
