@@ -5,7 +5,8 @@ Steps of :meth:`AdsMTEnsemble.fit`:
 1. featurise the distinct slabs (by content) and SMILES of train and val (cached);
 2. fit the descriptor and target standardisers on the training split (a warm start keeps the
    checkpoint's, so its weights stay meaningful);
-3. train each member with its own seed (``seed * 1009 + k``): L1, AdamW, plateau schedule,
+3. train each member with its own seed (``seed * 1009 + k``): L1 (plus the optional site loss
+   on the attention, toward each sample's ``binding_atoms``), AdamW, plateau schedule,
    best-validation weights, early stopping;
 4. choose the scalar that calibrates the ensemble spread on the validation split.
 
@@ -49,6 +50,7 @@ from alloop.surrogate.metrics import fit_std_scale
 from alloop.surrogate.model import AdsMT, SlabEncoding
 from alloop.surrogate.normalizers import Standardizer
 from alloop.surrogate.prior import ScalingPrior
+from alloop.surrogate.site_loss import site_targets
 from alloop.surrogate.training import PairIndex, TrainConfig, train_member
 from alloop.surrogate.types import EnsembleConfig, FitReport, Prediction, SurrogateSample
 
@@ -257,13 +259,20 @@ class AdsMTEnsemble:
             self.y_norm.fit((y - base)[:n_tr])
         desc = desc_cpu.to(device=self.device, dtype=self.dtype)
         low_ev = torch.tensor([_low_or_nan(s) for s in samples], dtype=torch.float64)
+        targets = None
+        if train_config.site_loss != "none":
+            n_max = max(len(by_key[k]) for k in keys)  # the widest slab: attention's padding
+            binding = [s.binding_atoms for s in samples]
+            targets = site_targets(binding, [n_max] * len(samples)).to(self.device)
         self.members, self._enc_cache, reports = [], [], []
         for k in range(self.config.ensemble_size):
             prior = self.priors[k] if self.priors else None
             base = prior.predict(keys, s_t, smiles, desc_cpu, a_t) if prior is not None else 0.0
             y_std = self.y_norm((y - base).unsqueeze(-1)).squeeze(-1).to(self.device)
             fid, low = self._fidelity_inputs(fidelity, low_ev - base)
-            every = PairIndex(s_t.to(self.device), a_t.to(self.device), y_std, fid, low)
+            every = PairIndex(
+                s_t.to(self.device), a_t.to(self.device), y_std, fid, low, targets
+            )  # fmt: skip
             tr_idx, va_idx = member_parts[k]
             model = self._new_member(self._member_seed(k))
             if ckpt is not None:

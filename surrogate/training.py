@@ -1,4 +1,5 @@
-"""Training of one AdsMT member: L1 on standardised targets, AdamW, plateau schedule,
+"""Training of one AdsMT member: L1 on standardised targets (plus, optionally, a site loss on
+the cross-attention, :mod:`alloop.surrogate.site_loss`), AdamW, plateau schedule,
 best-validation checkpoint and early stopping, with explicit seeds."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.errors import TrainingError
 from alloop.surrogate.inference import collate_slabs, encode_slabs_chunked, predict_member
 from alloop.surrogate.model import AdsMT
+from alloop.surrogate.site_loss import SITE_LOSSES, site_loss
 
 __all__ = ["MemberReport", "PairIndex", "TrainConfig", "train_member"]
 
@@ -31,6 +33,10 @@ class TrainConfig:
     ``min_steps_per_epoch``: the mini-batch shrinks below ``batch_size`` so that an epoch takes
     at least this many optimiser steps (with 40 labels and batch 256 an epoch is one step, and
     60 epochs are 60 steps: too few to learn anything).
+
+    ``site_loss``: an auxiliary loss on the cross-attention (``SITE_LOSSES``; ``none``: GMAE
+    alone), weighted by ``site_loss_weight`` against the L1 on standardised GMAE; it needs
+    pairs with binding atoms (`SurrogateSample.binding_atoms`) and ignores the others.
 
     ``encode_all_slabs_below``: when the training set has at most this many distinct slabs, each
     step encodes all of them in one pre-collated batch (cheap for the 14 FG slabs); above it,
@@ -48,8 +54,16 @@ class TrainConfig:
     grad_clip: float = 5.0
     encode_all_slabs_below: int = 64
     min_steps_per_epoch: int = SURROGATE_DEFAULTS.min_steps_per_epoch
+    site_loss: str = "none"
+    site_loss_weight: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.site_loss not in SITE_LOSSES:
+            raise TrainingError(
+                f"site_loss {self.site_loss!r} is unknown; valid: {', '.join(SITE_LOSSES)}"
+            )
+        if not (math.isfinite(self.site_loss_weight) and self.site_loss_weight >= 0):
+            raise TrainingError(f"site_loss_weight must be >= 0, got {self.site_loss_weight}")
         if self.max_epochs < 1 or self.batch_size < 1:
             raise TrainingError(
                 f"max_epochs and batch_size must be >= 1, got {self.max_epochs}, {self.batch_size}"
@@ -72,6 +86,7 @@ class PairIndex:
     y: Tensor | None = None  # P standardised targets
     fidelity: Tensor | None = None  # P long fidelity index (0 = target), None: all target
     low_fidelity: Tensor | None = None  # P standardised low-fidelity label, NaN where none
+    site_target: Tensor | None = None  # P x N_max bool binding atoms (site_loss.site_targets)
 
     def subset(self, idx: Tensor) -> PairIndex:
         """The pairs at positions ``idx``."""
@@ -81,7 +96,7 @@ class PairIndex:
 
         return PairIndex(
             self.slab_idx[idx], self.ads_idx[idx], pick(self.y), pick(self.fidelity),
-            pick(self.low_fidelity),
+            pick(self.low_fidelity), pick(self.site_target),
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -154,6 +169,7 @@ def train_member(
     )
     batch_size = min(config.batch_size, max(1, math.ceil(len(train) / config.min_steps_per_epoch)))
     encode_all = len(graphs) <= config.encode_all_slabs_below
+    supervised = config.site_loss != "none" and config.site_loss_weight > 0
     full_batch = collate_slabs(graphs, device) if encode_all else None
     # epoch 0 competes too: a member that starts from a prior mean may do best untouched
     best = (
@@ -186,6 +202,9 @@ def train_member(
                     batch, descriptors[a_idx], s_idx, local, part.fidelity, part.low_fidelity
                 )
                 loss = (out.prediction - y_train[idx]).abs().mean()
+                if supervised and part.site_target is not None:
+                    sites = site_loss(config.site_loss, out.site_weights, part.site_target)
+                    loss = loss + config.site_loss_weight * sites
                 if not torch.isfinite(loss):
                     raise TrainingError(f"non-finite training loss {float(loss)} at epoch {epoch}")
                 opt.zero_grad(set_to_none=True)

@@ -25,6 +25,9 @@ class SurrogateSample:
     ``fidelity``: 0 for the target fidelity (DFT), 1 for the low fidelity (MLIP); a pair may
     have one sample per fidelity. ``low_fidelity_ev``: on a target-fidelity sample, the same
     pair's low-fidelity label when it has one (the input of Δ-learning), else None.
+    ``binding_atoms``: indices into ``slab`` of the atoms the adsorbate is bound to in the
+    labelled minimum (an MLIP label's ``binding_surface_atoms``), the target of the optional
+    site loss (:mod:`alloop.surrogate.site_loss`); None where unknown.
     """
 
     surface_key: str
@@ -33,8 +36,17 @@ class SurrogateSample:
     gmae_ev: float
     fidelity: int = 0
     low_fidelity_ev: float | None = None
+    binding_atoms: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.binding_atoms is not None:
+            atoms = tuple(int(i) for i in self.binding_atoms)
+            if any(not 0 <= i < len(self.slab) for i in atoms):
+                raise SurrogateError(
+                    f"sample {self.surface_key}/{self.smiles}: binding_atoms {list(atoms)} "
+                    f"outside the {len(self.slab)}-atom slab"
+                )
+            object.__setattr__(self, "binding_atoms", atoms)
         if not math.isfinite(self.gmae_ev):
             raise SurrogateError(
                 f"sample {self.surface_key}/{self.smiles} has non-finite gmae_ev={self.gmae_ev}"
