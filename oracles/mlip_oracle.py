@@ -144,7 +144,9 @@ class MLIPOracle:
                 None
                 if outcome.best_atoms is None
                 else list(
-                    binding_surface_atoms(outcome.best_atoms, self.settings.anomaly.bond_multiplier)
+                    binding_surface_atoms(
+                        outcome.best_atoms, self.settings.anomaly.desorption_cutoff_multiplier
+                    )
                 )
             ),
             "used_site_scores": pair.site_scores is not None,

@@ -2,8 +2,9 @@
 
 The order in which placements are yielded is the search order (see :mod:`alloop.oracles.search`):
 
-1. heuristic placements: every heuristic site (best-scored first when per-atom site scores are
-   given; kinds interleaved otherwise) with every binding atom, first ``upright`` (binding atom
+1. heuristic placements: every symmetry-distinct heuristic site (best-scored first when per-atom
+   site scores are given, equivalent sites kept apart only when the scores tell them apart;
+   kinds interleaved otherwise) with every binding atom, first ``upright`` (binding atom
    pointing down, as fairchem's heuristic mode: random turn about z, a wobble within a π/9 cone)
    and, for adsorbates of two or more atoms, ``flat`` (molecular plane, or the bond of a diatomic,
    parallel to the surface: aromatics and many FG minima lie flat, and with upright starts alone
@@ -34,7 +35,13 @@ from ase.data import covalent_radii
 from ase.geometry import find_mic
 from scipy.spatial.transform import Rotation
 
-from alloop.oracles.sites import Site, heuristic_sites, random_sites, score_sites
+from alloop.oracles.sites import (
+    Site,
+    heuristic_sites,
+    random_sites,
+    score_sites,
+    scores_are_symmetric,
+)
 from alloop.oracles.types import TAG_ADSORBATE
 
 #: half-angle of the cone of upright wobbles (fairchem's heuristic mode)
@@ -142,8 +149,10 @@ class PlacementPlan:
         self.gap_ang = gap_ang
         self.random_every = random_every
         self.orientations = orientations if len(adsorbate) >= 2 else ("upright",)
-        # with scores, keep symmetry-equivalent sites: the scores may rank them differently
-        sites = heuristic_sites(slab, symmetry_reduce=site_scores is None)
+        # keep symmetry-equivalent sites only for scores that rank them differently: scores
+        # that respect the slab's symmetry would put equivalent sites one after another
+        reduce = site_scores is None or scores_are_symmetric(slab, site_scores)
+        sites = heuristic_sites(slab, symmetry_reduce=reduce)
         self.sites = score_sites(sites, site_scores)
         #: (binding atom, orientation) combinations, binding atoms major
         self.combos = [(b, o) for b in binding_atoms for o in self.orientations]

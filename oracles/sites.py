@@ -25,6 +25,9 @@ from alloop.oracles.types import TAG_SURFACE
 SITE_KINDS: tuple[str, ...] = ("hollow", "ontop", "bridge")
 #: surface atoms laterally within this much (Å) of the nearest one define a site together
 SITE_TOLERANCE_ANG = 0.2
+#: per-atom scores equal within this share of the largest count as equal (float32 attention of
+#: symmetry-equivalent atoms differs by ~1e-7 of it)
+SYMMETRIC_SCORE_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,44 @@ def score_sites(sites: list[Site], atom_scores: tuple[float, ...] | None) -> lis
         for s in sites
     ]
     return sorted(scored, key=lambda s: -s.score)
+
+
+def scores_are_symmetric(
+    slab: Atoms, atom_scores: tuple[float, ...], tolerance: float = SYMMETRIC_SCORE_TOLERANCE
+) -> bool:
+    """True when every symmetry operation of ``slab`` that keeps its top on top (pymatgen's
+    ``SpacegroupAnalyzer``, as `heuristic_sites` reduces by) maps the per-atom scores onto themselves, within
+    ``tolerance`` x the largest score magnitude.
+
+    Scores from an invariant model (the surrogate's attention reads distances and heights
+    only) are symmetric, and then symmetry-equivalent sites score the same: keeping them all
+    only repeats a site. Scores that tell equivalent atoms apart (a hand-set favourite) are not.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    scores = np.asarray(atom_scores, dtype=float)
+    if len(scores) != len(slab):
+        raise StructureError(f"{len(scores)} site scores for a {len(slab)}-atom slab")
+    bar = tolerance * max(float(np.abs(scores).max()), 1e-12)
+    plain = Atoms(numbers=slab.numbers, positions=slab.positions, cell=slab.cell, pbc=slab.pbc)
+    struct = AseAtomsAdaptor.get_structure(plain)
+    frac = struct.frac_coords
+    lattice = np.asarray(struct.lattice.matrix)
+    for op in SpacegroupAnalyzer(struct).get_symmetry_operations():
+        tau_z = float(op.translation_vector[2]) % 1.0
+        if not np.allclose(op.rotation_matrix[2], [0, 0, 1]) or min(tau_z, 1 - tau_z) > 1e-6:
+            continue  # turns the slab over or shifts it along c: not a symmetry of its surface
+        moved = op.operate_multi(frac)
+        delta = moved[:, None, :] - frac[None, :, :]
+        delta -= np.round(delta)
+        dist = np.linalg.norm(delta @ lattice, axis=2)  # moved atom i x atom j, Å
+        image = dist.argmin(axis=1)
+        if np.any(dist[np.arange(len(frac)), image] > 0.1):
+            continue  # not an operation of these atoms' positions at this tolerance
+        if np.any(np.abs(scores[image] - scores) > bar):
+            return False
+    return True
 
 
 def interleave_kinds(sites: list[Site]) -> list[Site]:

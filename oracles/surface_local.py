@@ -21,13 +21,13 @@ positions and covalent radii (ASE's), and tag 2 to tell the adsorbate from the s
   gone into the slab (subsurface octahedral and tetrahedral sites, under a top-row atom, under a
   step edge) rather than onto it. A bound atom sits on the surface or above it: over a single
   atom its height is d - r_j, about its own covalent radius.
-* **binding surface atoms** of a relaxed structure: the slab atoms (any tag) bonded to some
-  adsorbate atom, bond = closer than ``bond_multiplier`` x (r_a + r_j), minimum image (the
-  intact-molecule test's bond rule, :func:`alloop.oracles.anomalies.bond_matrix`), and closer
-  than ``BINDING_SHELL_FACTOR`` x the adsorbate atom's nearest slab distance: with the bond
-  rule alone an O on an fcc(111) bridge 1.2 Å up (Cu-O 1.8 Å) also "binds" the two far atoms
-  of the rhombus (2.5 Å, within 1.3 x 1.98 Å), and a bridge would read as a four-fold site. The
-  oracle
+* **binding surface atoms** of a relaxed structure: the slab atoms (any tag) in contact with
+  some adsorbate atom, contact = closer than ``cutoff_multiplier`` x (r_a + r_j), minimum image
+  (the desorption test's reach, so every structure that is not desorbed has one), and closer
+  than ``BINDING_SHELL_FACTOR`` x that adsorbate atom's nearest slab distance. The reach alone
+  is loose (it must be: EMT puts H 2.1-2.4 Å from Cu, beyond 1.3 x the covalent radii); the
+  nearest-shell factor keeps the site's own atoms: an O on an fcc(111) bridge 1.2 Å up (Cu-O
+  1.8 Å) does not also "bind" the two far atoms of the rhombus (2.5 Å). The oracle
   stores them with each label: the site the minimum sits on, which the surrogate's
   cross-attention may learn to point at (:mod:`alloop.surrogate.site_loss`).
 * **desorbed**: no adsorbate atom is within ``cutoff_multiplier`` x (r_a + r_j) of any slab atom
@@ -136,7 +136,7 @@ def is_desorbed(atoms: Atoms, cutoff_multiplier: float) -> bool:
     return not bool((dist < reach).any())
 
 
-def binding_surface_atoms(atoms: Atoms, bond_multiplier: float) -> tuple[int, ...]:
+def binding_surface_atoms(atoms: Atoms, cutoff_multiplier: float) -> tuple[int, ...]:
     """Indices (into the slab part, i.e. the clean slab's atom order) of the slab atoms bonded to
     any adsorbate atom (tag 2) of a slab+adsorbate structure (see the module docstring),
     sorted; empty if none is (a desorbed adsorbate). The slab atoms must come first, as every
@@ -151,7 +151,7 @@ def binding_surface_atoms(atoms: Atoms, bond_multiplier: float) -> tuple[int, ..
     _, dist = get_distances(
         atoms.positions[ads], atoms.positions[~ads], cell=atoms.cell, pbc=atoms.pbc
     )
-    reach = bond_multiplier * (
+    reach = cutoff_multiplier * (
         covalent_radii[atoms.numbers[ads]][:, None] + covalent_radii[atoms.numbers[~ads]][None, :]
     )
     nearest = dist.min(axis=1, keepdims=True)  # per adsorbate atom

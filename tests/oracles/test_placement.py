@@ -14,7 +14,7 @@ from alloop.oracles.adsorbates import (
 )
 from alloop.oracles.errors import StructureError
 from alloop.oracles.placement import PlacementPlan, lift_height
-from alloop.oracles.sites import heuristic_sites, random_sites, score_sites
+from alloop.oracles.sites import heuristic_sites, random_sites, score_sites, scores_are_symmetric
 
 
 def test_fcc111_has_four_symmetry_distinct_sites(cu_slab: Atoms) -> None:
@@ -130,3 +130,20 @@ def test_fcc100_four_fold_hollow_is_a_hollow() -> None:
     hollow = next(s for s in sites if s.kind == "hollow")
     assert len(hollow.surface_atoms) == 4  # pymatgen alone calls this point a "bridge"
     assert score_sites(sites, None)[0].kind == "hollow"  # without scores, hollows first
+
+
+def test_symmetric_scores_keep_the_symmetry_reduced_sites(cu_slab: Atoms) -> None:
+    atoms, binding = resolve_adsorbate(adsorbate_from_database("*O"))
+    layer_scores = tuple(float(z) for z in np.round(cu_slab.positions[:, 2], 3))
+    favoured = np.zeros(len(cu_slab))
+    favoured[int(np.flatnonzero(cu_slab.get_tags() == 1)[2])] = 1.0
+    assert scores_are_symmetric(cu_slab, layer_scores)
+    assert not scores_are_symmetric(cu_slab, tuple(favoured))
+    rng = np.random.default_rng(0)
+    plain = PlacementPlan(cu_slab, atoms, binding, rng)
+    by_layer = PlacementPlan(cu_slab, atoms, binding, rng, layer_scores)
+    one_atom = PlacementPlan(cu_slab, atoms, binding, rng, tuple(favoured))
+    assert len(by_layer.sites) == len(plain.sites) == 4
+    assert len(one_atom.sites) == len(heuristic_sites(cu_slab, symmetry_reduce=False)) > 4
+    with pytest.raises(StructureError, match="3 site scores for a"):
+        scores_are_symmetric(cu_slab, (1.0, 2.0, 3.0))

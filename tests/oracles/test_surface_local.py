@@ -236,19 +236,27 @@ def test_bad_anomaly_settings_are_refused(field: str, value: object, match: str)
         AnomalySettings(**{field: value})  # type: ignore[arg-type]
 
 
-BOND = AnomalySettings().bond_multiplier
+REACH = AnomalySettings().desorption_cutoff_multiplier
 
 
 @pytest.mark.parametrize(("site", "n_bound"), [("ontop", 1), ("bridge", 2), ("fcc", 3)])
 def test_binding_surface_atoms_are_the_site_atoms(site: str, n_bound: int) -> None:
     slab = prepare_slab(fcc111("Cu", size=(3, 3, 3), vacuum=7.0), n_fixed_layers=1)
     system = _touching(slab, "O", _site(slab, site))
-    bound = binding_surface_atoms(system, BOND)
+    bound = binding_surface_atoms(system, REACH)
     assert len(bound) == n_bound
     assert set(bound) <= set(np.flatnonzero(slab.get_tags() == 1).tolist())
     # the nearest slab atoms, and nothing farther than the bond rule's reach
     dist = system.get_distances(len(slab), list(range(len(slab))), mic=True)
     assert set(bound) == set(np.argsort(dist)[:n_bound].tolist())
+
+
+def test_a_long_bonded_h_binds_and_a_desorbed_one_does_not() -> None:
+    slab = prepare_slab(fcc111("Cu", size=(3, 3, 3), vacuum=7.0), n_fixed_layers=1)
+    # EMT's H minimum on Cu sits 2.1-2.4 Å from its hollow's atoms (r_H + r_Cu = 1.63 Å)
+    system = _touching(slab, "H", _site(slab, "fcc"), squeeze_ang=-0.6)
+    assert not is_desorbed(system, REACH)
+    assert len(binding_surface_atoms(system, REACH)) == 3
 
 
 def test_binding_surface_atoms_include_the_untagged_step_foot() -> None:
@@ -258,7 +266,7 @@ def test_binding_surface_atoms_include_the_untagged_step_foot() -> None:
     foot = np.flatnonzero(np.isclose(z, rows[2], atol=0.05))
     two = foot[np.argsort(slab.positions[foot, 1])[:2]]
     bridge = _touching(slab, "O", slab.positions[two, :2].mean(axis=0))
-    bound = binding_surface_atoms(bridge, BOND)
+    bound = binding_surface_atoms(bridge, REACH)
     assert set(two.tolist()) <= set(bound)
     assert slab.get_tags()[list(bound)].min() == 0  # found by distance, whatever the tags
 
@@ -267,8 +275,8 @@ def test_binding_surface_atoms_of_a_desorbed_molecule_and_bad_order() -> None:
     slab = prepare_slab(fcc111("Cu", size=(3, 3, 3), vacuum=7.0), n_fixed_layers=1)
     far = _touching(slab, "O", _site(slab, "fcc"))
     far.positions[-1, 2] += 4.0
-    assert binding_surface_atoms(far, BOND) == ()
+    assert binding_surface_atoms(far, REACH) == ()
     on = _touching(slab, "O", _site(slab, "fcc"))
     flipped = on[[len(on) - 1, *range(len(on) - 1)]]
     with pytest.raises(StructureError, match="precede"):
-        binding_surface_atoms(flipped, BOND)
+        binding_surface_atoms(flipped, REACH)
