@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-oracles-sites bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ bench-oracles-fresh: $(STAMP)     ## the same on a fresh held-out set (hcp, bcc,
 
 bench-oracles-sites: $(STAMP)     ## surrogate site scores vs default site order in the search (EMT, held-out pairs), ~15 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_scores.py
+
+bench-site-attention: $(STAMP)     ## site-supervised attention: top-k binding atoms and GMAE MAE on held-out steps/alloys (EMT), ~1-2 h on a busy machine
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_attention.py
+
+bench-oracles-sites-steps: $(STAMP)     ## the search steered by (site-supervised) scores on held-out steps/alloys; after bench-site-attention (reuses its fits)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_scores.py --pool sites
 
 # no OMP_NUM_THREADS here: training's thread count is part of what it measures; needs idle cores
 bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12 labels), ~20 min on 2 free cores
