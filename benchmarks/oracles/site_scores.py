@@ -178,7 +178,13 @@ def main() -> None:
         help="sites: skip the search steered by unsupervised attention",
     )
     parser.add_argument("--cap", type=int, default=16, help="placements per run (no early stop)")
-    parser.add_argument("--patience", type=int, default=MLIPOracleSettings.patience)
+    parser.add_argument(
+        "--patience",
+        type=int,
+        nargs="+",
+        default=[MLIPOracleSettings.patience, 3],
+        help="stopping rules to replay (the first is the headline)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N held-out pairs (smoke)")
     parser.add_argument("--train-limit", type=int, default=None, help="fcc: first N training pairs")
     parser.add_argument("--out", type=Path, default=None)
@@ -210,21 +216,23 @@ def main() -> None:
             runs[name] = sequence(search.label(scored))
         found = [e for seq in runs.values() for e, _ in seq if e is not None]
         row: dict[str, Any] = {"pair": pair.key, "reference_ev": min(found) if found else None}
+        row["sequences"] = runs  # (valid E_ads or None, force calls): any rule can be replayed
         for name, seq in runs.items():
             if row["reference_ev"] is None:
                 continue
             n, fc = reach(seq, row["reference_ev"] + SUCCESS_EV)
-            best, n_rule, fc_rule = stopping_rule(seq, args.patience, tol)
-            row[name] = {
-                "placements_to_minimum": n, "force_calls_to_minimum": fc,
-                "rule_success": best is not None and best <= row["reference_ev"] + SUCCESS_EV,
-                "rule_placements": n_rule, "rule_force_calls": fc_rule,
-            }  # fmt: skip
+            row[name] = {"placements_to_minimum": n, "force_calls_to_minimum": fc, "rule": {}}
+            for patience in args.patience:
+                best, n_rule, fc_rule = stopping_rule(seq, patience, tol)
+                row[name]["rule"][str(patience)] = {
+                    "success": best is not None and best <= row["reference_ev"] + SUCCESS_EV,
+                    "placements": n_rule, "force_calls": fc_rule,
+                }  # fmt: skip
         rows.append(row)
         print(f"[{i + 1}/{len(held_out)}] {pair.key}: "
               + "  ".join(f"{k} {row.get(k)}" for k in runs), flush=True)  # fmt: skip
     names = ["default", *ensembles]
-    summary = {name: aggregate(rows, name) for name in names}
+    summary = {name: aggregate(rows, name, args.patience) for name in names}
     meta = {
         "pool": args.pool, "calculator": "emt", "held_out_pairs": len(held_out),
         "cap": args.cap, "patience": args.patience, "tolerance_ev": tol,
@@ -238,29 +246,38 @@ def main() -> None:
         + (" --pool sites" if args.pool == "sites" else "")
         + (f" --weight {args.weight:g} --seed {args.seed}" if args.pool == "sites" else "")
         + (" --no-unsupervised" if args.no_unsupervised else "")
+        + (f" --cap {args.cap}" if args.cap != 16 else "")
+        + (" --patience " + " ".join(map(str, args.patience))
+           if args.patience != [MLIPOracleSettings.patience, 3] else "")
         + (f" --limit {args.limit}" if args.limit else ""),
     }  # fmt: skip
     write(out, meta, summary, rows)
 
 
-def aggregate(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
+def aggregate(rows: list[dict[str, Any]], name: str, patiences: list[int]) -> dict[str, Any]:
     scored = [r[name] for r in rows if name in r]
     reached = [r for r in scored if r["placements_to_minimum"] is not None]
 
     def mean(key: str, items: list[dict[str, Any]]) -> float | None:
         return statistics.fmean(r[key] for r in items) if items else None
 
+    rules = {}
+    for p in patiences:
+        outcomes = [r["rule"][str(p)] for r in scored]
+        rules[str(p)] = {
+            "successes": sum(o["success"] for o in outcomes),
+            "success_rate": sum(o["success"] for o in outcomes) / len(outcomes)
+            if outcomes
+            else None,
+            "mean_placements": mean("placements", outcomes),
+            "mean_force_calls": mean("force_calls", outcomes),
+        }
     return {
         "n_pairs": len(scored),
         "reached_minimum": len(reached),
         "mean_placements_to_minimum": mean("placements_to_minimum", reached),
         "mean_force_calls_to_minimum": mean("force_calls_to_minimum", reached),
-        "rule_successes": sum(r["rule_success"] for r in scored),
-        "rule_success_rate": (
-            sum(r["rule_success"] for r in scored) / len(scored) if scored else None
-        ),
-        "mean_rule_placements": mean("rule_placements", scored),
-        "mean_rule_force_calls": mean("rule_force_calls", scored),
+        "rule": rules,
     }
 
 
@@ -299,12 +316,18 @@ def write(out: Path, meta: dict[str, Any], summary: dict[str, Any], rows: list[A
              lambda c: f"{c['reached_minimum']}/{c['n_pairs']}"),
         line("mean placements to the minimum", lambda c: f(c["mean_placements_to_minimum"], 2)),
         line("mean force calls to the minimum", lambda c: f(c["mean_force_calls_to_minimum"])),
-        line("stopping rule: success", lambda c: f"{c['rule_successes']}/{c['n_pairs']} = "
-             f"{f(100 * (c['rule_success_rate'] or 0), 0)} %"),
-        line("stopping rule: mean placements", lambda c: f(c["mean_rule_placements"], 2)),
-        line("stopping rule: mean force calls", lambda c: f(c["mean_rule_force_calls"])),
-        "",
     ]  # fmt: skip
+    for p in meta["patience"]:
+        lines += [
+            line(f"stopping rule, patience {p}: success",
+                 lambda c, p=p: f"{c['rule'][str(p)]['successes']}/{c['n_pairs']} = "
+                 f"{f(100 * (c['rule'][str(p)]['success_rate'] or 0), 0)} %"),
+            line(f"stopping rule, patience {p}: mean placements",
+                 lambda c, p=p: f(c["rule"][str(p)]["mean_placements"], 2)),
+            line(f"stopping rule, patience {p}: mean force calls",
+                 lambda c, p=p: f(c["rule"][str(p)]["mean_force_calls"])),
+        ]  # fmt: skip
+    lines.append("")
     out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
 
