@@ -153,8 +153,8 @@ def scores_are_symmetric(
     slab: Atoms, atom_scores: tuple[float, ...], tolerance: float = SYMMETRIC_SCORE_TOLERANCE
 ) -> bool:
     """True when every symmetry operation of ``slab`` that keeps its top on top (pymatgen's
-    ``SpacegroupAnalyzer``, as `heuristic_sites` reduces by) maps the per-atom scores onto themselves, within
-    ``tolerance`` x the largest score magnitude.
+    ``SpacegroupAnalyzer``, as `heuristic_sites` reduces by) maps the per-atom scores onto
+    themselves, within ``tolerance`` x the largest score magnitude.
 
     Scores from an invariant model (the surrogate's attention reads distances and heights
     only) are symmetric, and then symmetry-equivalent sites score the same: keeping them all
