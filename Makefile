@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels bench-scheduler bench-dask-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,12 @@ bench-oracles-sites-steps: $(STAMP)     ## the search steered by (site-supervise
 # no OMP_NUM_THREADS here: training's thread count is part of what it measures; needs idle cores
 bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12 labels), ~20 min on 2 free cores
 	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5
+
+bench-scheduler: $(STAMP)     ## 10,000 tiny jobs through the engine, the store and a Dask LocalCluster of 8 workers, one killed; ~10 min on 2 free cores
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/scheduler_scale.py
+
+bench-dask-profile: $(STAMP)     ## one MLIP label in-process vs in a Dask worker (threads, page faults, phases), a few min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/dask_label_profile.py
 
 # no OMP_NUM_THREADS here either: the thread count is what it measures; starts 2 CPU burners itself
 bench-threads: $(STAMP)     ## one training round on idle vs busy cores by thread choice (default, 1, 2), ~14 min on 2 free cores

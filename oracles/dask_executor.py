@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,6 +36,19 @@ from alloop.oracles.types import Oracle, OraclePair, OracleResult, failed_result
 logger = logging.getLogger(__name__)
 
 JOBQUEUE_KINDS: tuple[str, ...] = ("slurm", "pbs")
+#: our own LocalCluster's settings: a job whose worker died is not retried by Dask (the
+#: campaign records and re-runs it), and the workers start without the nanny's default
+#: ``MALLOC_TRIM_THRESHOLD_=65536``: glibc then stops adapting its mmap threshold, so every
+#: tensor buffer over 128 KiB is mapped and unmapped afresh (page faults on every
+#: allocation), which slowed MLIP labels in Dask workers (issue 19;
+#: ``benchmarks/loop/dask_label_profile.py``). Their OMP/MKL/OpenBLAS=1 defaults stay.
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+#: how often a stream asks the scheduler how many worker threads there are, s (a worker that
+#: joins is used this much later at most; one that leaves fails its jobs at once)
+THREADS_CHECK_S = 1.0
 
 
 def _label_task(oracle: Oracle, pair: OraclePair) -> OracleResult:
@@ -71,13 +86,14 @@ class DaskExecutor:
         self.job_timeout_s = job_timeout_s
         self._own_cluster: Any = None
         self._scattered: tuple[Oracle, Any] | None = None
+        self._retired: list[Any] = []  # earlier copies of the oracle, see `_rescatter`
         if address is not None:
             self.client = Client(address)
         elif cluster is not None:
             self.client = Client(cluster)
             self._own_cluster = cluster if owns_cluster else None
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):
                 self._own_cluster = LocalCluster(
                     n_workers=workers,
                     threads_per_worker=1,
@@ -113,24 +129,39 @@ class DaskExecutor:
             self._scattered = (oracle, future)
         return self._scattered[1]
 
+    def _rescatter(self) -> None:
+        """Scatter the oracle again at the next submission (a lost or restarted worker may have
+        taken a copy), keeping the old copy referenced until the stream ends: dropping the last
+        reference would make Dask cancel every running job that uses it."""
+        if self._scattered is not None:
+            self._retired.append(self._scattered[1])
+        self._scattered = None
+
     def stream(
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
         """``(index, result)`` as each pair finishes; at most one job per worker thread in
-        flight, so ``on_start`` and the time limit count from when a pair really starts."""
+        flight, so ``on_start`` and the time limit count from when a pair really starts.
+
+        Each pass of the loop makes few round trips to the scheduler, whatever the number of
+        jobs: the results of every job that finished are gathered in one call, and the
+        cluster's thread count is asked again only every `THREADS_CHECK_S` (or while it has
+        none). Measured with 10,000 tiny jobs: `benchmarks/results/scheduler_scale.md`."""
         from distributed import wait
 
         if not pairs:
             return
-        pending = list(range(len(pairs)))
+        pending = deque(range(len(pairs)))
         running: dict[Any, tuple[int, float]] = {}
+        threads, asked = 0, -math.inf
         try:
             while pending or running:
-                threads = self._threads()
+                if not threads or time.monotonic() - asked > THREADS_CHECK_S:
+                    threads, asked = self._threads(), time.monotonic()
                 if not threads:  # no worker yet (batch jobs queued): no job's clock runs
                     running = {f: (i, time.monotonic()) for f, (i, _) in running.items()}
                 while pending and len(running) < max(1, threads):
-                    index = pending.pop(0)
+                    index = pending.popleft()
                     if on_start is not None:
                         on_start(index)
                     future = self.client.submit(
@@ -140,35 +171,54 @@ class DaskExecutor:
                 # nothing finishing within the poll interval is normal: check the deadlines
                 with contextlib.suppress(TimeoutError):
                     wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
-                for future in list(running):
-                    index, submitted = running[future]
-                    if future.done():
-                        del running[future]
-                        yield index, self._collect(future, oracle, pairs[index])
-                    elif (
-                        self.job_timeout_s is not None
-                        and time.monotonic() - submitted > self.job_timeout_s
-                    ):
-                        self._stop(future)
-                        del running[future]
-                        yield (
-                            index,
-                            timeout_result(
-                                oracle, pairs[index], self.job_timeout_s, "a dask worker"
-                            ),
-                        )
+                done = [f for f in running if f.done()]
+                for future, result in self._collect_all(done, oracle, pairs, running):
+                    yield running.pop(future)[0], result
+                for future in [f for f in running if self._overdue(running[f][1])]:
+                    index = running.pop(future)[0]
+                    self._stop(future)
+                    limit = self.job_timeout_s or 0.0
+                    yield index, timeout_result(oracle, pairs[index], limit, "a dask worker")
         finally:
             for future in running:  # the caller stopped early: nobody waits for these
                 future.cancel()
+            self._retired.clear()
+
+    def _overdue(self, submitted: float) -> bool:
+        return self.job_timeout_s is not None and time.monotonic() - submitted > self.job_timeout_s
+
+    def _collect_all(
+        self,
+        done: list[Any],
+        oracle: Oracle,
+        pairs: Sequence[OraclePair],
+        running: dict[Any, tuple[int, float]],
+    ) -> list[tuple[Any, OracleResult]]:
+        """The results of finished futures, fetched in one call; failures one by one."""
+        status = {f: f.status for f in done}  # read once: a status can change meanwhile
+        finished = [f for f in done if status[f] == "finished"]
+        results = self.client.gather(finished, errors="skip") if finished else []
+        if len(results) != len(finished):  # a result vanished with its worker: fetch each
+            results = [self._collect(f, oracle, pairs[running[f][0]]) for f in finished]
+        out = list(zip(finished, results, strict=True))
+        out += [(f, self._collect(f, oracle, pairs[running[f][0]]))
+                for f in done if status[f] != "finished"]  # fmt: skip
+        return out
 
     def _collect(self, future: Any, oracle: Oracle, pair: OraclePair) -> OracleResult:
         from distributed.scheduler import KilledWorker
 
         if future.status == "finished":
-            return future.result()
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 - lost with its worker since: run it again
+                return died_result(oracle, pair, f"its result was lost: {exc!r}")
+        if future.status == "cancelled":  # its input went away with a worker
+            self._rescatter()
+            return died_result(oracle, pair, "dask cancelled the job")
         exc = future.exception()
         if isinstance(exc, KilledWorker):
-            self._scattered = None
+            self._rescatter()
             return died_result(oracle, pair, f"dask reported KilledWorker: {exc}")
         # label_guarded cannot raise, so this is an infrastructure error (e.g. unpicklable pair)
         return failed_result(
@@ -182,7 +232,7 @@ class DaskExecutor:
         """Cancel a runaway job and restart the worker computing it."""
         holders = [w for w, keys in self.client.processing().items() if future.key in keys]
         future.cancel()
-        self._scattered = None
+        self._rescatter()
         if holders:
             logger.warning(
                 "restarting dask worker(s) %s to stop a job over its time limit", holders
