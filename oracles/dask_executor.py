@@ -216,16 +216,16 @@ class DaskExecutor:
         if future.status == "cancelled":  # its input went away with a worker
             self._rescatter()
             return died_result(oracle, pair, "dask cancelled the job")
-        exc = future.exception()
-        if isinstance(exc, KilledWorker):
+        error = future.exception()
+        if isinstance(error, KilledWorker):
             self._rescatter()
-            return died_result(oracle, pair, f"dask reported KilledWorker: {exc}")
+            return died_result(oracle, pair, f"dask reported KilledWorker: {error}")
         # label_guarded cannot raise, so this is an infrastructure error (e.g. unpicklable pair)
         return failed_result(
             pair.key,
             oracle_fidelity(oracle),
             "unexpected_error",
-            f"dask task error {type(exc).__name__}: {exc}",
+            f"dask task error {type(error).__name__}: {error}",
         )
 
     def _stop(self, future: Any) -> None:
