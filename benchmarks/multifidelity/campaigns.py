@@ -384,6 +384,8 @@ def job_sequence(store: Any) -> list[dict[str, Any]]:
 def score_campaign(path: str) -> str:
     """Figure (a) of a campaign file run on the FG pool (e.g. `alloop run
     configs/fg-mf-replay.yaml`): the cost to DFT-confirm 27 of the 30 strongest."""
+    if not Path(path).is_file():
+        raise SystemExit(f"--score: no campaign file at {path}")
     with CampaignStore.open(path) as store:
         seq = job_sequence(store)
     dft, _ = truth_tables(VARIANTS["fg"])
