@@ -47,6 +47,8 @@ class LowFiRow:
     best_config: str
     configs: str
     relaxed_ev: float | None
+    # "" outside the relaxed subset; "ok" / "anomalous" / "failed" inside it
+    relaxed_status: str = ""
 
 
 def _float_or_none(text: str) -> float | None:
@@ -85,6 +87,7 @@ def read_lowfi_table(path: Path) -> tuple[dict[tuple[str, str], LowFiRow], dict[
                 best_config=rec["best_config_sp"],
                 configs=rec["e_ads_all_sp_ev"],
                 relaxed_ev=_float_or_none(rec["e_ads_min_relaxed_ev"]),
+                relaxed_status=rec.get("relaxed_status") or "",
             )
         except (KeyError, ValueError, TypeError, AttributeError) as exc:  # short or bad rows
             raise OracleError(f"{path} line {line}: cannot parse row ({exc})") from exc

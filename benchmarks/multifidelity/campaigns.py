@@ -50,7 +50,6 @@ Writes benchmarks/results/multifidelity.{json,md} and multifidelity_found.png.
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import hashlib
 import json
@@ -85,7 +84,11 @@ from alloop.loop.bridges.surrogate import PoolView
 from alloop.loop.config import AlloopConfig
 from alloop.loop.face.commands import create_campaign
 from alloop.oracles.fg_data import fg_data_root
-from alloop.oracles.lowfi_replay import LowFidelityReplayOracle, default_lowfi_table
+from alloop.oracles.lowfi_replay import (
+    LowFidelityReplayOracle,
+    default_lowfi_table,
+    read_lowfi_table,
+)
 from alloop.oracles.replay import read_fg_rows
 from alloop.store import CampaignStore, RoundState
 from alloop.surrogate.ensemble import AdsMTEnsemble
@@ -169,9 +172,8 @@ def dft_only_agents(v: Variant) -> tuple[str, ...]:
 
 def relaxed_pairs() -> list[tuple[str, str]]:
     """(metal, FG molecule key) of the low-fidelity table's relaxed subset."""
-    with default_lowfi_table().open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["relaxed_status"]]
-    return sorted((r["metal"], f"{r['family']}/{r['mol_code']}") for r in rows)
+    rows, _ = read_lowfi_table(default_lowfi_table())
+    return sorted(key for key, row in rows.items() if row.relaxed_status)
 
 
 def headline_yaml() -> dict[str, Any]:
