@@ -2,9 +2,9 @@
 by phase in this process and inside a 1-worker Dask LocalCluster built by the campaign's own
 executor (`DaskExecutor`, the oracle scattered to the worker as a campaign does).
 
-Per place (``inprocess``; ``dask_nanny_default``, a worker started with the nanny's default
-environment, ``MALLOC_TRIM_THRESHOLD_=65536`` included, as before the fix; ``dask``, as the
-executor starts it now; ``inprocess`` again, to see drift of the machine's load): the thread
+Per place (``inprocess``; ``dask``, a worker as the executor starts it now;
+``dask_nanny_default``, a worker started with the nanny's default environment,
+``MALLOC_TRIM_THRESHOLD_=65536`` included, as before the fix; ``inprocess`` again, to see drift of the machine's load): the thread
 settings the label runs under (torch intra-op and inter-op threads, the BLAS and OpenMP pools
 threadpoolctl sees, OMP_* variables, the thread's name), the seconds to build the model, the
 median seconds of one energy+forces call on a fixed slab+adsorbate structure (under the
@@ -150,9 +150,12 @@ def main() -> None:
     places: dict[str, Any] = {}
     places["inprocess"] = profile_oracle(oracle, pairs, args.force_calls)
     print(json.dumps(places["inprocess"], indent=1), flush=True)
-    # the Dask worker as the nanny's defaults start it (before the fix), then as ours does
+    # the Dask worker as ours starts it, then as the nanny's defaults do (before the fix). In
+    # this order: a nanny writes its pre-spawn environment into this process's os.environ
+    # (distributed's WorkerProcess.start) and every later worker inherits it, so a worker
+    # started after the default one would run with MALLOC_TRIM_THRESHOLD_ whatever its config
     nanny_default = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 65536}
-    for name, override in (("dask_nanny_default", nanny_default), ("dask", {})):
+    for name, override in (("dask", {}), ("dask_nanny_default", nanny_default)):
         with _patched_config(override), DaskExecutor(workers=1) as executor:
             future = executor.client.submit(
                 profile_oracle, executor._scatter(oracle), pairs, args.force_calls, pure=False
