@@ -221,6 +221,14 @@ class SurrogateSection(Section):
     # cost_aware`, whose campaigns were measured with `holdout` and `none` and keep them until
     # re-measured; `AlloopConfig` fills them in.
     prior_mean: Literal["none", "scaling", "scaling_ads"] | None = None
+    # an auxiliary loss pulling the cross-attention toward the surface atoms each MLIP label's
+    # minimum is bound to (`alloop.surrogate.site_loss`, names: `SITE_LOSSES`, a test checks
+    # they agree); `none`: GMAE alone. Pairs whose labels name no binding atoms (replay and
+    # DFT-only pairs) train on the GMAE alone. The weight is against the L1 on standardised GMAE.
+    site_loss: Literal["none", "binding_mass"] = _SD.site_loss  # type: ignore[assignment]
+    site_loss_weight: Annotated[float, Field(ge=0.0, le=100.0, allow_inf_nan=False)] = (
+        _SD.site_loss_weight
+    )
     val_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # how MLIP and DFT labels train one model (`alloop.surrogate.fidelity`); predictions are

@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, func, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -370,17 +370,28 @@ class CampaignStore:
                 q = q.where(m.PairRow.key == pair_key)
             return [convert.label(lab, pk, jk) for lab, pk, jk in s.execute(q)]
 
-    def label_summaries(self) -> list[r.LabelSummary]:
-        """Every label without its provenance (which may hold whole structures), oldest first."""
+    def label_summaries(self, *, sites: bool = False) -> list[r.LabelSummary]:
+        """Every label without its provenance (which may hold whole structures), oldest first.
+        With ``sites``, each carries the binding atoms its provenance names
+        (``binding_surface_atoms``, read in the database; what is not a list of non-negative
+        integers, from an edited file, reads as unknown)."""
+        site: ColumnElement[Any] = (
+            m.LabelRow.provenance["binding_surface_atoms"] if sites else null()
+        )
         with self._read() as s:
             q = (
                 select(m.LabelRow.pair_id, m.PairRow.key, m.LabelRow.gmae_ev, m.LabelRow.status,
-                       m.LabelRow.fidelity, m.JobRow.key)
+                       m.LabelRow.fidelity, m.JobRow.key, site)
                 .join(m.PairRow, m.LabelRow.pair_id == m.PairRow.id)
                 .outerjoin(m.JobRow, m.LabelRow.job_id == m.JobRow.id)
                 .order_by(m.LabelRow.id)
             )  # fmt: skip
-            return [r.LabelSummary(*row) for row in s.execute(q).all()]
+            rows = s.execute(q).all()
+        return [
+            r.LabelSummary(pair_id, key, gmae, status, fidelity, job,
+                           _binding_atoms(binding) if sites else None)
+            for pair_id, key, gmae, status, fidelity, job, binding in rows
+        ]  # fmt: skip
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(
@@ -642,3 +653,13 @@ def _job_record(s: Session, row: m.JobRow) -> r.JobRecord:
 
 
 __all__ = ["CampaignStore", "LabelStatus", "pair_key"]
+
+
+def _binding_atoms(value: Any) -> tuple[int, ...] | None:
+    """A provenance's ``binding_surface_atoms`` as atom indices; None unless it is a list of
+    non-negative integers (absent, null, or edited into something else)."""
+    if not isinstance(value, list):
+        return None
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
+        return None
+    return tuple(value)

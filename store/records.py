@@ -97,6 +97,10 @@ class LabelSummary:
     status: str
     fidelity: str
     job_key: str | None = None  # the job that bought it (None: added outside a job)
+    # the slab atoms its adsorbate is bound to in the labelled minimum (an MLIP label's
+    # provenance ``binding_surface_atoms``); loaded only when asked for
+    # (`CampaignStore.label_summaries(sites=True)`), None where unknown or not loaded
+    binding_atoms: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

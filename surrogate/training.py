@@ -54,8 +54,8 @@ class TrainConfig:
     grad_clip: float = 5.0
     encode_all_slabs_below: int = 64
     min_steps_per_epoch: int = SURROGATE_DEFAULTS.min_steps_per_epoch
-    site_loss: str = "none"
-    site_loss_weight: float = 0.1
+    site_loss: str = SURROGATE_DEFAULTS.site_loss
+    site_loss_weight: float = SURROGATE_DEFAULTS.site_loss_weight
 
     def __post_init__(self) -> None:
         if self.site_loss not in SITE_LOSSES:

@@ -192,8 +192,7 @@ class CampaignEngine:
 
     # ------------------------------------------------------------------ 1. train
     def _train(self, index: int) -> RoundState:
-        mode = self.cfg.surrogate.mode
-        samples = [s for _, s in training_samples(self.store, self.pool, mode)]
+        samples = self._training_samples()
         if len(samples) < MIN_TRAINING_LABELS:
             return self._cold_start(index)
         if not self._usable_checkpoints(index):
@@ -201,6 +200,15 @@ class CampaignEngine:
         else:  # trained before a crash (older alloop): the stored checkpoint is the result
             self.store.set_round_state(index, RoundState.TRAINED)
         return RoundState.TRAINED
+
+    def _training_samples(self) -> list[Any]:
+        """What this round trains on (`training_samples`), with binding atoms when a site loss
+        is configured."""
+        section = self.cfg.surrogate
+        pairs = training_samples(
+            self.store, self.pool, section.mode, sites=section.site_loss != "none"
+        )
+        return [sample for _, sample in pairs]
 
     def _fit(self, index: int, samples: list[Any], state: RoundState) -> AdsMTEnsemble:
         """Train round `index`'s ensemble; its checkpoint, the training metrics and `state`
@@ -256,9 +264,7 @@ class CampaignEngine:
             found = self._usable_checkpoints(index)
             if not found:  # damaged or missing: retrain this round's model, state unchanged
                 rnd = next(r for r in self.store.rounds() if r.index == index)
-                samples = [s for _, s in training_samples(self.store, self.pool,
-                                                          self.cfg.surrogate.mode)]  # fmt: skip
-                return self._fit(index, samples, RoundState(rnd.state))
+                return self._fit(index, self._training_samples(), RoundState(rnd.state))
             self._ensemble = (index, load_ensemble(found[0].blob))
         return self._ensemble[1]
 

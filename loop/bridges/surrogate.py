@@ -49,6 +49,8 @@ def ensemble_config(section: SurrogateSection) -> EnsembleConfig:
             learning_rate=section.learning_rate,
             early_stop_patience=section.early_stop_patience,
             min_steps_per_epoch=section.min_steps_per_epoch,
+            site_loss=section.site_loss,
+            site_loss_weight=section.site_loss_weight,
         ),
         device=None if section.device == "auto" else section.device,
         fidelity_mode=section.mode,
@@ -95,11 +97,13 @@ class PoolView:
 @dataclass(frozen=True)
 class ChosenLabel:
     """A label the agent chose for training (`alloop.loop.agent.training`): the pair, its
-    GMAE (eV) and whether it is of the low (MLIP) fidelity."""
+    GMAE (eV), whether it is of the low (MLIP) fidelity, and the pair's binding atoms (the
+    site loss's target; None where unknown)."""
 
     pair_id: int
     gmae_ev: float
     low_fidelity: bool
+    binding_atoms: tuple[int, ...] | None = None
 
 
 def surrogate_samples(
@@ -113,7 +117,16 @@ def surrogate_samples(
         pair = by_id[lab.pair_id]
         fidelity = LOW_FIDELITY if lab.low_fidelity else TARGET_FIDELITY
         slab = pool.slabs[pair.surface_key]
-        sample = SurrogateSample(pair.surface_key, slab, pool.smiles(pair), lab.gmae_ev, fidelity)
+        binding = lab.binding_atoms
+        if binding is not None and any(i >= len(slab) for i in binding):
+            logger.warning(
+                "pair %s: binding atoms %s outside its %d-atom slab; trained without a site",
+                pair.key, list(binding), len(slab),
+            )  # fmt: skip
+            binding = None
+        sample = SurrogateSample(
+            pair.surface_key, slab, pool.smiles(pair), lab.gmae_ev, fidelity, binding_atoms=binding
+        )
         out.append((pair, sample))
     return out
 

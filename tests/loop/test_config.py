@@ -247,11 +247,13 @@ def test_config_spells_splits_and_prior_means_as_the_surrogate_does() -> None:
     from alloop.surrogate.fidelity import SPLITS
     from alloop.surrogate.mlip_features import MLIP_FEATURES
     from alloop.surrogate.prior import PRIOR_MEANS
+    from alloop.surrogate.site_loss import SITE_LOSSES
 
     for field, names in (
         ("split", SPLITS),
         ("prior_mean", PRIOR_MEANS),
         ("mlip_features", MLIP_FEATURES),
+        ("site_loss", SITE_LOSSES),
     ):
         annotation = SurrogateSection.model_fields[field].annotation
         if get_origin(annotation) is not Literal:  # Optional[Literal[...]]
@@ -269,8 +271,10 @@ def test_split_and_prior_resolve_to_what_was_measured_for_each_policy() -> None:
     sd = SURROGATE_DEFAULTS
     assert plain.levers == (sd.split, sd.prior_mean, sd.mlip_features)
     chosen = AlloopConfig.model_validate(
-        {**MINIMAL, "surrogate": {"split": "holdout", "prior_mean": "scaling",
-                                  "mlip_features": "none"}}  # fmt: skip
+        {
+            **MINIMAL,
+            "surrogate": {"split": "holdout", "prior_mean": "scaling", "mlip_features": "none"},
+        }  # fmt: skip
     ).surrogate
     assert chosen.levers == ("holdout", "scaling", "none")
     with pytest.raises(ConfigError, match="unresolved"):

@@ -119,6 +119,24 @@ def test_jobs_and_labels_round_trip(any_store):
     assert status.jobs_by_state == {"DONE": 1}
 
 
+def test_label_summaries_read_binding_atoms_from_provenance_only_when_asked(any_store):
+    store = any_store()
+    store.add_label("Pt(111)|CO", NewLabel(-1.0, "ok", "mlip", {"binding_surface_atoms": [2, 7]}))
+    store.add_label("Cu(111)|CO", NewLabel(-0.4, "ok", "replay", {"why": "no site"}))
+    store.add_label(
+        "Pt(111)|H2O", NewLabel(None, "failed", "mlip", {"binding_surface_atoms": None})
+    )
+    # what a hand-edited file may hold instead of indices: unknown, never an error
+    for bad in ([1, -2], ["3"], {"a": 1}, [True], "0"):
+        store.add_label("Cu(111)|H2O", NewLabel(-0.2, "ok", "mlip", {"binding_surface_atoms": bad}))
+    plain = store.label_summaries()
+    assert {lab.binding_atoms for lab in plain} == {None}
+    sites = store.label_summaries(sites=True)
+    assert [lab.binding_atoms for lab in sites] == [(2, 7), None, None] + [None] * 5
+    # everything else is the same summary
+    assert [lab.__class__(**{**vars(lab), "binding_atoms": None}) for lab in sites] == plain
+
+
 def test_jobs_proposed_with_their_events_in_one_transaction(any_store):
     store = any_store()
     store.begin_round(0, "labelled")

@@ -21,7 +21,7 @@ from alloop.loop.agent.labels import (
     is_low_fidelity,
     labels_that_count,
 )
-from alloop.loop.agent.training import chosen_labels
+from alloop.loop.agent.training import binding_sites, chosen_labels
 from alloop.loop.bridges.surrogate import ChosenLabel
 from alloop.loop.config import EscalationSection
 from alloop.oracles import types as oracle_types
@@ -35,10 +35,17 @@ class Lab(NamedTuple):
     fidelity: str
     gmae_ev: float | None
     pair_id: int = 0
+    binding_atoms: tuple[int, ...] | None = None
 
 
-def lab(pair_id: int, fidelity: str, gmae_ev: float | None, status: str = "ok") -> Lab:
-    return Lab(str(pair_id), status, fidelity, gmae_ev, pair_id)
+def lab(
+    pair_id: int,
+    fidelity: str,
+    gmae_ev: float | None,
+    status: str = "ok",
+    binding_atoms: tuple[int, ...] | None = None,
+) -> Lab:
+    return Lab(str(pair_id), status, fidelity, gmae_ev, pair_id, binding_atoms)
 
 
 def test_highest_fidelity_then_newest_ok_label_counts() -> None:
@@ -97,6 +104,29 @@ def test_what_trains_by_fidelity_mode() -> None:
         ChosenLabel(1, -1.1, low_fidelity=True),
         ChosenLabel(3, -0.9, low_fidelity=False),
         ChosenLabel(3, -0.3, low_fidelity=True),
+    ]
+
+
+def test_every_sample_of_a_pair_trains_toward_the_site_of_its_counting_named_label() -> None:
+    """A DFT label names no binding atoms: the pair keeps its MLIP label's site; among labels
+    that name one, the rule that picks the value picks the site (newest MLIP here)."""
+    rows = [
+        lab(3, "mlip", -0.3, binding_atoms=(4,)),
+        lab(3, "dft_relax", -0.9),
+        lab(1, "mlip", -1.1, binding_atoms=(0, 1)),
+        lab(1, "mlip", -1.2, binding_atoms=(2,)),
+        lab(2, "mlip", None, "failed", binding_atoms=(5,)),  # not usable: no site either
+        lab(2, "replay", -0.4),
+    ]
+    assert binding_sites(rows) == {1: (2,), 3: (4,)}  # type: ignore[arg-type]
+    assert chosen_labels(rows, "supersede") == [  # type: ignore[arg-type]
+        ChosenLabel(1, -1.2, True, (2,)),
+        ChosenLabel(2, -0.4, False, None),
+        ChosenLabel(3, -0.9, False, (4,)),
+    ]
+    assert chosen_labels(rows, "delta")[-2:] == [  # type: ignore[arg-type]
+        ChosenLabel(3, -0.9, False, (4,)),
+        ChosenLabel(3, -0.3, True, (4,)),
     ]
 
 

@@ -6,8 +6,15 @@ import logging
 
 import pytest
 
-from alloop.loop.bridges.surrogate import ensemble_config, fit_ensemble
+from alloop.loop.bridges.surrogate import (
+    ChosenLabel,
+    PoolView,
+    ensemble_config,
+    fit_ensemble,
+    surrogate_samples,
+)
 from alloop.loop.config import SurrogateSection
+from alloop.store.records import AdsorbateRecord, PairRecord
 from tests.surrogate.conftest import tiny_samples
 
 TINY = dict(
@@ -21,6 +28,27 @@ def test_section_choices_reach_the_ensemble() -> None:
     cfg = ensemble_config(SurrogateSection(**TINY, mlip_features="sevennet-0"))
     assert (cfg.split, cfg.prior_mean) == ("holdout", "none")
     assert cfg.featurizer.mlip_features == "sevennet-0"
+
+
+def test_site_loss_reaches_training_and_sites_outside_the_slab_are_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site = dict(site_loss="binding_mass", site_loss_weight=2)
+    cfg = ensemble_config(SurrogateSection(**TINY, mlip_features="none", **site))
+    assert (cfg.train.site_loss, cfg.train.site_loss_weight) == ("binding_mass", 2.0)
+    plain = ensemble_config(SurrogateSection(**TINY, mlip_features="none"))
+    assert plain.train.site_loss == "none"
+
+    slab = tiny_samples()[0].slab
+    pair = PairRecord(1, "Pt|CO", "Pt", "CO")
+    ads = AdsorbateRecord(1, "CO", "CO", "[C-]#[O+]", (0,), "h")
+    pool = PoolView([pair], {"Pt": slab}, {"CO": ads})
+    inside, outside = len(slab) - 1, len(slab)
+    ((_, ok),) = surrogate_samples(pool, [ChosenLabel(1, -1.0, False, (0, inside))])
+    assert ok.binding_atoms == (0, inside)
+    with caplog.at_level(logging.WARNING, logger="alloop.loop.bridges.surrogate"):
+        ((_, dropped),) = surrogate_samples(pool, [ChosenLabel(1, -1.0, False, (outside,))])
+    assert dropped.binding_atoms is None and "outside its" in caplog.text
 
 
 def test_warm_start_from_a_model_with_other_inputs_starts_fresh(
