@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels bench-scheduler bench-dask-profile
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels bench-scheduler bench-dask-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,9 @@ bench-oracles-sites-steps: $(STAMP)     ## the search steered by (site-supervise
 # no OMP_NUM_THREADS here: training's thread count is part of what it measures; needs idle cores
 bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12 labels), ~20 min on 2 free cores
 	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5
+
+bench-throughput-shipped: $(STAMP)     ## the same with the oracle's shipped search (minutes per label), process-2 vs dask-2 (add inprocess-1 with --executors for the 2-vs-1 ratio); not yet run: hours on 2 free cores
+	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5 --label-kind shipped --executors process-2 dask-2
 
 bench-scheduler: $(STAMP)     ## 10,000 tiny jobs through the engine, the store and a Dask LocalCluster of 8 workers, one killed; ~10 min on 2 free cores
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/scheduler_scale.py

@@ -4,13 +4,13 @@ executor (`DaskExecutor`, the oracle scattered to the worker as a campaign does)
 
 Per place (``inprocess``; ``dask``, a worker as the executor starts it now;
 ``dask_nanny_default``, a worker started with the nanny's default environment,
-``MALLOC_TRIM_THRESHOLD_=65536`` included, as before the fix; ``inprocess`` again, to see drift of the machine's load): the thread
-settings the label runs under (torch intra-op and inter-op threads, the BLAS and OpenMP pools
-threadpoolctl sees, OMP_* variables, the thread's name), the seconds to build the model, the
-median seconds of one energy+forces call on a fixed slab+adsorbate structure (under the
-oracle's own thread limit, as inside a label) with the minor page faults it caused (a count
-that does not depend on the machine's load), and each label's wall seconds with its force calls
-and slab-cache hit.
+``MALLOC_TRIM_THRESHOLD_=65536`` included, as before the fix; ``inprocess`` again, to see drift
+of the machine's load): the thread settings the label runs under (torch intra-op and inter-op
+threads, the BLAS and OpenMP pools threadpoolctl sees, OMP_* variables, the thread's name), the
+seconds to build the model, the median seconds of one energy+forces call on a fixed
+slab+adsorbate structure (under the oracle's own thread limit, as inside a label) with the minor
+page faults it caused (a count that does not depend on the machine's load), and each label's
+wall seconds with its force calls and slab-cache hit.
 
 Run (a few minutes; needs idle cores for the timings to mean anything):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loop/dask_label_profile.py
