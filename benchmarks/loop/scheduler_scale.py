@@ -42,7 +42,7 @@ On a 2-core machine the 8 worker processes, the scheduler and the driver share 2
 sleep oracle leaves the cores to the machinery, so the overhead is what the machinery costs
 there, not what it would cost with a core each. The load average is recorded before and after.
 
-Run (about 10 min on 2 cores):
+Run (about 16 min on 2 free cores):
     make bench-scheduler
 Smoke run (seconds; results elsewhere):
     .venv/bin/python benchmarks/loop/scheduler_scale.py --jobs 200 --workers 2 \
