@@ -244,10 +244,22 @@ def relaxed_config(agent: str, seed: int) -> AlloopConfig:
     return AlloopConfig.model_validate(data)
 
 
+#: config settings added after runs were stored, with the value that leaves a campaign as it
+#: was: at that value they are left out of the fingerprint (with the settings that only act
+#: when they are on), so adding a switch that is off does not orphan every stored run
+NEUTRAL_SETTINGS: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {
+    ("surrogate", "site_loss"): ("none", ("site_loss_weight",)),
+}
+
+
 def fingerprint(cfg: AlloopConfig) -> str:
-    """A short hash of what the campaign decides with (its resolved config, name left out)."""
+    """A short hash of what the campaign decides with (its resolved config, name and the
+    `NEUTRAL_SETTINGS` at their neutral values left out)."""
     data = cfg.resolved()
     data["campaign"] = {k: v for k, v in data["campaign"].items() if k != "name"}
+    for (section, key), (neutral, along) in NEUTRAL_SETTINGS.items():
+        if data[section].get(key) == neutral:
+            data[section] = {k: v for k, v in data[section].items() if k not in (key, *along)}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
