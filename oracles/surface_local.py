@@ -120,20 +120,28 @@ def is_intercalated(atoms: Atoms, probe_radius_ang: float, depth_ang: float) -> 
     return bool((heights_above_surface(atoms, probe_radius_ang) < -depth_ang).any())
 
 
-def is_desorbed(atoms: Atoms, cutoff_multiplier: float) -> bool:
-    """True if no adsorbate atom is within ``cutoff_multiplier`` x (r_a + r_j) of a slab atom
-    (covalent radii, minimum-image distances under the structure's cell and pbc)."""
-    tags = atoms.get_tags()
-    ads = tags == TAG_ADSORBATE
+def _contacts(atoms: Atoms, cutoff_multiplier: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Adsorbate (tag 2) x slab distances (minimum image under the structure's cell and pbc)
+    and the contact test ``dist < cutoff_multiplier x (r_a + r_j)`` (covalent radii), both
+    `A x S`; None without adsorbate or without slab atoms. The one rule of contact that the
+    desorption test and the binding atoms share."""
+    ads = atoms.get_tags() == TAG_ADSORBATE
     if not ads.any() or ads.all():
-        return False
+        return None
     _, dist = get_distances(
         atoms.positions[ads], atoms.positions[~ads], cell=atoms.cell, pbc=atoms.pbc
     )
     reach = cutoff_multiplier * (
         covalent_radii[atoms.numbers[ads]][:, None] + covalent_radii[atoms.numbers[~ads]][None, :]
     )
-    return not bool((dist < reach).any())
+    return dist, dist < reach
+
+
+def is_desorbed(atoms: Atoms, cutoff_multiplier: float) -> bool:
+    """True if no adsorbate atom is within ``cutoff_multiplier`` x (r_a + r_j) of a slab atom
+    (covalent radii, minimum-image distances under the structure's cell and pbc)."""
+    contacts = _contacts(atoms, cutoff_multiplier)
+    return contacts is not None and not bool(contacts[1].any())
 
 
 def binding_surface_atoms(atoms: Atoms, cutoff_multiplier: float) -> tuple[int, ...]:
@@ -141,21 +149,15 @@ def binding_surface_atoms(atoms: Atoms, cutoff_multiplier: float) -> tuple[int, 
     any adsorbate atom (tag 2) of a slab+adsorbate structure (see the module docstring),
     sorted; empty if none is (a desorbed adsorbate). The slab atoms must come first, as every
     structure the oracles build has them (:func:`alloop.oracles.placement.place_on_site`)."""
-    tags = atoms.get_tags()
-    ads = tags == TAG_ADSORBATE
-    slab_idx = np.flatnonzero(~ads)
-    if not ads.any() or slab_idx.size == 0:
-        return ()
-    if slab_idx[-1] != slab_idx.size - 1:
+    slab_idx = np.flatnonzero(atoms.get_tags() != TAG_ADSORBATE)
+    if slab_idx.size and slab_idx[-1] != slab_idx.size - 1:
         raise StructureError("slab atoms must precede the adsorbate's (tag 2) atoms")
-    _, dist = get_distances(
-        atoms.positions[ads], atoms.positions[~ads], cell=atoms.cell, pbc=atoms.pbc
-    )
-    reach = cutoff_multiplier * (
-        covalent_radii[atoms.numbers[ads]][:, None] + covalent_radii[atoms.numbers[~ads]][None, :]
-    )
+    contacts = _contacts(atoms, cutoff_multiplier)
+    if contacts is None:
+        return ()
+    dist, touching = contacts
     nearest = dist.min(axis=1, keepdims=True)  # per adsorbate atom
-    bonded = (dist < reach) & (dist < BINDING_SHELL_FACTOR * nearest)
+    bonded = touching & (dist < BINDING_SHELL_FACTOR * nearest)
     return tuple(int(j) for j in np.flatnonzero(bonded.any(axis=0)))
 
 

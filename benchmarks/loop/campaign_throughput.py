@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 import warnings
@@ -50,7 +51,8 @@ from alloop.loop.bridges.surrogate import PoolView, fit_ensemble
 from alloop.loop.config import AlloopConfig, parse_config
 from alloop.loop.face.commands import create_campaign
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "benchmarks" / "results"
 VARIANTS = (("inprocess", 1), ("process", 2), ("dask", 2))
 
 
@@ -217,8 +219,7 @@ def main() -> None:
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "python": platform.python_version(), "torch": torch.__version__,
-        "command": "make bench-throughput" if args.label_kind == "short" else
-                   f"make bench-throughput-shipped (--executors {' '.join(args.executors)})",
+        "command": " ".join(["python", *(a.replace(str(REPO) + "/", "") for a in sys.argv)]),
         "note": "run one after another in one process; load averages say what else ran",
     }  # fmt: skip
     write(out, {"runs": runs, "thread_fix": checks, "meta": meta})

@@ -165,8 +165,7 @@ def main() -> None:
     places["inprocess_again"] = profile_oracle(oracle, pairs, args.force_calls)
     meta = {"calculator": args.calculator, "labels": len(pairs), "cpu_count": os.cpu_count(),
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "cores_free_flag": os.path.exists("/work/diag/cores_free")}  # fmt: skip
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}  # fmt: skip
     write(args.out, {"places": places, "meta": meta})
 
 
