@@ -124,17 +124,18 @@ def adsorbate_descriptors(smiles: str, stereo: bool = False) -> np.ndarray:
     Raises:
         FeaturisationError: RDKit cannot parse ``smiles``.
     """
-    blocker = BlockLogs()
+    blocker = BlockLogs()  # the parse error is reported below
     mol = Chem.MolFromSmiles(smiles)
+    del blocker
     if mol is None:
-        del blocker
         raise FeaturisationError(f"RDKit cannot parse adsorbate SMILES {smiles!r}")
+    # the descriptors do not block RDKit's log: the fr_* counts search substructures, and a
+    # Ctrl-C that RDKit takes during a search shows only as a log notice
+    # (alloop.loop.bridges.rdkit_log)
     try:
         values = [float(fn(mol)) for fn in _FUNCTIONS.values()]
     except (ValueError, RuntimeError, ZeroDivisionError) as exc:
         raise FeaturisationError(f"descriptors failed for SMILES {smiles!r}: {exc}") from exc
-    finally:
-        del blocker
     if stereo:
         values += _stereo_counts(Chem.Mol(mol))
     out = np.asarray(values, dtype=np.float64)

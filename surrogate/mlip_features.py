@@ -216,25 +216,25 @@ def molecule_from_smiles(smiles: str, vacuum_ang: float = 8.0) -> Atoms:
     from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
     from rdkit.rdBase import BlockLogs
 
-    blocker = BlockLogs()
-    try:
-        mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            raise FeaturisationError(f"RDKit cannot parse adsorbate SMILES {smiles!r}")
-        mol = Chem.AddHs(mol)
-        params = rdDistGeom.ETKDGv3()
-        # rdkit's stubs type every EmbedParameters field as EmbedParameters
-        params.randomSeed = 0  # type: ignore[assignment]
+    blocker = BlockLogs()  # the parse error is reported below
+    mol = Chem.MolFromSmiles(smiles)
+    del blocker
+    if mol is None:
+        raise FeaturisationError(f"RDKit cannot parse adsorbate SMILES {smiles!r}")
+    # the embedding does not block RDKit's log: ETKDG searches substructures, and a Ctrl-C that
+    # RDKit takes during a search shows only as a log notice (alloop.loop.bridges.rdkit_log)
+    mol = Chem.AddHs(mol)
+    params = rdDistGeom.ETKDGv3()
+    # rdkit's stubs type every EmbedParameters field as EmbedParameters
+    params.randomSeed = 0  # type: ignore[assignment]
+    if rdDistGeom.EmbedMolecule(mol, params) != 0:
+        params.useRandomCoords = True  # type: ignore[assignment]
         if rdDistGeom.EmbedMolecule(mol, params) != 0:
-            params.useRandomCoords = True  # type: ignore[assignment]
-            if rdDistGeom.EmbedMolecule(mol, params) != 0:
-                raise FeaturisationError(f"RDKit cannot build a 3D conformer of {smiles!r}")
-        if rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
-            rdForceFieldHelpers.MMFFOptimizeMolecule(mol, maxIters=500)
-        symbols = [a.GetSymbol() for a in mol.GetAtoms()]
-        positions = mol.GetConformer().GetPositions()
-    finally:
-        del blocker
+            raise FeaturisationError(f"RDKit cannot build a 3D conformer of {smiles!r}")
+    if rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+        rdForceFieldHelpers.MMFFOptimizeMolecule(mol, maxIters=500)
+    symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+    positions = mol.GetConformer().GetPositions()
     atoms = Atoms(symbols, positions=positions)
     atoms.center(vacuum=vacuum_ang)
     atoms.pbc = False

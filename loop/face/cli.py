@@ -199,9 +199,12 @@ def interrupts_end_the_run(store: object) -> Iterator[None]:
     def on_term(signum: int, _frame: object) -> None:
         raise Interrupted(signum)
 
+    from alloop.loop.bridges.rdkit_log import rdkit_interrupts_reach_python
+
     previous = signal.signal(signal.SIGTERM, on_term), signal.getsignal(signal.SIGINT)
     try:
-        yield
+        with rdkit_interrupts_reach_python():  # a Ctrl-C during an RDKit search, too
+            yield
     except (KeyboardInterrupt, Interrupted) as exc:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the line
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
