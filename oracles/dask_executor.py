@@ -24,9 +24,12 @@ from typing import Any
 from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.executors import (
+    Finished,
     OnStart,
+    OnStartMany,
     collect,
     died_result,
+    flattened,
     label_guarded,
     oracle_fidelity,
     timeout_result,
@@ -140,8 +143,15 @@ class DaskExecutor:
     def stream(
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
-        """``(index, result)`` as each pair finishes; at most one job per worker thread in
-        flight, so ``on_start`` and the time limit count from when a pair really starts.
+        """``(index, result)`` as each pair finishes (``passes`` flattened)."""
+        return flattened(self.passes, oracle, pairs, on_start)
+
+    def passes(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
+    ) -> Iterator[Finished]:
+        """Every pass: ``on_start`` for the pairs it submits, then the pairs found finished;
+        at most one job per worker thread in flight, so ``on_start`` and the time limit count
+        from when a pair really starts.
 
         Each pass of the loop makes few round trips to the scheduler, whatever the number of
         jobs: the results of every job that finished are gathered in one call, and the
@@ -160,10 +170,11 @@ class DaskExecutor:
                     threads, asked = self._threads(), time.monotonic()
                 if not threads:  # no worker yet (batch jobs queued): no job's clock runs
                     running = {f: (i, time.monotonic()) for f, (i, _) in running.items()}
-                while pending and len(running) < max(1, threads):
-                    index = pending.popleft()
-                    if on_start is not None:
-                        on_start(index)
+                free = max(1, threads) - len(running)
+                handed = [pending.popleft() for _ in range(min(free, len(pending)))]
+                if handed and on_start is not None:
+                    on_start(handed)
+                for index in handed:
                     future = self.client.submit(
                         _label_task, self._scatter(oracle), pairs[index], pure=False
                     )
@@ -172,13 +183,19 @@ class DaskExecutor:
                 with contextlib.suppress(TimeoutError):
                     wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
                 done = [f for f in running if f.done()]
-                for future, result in self._collect_all(done, oracle, pairs, running):
-                    yield running.pop(future)[0], result
+                finished: Finished = [
+                    (running.pop(future)[0], result)
+                    for future, result in self._collect_all(done, oracle, pairs, running)
+                ]
+                limit = self.job_timeout_s or 0.0
                 for future in [f for f in running if self._overdue(running[f][1])]:
                     index = running.pop(future)[0]
                     self._stop(future)
-                    limit = self.job_timeout_s or 0.0
-                    yield index, timeout_result(oracle, pairs[index], limit, "a dask worker")
+                    finished.append(
+                        (index, timeout_result(oracle, pairs[index], limit, "a dask worker"))
+                    )
+                if finished:
+                    yield finished
         finally:
             for future in running:  # the caller stopped early: nobody waits for these
                 future.cancel()

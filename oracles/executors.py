@@ -3,11 +3,16 @@
 Every executor streams: ``stream(oracle, pairs, on_start)`` yields ``(index, result)`` for each
 pair as soon as it finishes (completion order), keeps every worker busy while pairs remain (no
 barrier between pairs) and calls ``on_start(index)`` when a pair is handed to a worker.
-``map`` collects the stream into input order. No executor raises for a pair: a job over its
-``job_timeout_s`` becomes a ``failed`` result of kind ``time_limit``, a worker process that dies
-(killed, segfault, out of memory, its batch job ended) a ``failed`` result of kind
-``worker_died`` (:data:`RETRYABLE_FAILURES`: the campaign records the job as failed and runs it
-again on resume), and the pool starts a fresh worker for the remaining pairs.
+``passes(oracle, pairs, on_start)`` is the same stream a pass of the executor's loop at a time:
+``on_start(indices)`` once for the pairs a pass hands out, then the list of every
+``(index, result)`` that pass found finished, so that a caller can record each group in one
+transaction (``stream`` is ``passes`` flattened). ``map`` collects the stream into input order.
+
+No executor raises for a pair: a job over its ``job_timeout_s`` becomes a ``failed`` result of
+kind ``time_limit``, a worker process that dies (killed, segfault, out of memory, its batch job
+ended) a ``failed`` result of kind ``worker_died`` (:data:`RETRYABLE_FAILURES`: the campaign
+records the job as failed and runs it again on resume), and the pool starts a fresh worker for
+the remaining pairs.
 
 Workers live as long as the executor (until ``close``): the oracle is sent to a worker once and
 its model stays loaded across ``stream`` calls and rounds; a different oracle object is sent
@@ -39,6 +44,10 @@ EXECUTOR_KINDS: tuple[str, ...] = ("inprocess", "process", "dask")
 RETRYABLE_FAILURES: frozenset[str] = frozenset({WorkerDiedError.kind})
 
 OnStart = Callable[[int], None]
+#: ``passes``' start callback: the indices of the pairs one pass hands to workers
+OnStartMany = Callable[[Sequence[int]], None]
+#: one pass's finished pairs
+Finished = list[tuple[int, OracleResult]]
 
 
 class Executor(Protocol):
@@ -48,11 +57,31 @@ class Executor(Protocol):
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]: ...  # pragma: no cover - protocol
 
+    def passes(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
+    ) -> Iterator[Finished]: ...  # pragma: no cover - protocol
+
     def map(
         self, oracle: Oracle, pairs: Sequence[OraclePair]
     ) -> list[OracleResult]: ...  # pragma: no cover - protocol
 
     def close(self) -> None: ...  # pragma: no cover - protocol
+
+
+def flattened(
+    passes: Callable[[Oracle, Sequence[OraclePair], OnStartMany | None], Iterator[Finished]],
+    oracle: Oracle,
+    pairs: Sequence[OraclePair],
+    on_start: OnStart | None,
+) -> Iterator[tuple[int, OracleResult]]:
+    """An executor's ``stream``: its ``passes``, one pair at a time."""
+
+    def each(indices: Sequence[int]) -> None:
+        for index in indices:
+            on_start(index)  # type: ignore[misc]  # only passed on when set
+
+    for finished in passes(oracle, pairs, None if on_start is None else each):
+        yield from finished
 
 
 def collect(stream: Iterator[tuple[int, OracleResult]], n: int) -> list[OracleResult]:
@@ -112,10 +141,17 @@ class InProcessExecutor:
     def stream(
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
+        return flattened(self.passes, oracle, pairs, on_start)
+
+    def passes(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
+    ) -> Iterator[Finished]:
+        """One pair a pass: its start is recorded before it runs in this very process (a
+        crash of the process leaves it marked as started)."""
         for index, pair in enumerate(pairs):
             if on_start is not None:
-                on_start(index)
-            yield index, label_guarded(oracle, pair)
+                on_start([index])
+            yield [(index, label_guarded(oracle, pair))]
 
     def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
         return collect(self.stream(oracle, pairs), len(pairs))
@@ -199,6 +235,11 @@ class LocalProcessExecutor:
     def stream(
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
+        return flattened(self.passes, oracle, pairs, on_start)
+
+    def passes(
+        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
+    ) -> Iterator[Finished]:
         if oracle is not self._oracle:
             self._oracle, self._token = oracle, self._token + 1
         pending = list(range(len(pairs)))
@@ -207,13 +248,18 @@ class LocalProcessExecutor:
         owed = len(pairs)
         try:
             while owed:
-                for slot in self._slots:
-                    if slot.job is None and pending:
-                        self._dispatch(slot, pending.pop(0), oracle, pairs, on_start)
+                idle = [s for s in self._slots if s.job is None][: len(pending)]
+                if idle:
+                    handed = [pending.pop(0) for _ in idle]
+                    if on_start is not None:
+                        on_start(handed)
+                    for slot, index in zip(idle, handed, strict=True):
+                        self._dispatch(slot, index, oracle, pairs)
                 busy = [s for s in self._slots if s.job is not None]
                 ready = wait(
                     [s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=0.2
                 )
+                finished: Finished = []
                 for i, slot in enumerate(self._slots):
                     if slot.job is None:
                         continue
@@ -221,8 +267,10 @@ class LocalProcessExecutor:
                     if replace:
                         self._slots[i] = self._start()
                     if done is not None:
-                        owed -= 1
-                        yield done
+                        finished.append(done)
+                if finished:
+                    owed -= len(finished)
+                    yield finished
         finally:
             # the caller stopped early or failed: a worker still busy holds a pair nobody waits
             # for; stop it (a fresh one starts on the next call)
@@ -231,18 +279,11 @@ class LocalProcessExecutor:
                 self._slots.remove(slot)
 
     def _dispatch(
-        self,
-        slot: _Slot,
-        index: int,
-        oracle: Oracle,
-        pairs: Sequence[OraclePair],
-        on_start: OnStart | None,
+        self, slot: _Slot, index: int, oracle: Oracle, pairs: Sequence[OraclePair]
     ) -> None:
         if slot.oracle_token != self._token:
             slot.conn.send(("oracle", oracle))
             slot.oracle_token = self._token
-        if on_start is not None:
-            on_start(index)
         slot.job = index
         slot.started = None
         slot.conn.send(("job", index, pairs[index]))

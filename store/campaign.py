@@ -318,6 +318,36 @@ class CampaignStore:
         with self._tx() as s:
             return _job_record(s, jobs.transition(s, key, to, error))
 
+    def transition_jobs(self, keys: Sequence[str], to: JobState) -> None:
+        """`transition_job` for many jobs, in one transaction (all or none)."""
+        with self._tx() as s:
+            for key in keys:
+                jobs.transition(s, key, to)
+
+    def record_results(
+        self,
+        done: Sequence[tuple[str, r.NewLabel]],
+        failed: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
+        """The results of many RUNNING jobs in one transaction (all or none): each ``(key,
+        label)`` of `done` ingested exactly once as `complete_job` does, each ``(key, error)``
+        of `failed` turned FAILED with its error.
+
+        Raises:
+            DuplicateResultError: a job of `done` has a recorded result already (nothing of the
+                batch is recorded).
+        """
+        try:
+            with self._tx() as s:
+                for key, label in done:
+                    jobs.complete(s, key, label)
+                for key, error in failed:
+                    jobs.transition(s, key, JobState.FAILED, error)
+        except IntegrityError as exc:  # a concurrent writer won the race
+            raise DuplicateResultError(
+                f"a job of {[k for k, _ in done]} already has a recorded result; refused"
+            ) from exc
+
     def complete_job(self, key: str, label: r.NewLabel) -> r.LabelRecord:
         """Record a RUNNING job's result exactly once; a second one raises DuplicateResultError."""
         try:

@@ -3,10 +3,13 @@
 `JobRunner.run` takes the round's unfinished jobs of one kind (labelling or DFT), marks them
 SUBMITTED (a job left RUNNING by a killed process is re-queued and run again) and streams them
 through the executor: every worker stays busy while jobs remain (no barrier between jobs), a
-job turns RUNNING when a worker takes it, and each result is ingested exactly once
-(`CampaignStore.complete_job`) as it arrives. A job whose worker died (its process killed, its
-batch job ended) says nothing about the pair: it is recorded FAILED with the error, no label,
-and `retry_lost` runs it again when the campaign resumes (at most `MAX_ATTEMPTS` times).
+job turns RUNNING when a worker takes it, and each result is ingested exactly once as it
+arrives. The starts of one pass of the executor's loop are recorded in one transaction, and so
+are the results that pass found finished (`CampaignStore.record_results`); the in-process
+executor's passes hold one job, so a job that crashes the process is left RUNNING. A job whose
+worker died (its process killed, its batch job ended) says nothing about the pair: it is
+recorded FAILED with the error, no label, and `retry_lost` runs it again when the campaign
+resumes (at most `MAX_ATTEMPTS` times).
 
 Labelling jobs of a round whose acquisitions carry the surrogate's site scores
 (`planning.SITE_SCORES_EVENT`) hand them to the oracle when `oracle.use_site_scores` is on (off
@@ -96,9 +99,10 @@ class JobRunner:
     ) -> None:
         if not todo:
             return
-        for job in todo:
-            if job.state != JobState.SUBMITTED.value:  # RUNNING: a re-run; FAILED: a retry
-                self.store.transition_job(job.key, JobState.SUBMITTED)
+        # RUNNING: a re-run; FAILED: a retry
+        again = [j.key for j in todo if j.state != JobState.SUBMITTED.value]
+        if again:
+            self.store.transition_jobs(again, JobState.SUBMITTED)
         oracle = oracle_for(todo)
         if self.executor is None:
             self.executor = build_executor(self.cfg)
@@ -110,18 +114,21 @@ class JobRunner:
         starting, each = progress
         self.notify(starting, {"index": index, "total": len(todo), "done": 0})
 
-        def started(i: int) -> None:
-            self.store.transition_job(todo[i].key, JobState.RUNNING)
+        def started(indices: Sequence[int]) -> None:
+            self.store.transition_jobs([todo[i].key for i in indices], JobState.RUNNING)
 
-        stream = self.executor.stream(oracle, pairs, on_start=started)
-        for done, (i, result) in enumerate(stream, start=1):
-            job = todo[i]
-            if is_retryable(result):
-                self.store.transition_job(job.key, JobState.FAILED, error=result.error)
-            else:
-                self.store.complete_job(job.key, result_to_label(result))
-            info = {"index": index, "total": len(todo), "done": done, "pair": job.pair_key}
-            self.notify(each, {**info, "status": result.status})
+        done = 0
+        for finished in self.executor.passes(oracle, pairs, on_start=started):
+            # a pass's results in one transaction: with many small jobs a commit per job
+            # was what held the workers up (benchmarks/results/scheduler_scale.md)
+            self.store.record_results(
+                [(todo[i].key, result_to_label(r)) for i, r in finished if not is_retryable(r)],
+                [(todo[i].key, r.error) for i, r in finished if is_retryable(r)],
+            )
+            for i, result in finished:
+                done += 1
+                info = {"index": index, "total": len(todo), "done": done, "pair": todo[i].pair_key}
+                self.notify(each, {**info, "status": result.status})
 
     def site_scores(
         self, index: int | None, jobs: Sequence[JobRecord]

@@ -65,6 +65,32 @@ def test_job_over_time_limit_is_stopped(pairs: list[OraclePair]) -> None:
     assert by_key["Cu:*OH"].status == by_key["Cu:*H"].status == "ok"
 
 
+@pytest.mark.parametrize("kind", ["inprocess", "process"])
+def test_passes_start_and_finish_pairs_in_groups(pairs: list[OraclePair], kind: str) -> None:
+    quick = MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=1, patience=1))
+    events: list[tuple[str, list[int]]] = []
+    executor = InProcessExecutor() if kind == "inprocess" else LocalProcessExecutor(workers=2)
+    try:
+        for finished in executor.passes(
+            quick, pairs, on_start=lambda i: events.append(("start", list(i)))
+        ):
+            assert finished  # a pass that found nothing finished yields nothing
+            events.append(("done", [i for i, _ in finished]))
+    finally:
+        executor.close()
+    started = [i for what, idx in events if what == "start" for i in idx]
+    done = [i for what, idx in events if what == "done" for i in idx]
+    assert sorted(started) == sorted(done) == [0, 1, 2]  # each once
+    for i in done:  # a pair's start is reported in an earlier event than its result
+        first_start = next(n for n, (w, idx) in enumerate(events) if w == "start" and i in idx)
+        first_done = next(n for n, (w, idx) in enumerate(events) if w == "done" and i in idx)
+        assert first_start < first_done
+    if kind == "inprocess":  # one pair a pass: its start is recorded before it runs
+        assert events == [(w, [i]) for i in range(3) for w in ("start", "done")]
+    else:  # both workers handed a pair in the first pass, together
+        assert events[0] == ("start", [0, 1])
+
+
 def test_results_stream_back_as_each_pair_finishes(
     oracle: MLIPOracle, pairs: list[OraclePair], tmp_path: Path
 ) -> None:

@@ -314,3 +314,24 @@ def test_site_scores_reach_the_oracle_only_when_asked(store: CampaignStore) -> N
     runner.executor = InProcessExecutor()
     runner.run(0, "mlip", oracle_for(oracle), ("labelling", "labelled"))
     assert oracle.scores == {scored: scores, unscored: None}
+
+
+def test_a_pool_records_each_pass_in_one_transaction(store: CampaignStore) -> None:
+    from sqlalchemy import event
+
+    keys = propose(store, 0)
+    commits: list[int] = []
+    event.listen(store._engine, "commit", lambda _conn: commits.append(1))
+    runner, notes = runner_for(store, executor=LocalProcessExecutor(workers=2, start_method="fork"))
+    try:
+        runner.run(0, REPLAY, oracle_for(build_oracle(config())), ("labelling", "labelled"))
+    finally:
+        runner.close()
+    assert {j.pair_key: j.state for j in store.jobs()} == dict.fromkeys(keys, JobState.DONE.value)
+    assert len(store.labels()) == len(keys)
+    done = [info["done"] for kind, info in notes.seen if kind == "labelled"]
+    assert done == [1, 2, 3, 4]  # every result reported, one at a time
+    # one commit for the SUBMITTED jobs, then one per pass for the starts and one for the
+    # results; a commit per job and transition (3 x 4) was the way before
+    assert len(commits) < 3 * len(keys)
+    assert len(commits) <= 1 + 2 * len(keys)
