@@ -26,7 +26,7 @@ from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.executors import (
     Finished,
     OnStart,
-    OnStartMany,
+    Pass,
     collect,
     died_result,
     flattened,
@@ -144,13 +144,11 @@ class DaskExecutor:
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
         """``(index, result)`` as each pair finishes (``passes`` flattened)."""
-        return flattened(self.passes, oracle, pairs, on_start)
+        return flattened(self.passes(oracle, pairs), on_start)
 
-    def passes(
-        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
-    ) -> Iterator[Finished]:
-        """Every pass: ``on_start`` for the pairs it submits, then the pairs found finished;
-        at most one job per worker thread in flight, so ``on_start`` and the time limit count
+    def passes(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> Iterator[Pass]:
+        """Every pass: the pairs found finished and the pairs submitted when the caller goes
+        on; at most one job per worker thread in flight, so a start and the time limit count
         from when a pair really starts.
 
         Each pass of the loop makes few round trips to the scheduler, whatever the number of
@@ -164,16 +162,20 @@ class DaskExecutor:
         pending = deque(range(len(pairs)))
         running: dict[Any, tuple[int, float]] = {}
         threads, asked = 0, -math.inf
+        finished: Finished = []
         try:
-            while pending or running:
+            while True:
                 if not threads or time.monotonic() - asked > THREADS_CHECK_S:
                     threads, asked = self._threads(), time.monotonic()
                 if not threads:  # no worker yet (batch jobs queued): no job's clock runs
                     running = {f: (i, time.monotonic()) for f, (i, _) in running.items()}
                 free = max(1, threads) - len(running)
                 handed = [pending.popleft() for _ in range(min(free, len(pending)))]
-                if handed and on_start is not None:
-                    on_start(handed)
+                if handed or finished:
+                    yield Pass(handed, finished)
+                    finished = []
+                if not handed and not running:
+                    return
                 for index in handed:
                     future = self.client.submit(
                         _label_task, self._scatter(oracle), pairs[index], pure=False
@@ -183,7 +185,7 @@ class DaskExecutor:
                 with contextlib.suppress(TimeoutError):
                     wait(list(running), timeout=0.5, return_when="FIRST_COMPLETED")
                 done = [f for f in running if f.done()]
-                finished: Finished = [
+                finished = [
                     (running.pop(future)[0], result)
                     for future, result in self._collect_all(done, oracle, pairs, running)
                 ]
@@ -194,8 +196,6 @@ class DaskExecutor:
                     finished.append(
                         (index, timeout_result(oracle, pairs[index], limit, "a dask worker"))
                     )
-                if finished:
-                    yield finished
         finally:
             for future in running:  # the caller stopped early: nobody waits for these
                 future.cancel()

@@ -3,10 +3,10 @@
 Every executor streams: ``stream(oracle, pairs, on_start)`` yields ``(index, result)`` for each
 pair as soon as it finishes (completion order), keeps every worker busy while pairs remain (no
 barrier between pairs) and calls ``on_start(index)`` when a pair is handed to a worker.
-``passes(oracle, pairs, on_start)`` is the same stream a pass of the executor's loop at a time:
-``on_start(indices)`` once for the pairs a pass hands out, then the list of every
-``(index, result)`` that pass found finished, so that a caller can record each group in one
-transaction (``stream`` is ``passes`` flattened). ``map`` collects the stream into input order.
+``passes(oracle, pairs)`` is the same stream a pass of the executor's loop at a time: each
+:class:`Pass` lists the pairs the pass found finished and the pairs it hands to workers once the
+caller asks for the next pass, so that a caller can record both in one transaction before any of
+those pairs runs (``stream`` is ``passes`` flattened). ``map`` collects the stream into input order.
 
 No executor raises for a pair: a job over its ``job_timeout_s`` becomes a ``failed`` result of
 kind ``time_limit``, a worker process that dies (killed, segfault, out of memory, its batch job
@@ -44,10 +44,17 @@ EXECUTOR_KINDS: tuple[str, ...] = ("inprocess", "process", "dask")
 RETRYABLE_FAILURES: frozenset[str] = frozenset({WorkerDiedError.kind})
 
 OnStart = Callable[[int], None]
-#: ``passes``' start callback: the indices of the pairs one pass hands to workers
-OnStartMany = Callable[[Sequence[int]], None]
-#: one pass's finished pairs
+#: pairs (by index) and their results
 Finished = list[tuple[int, OracleResult]]
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass of an executor's loop: ``finished``, the pairs it found finished, and
+    ``starting``, the pairs it hands to workers when the caller asks for the next pass."""
+
+    starting: list[int]
+    finished: Finished
 
 
 class Executor(Protocol):
@@ -58,8 +65,8 @@ class Executor(Protocol):
     ) -> Iterator[tuple[int, OracleResult]]: ...  # pragma: no cover - protocol
 
     def passes(
-        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
-    ) -> Iterator[Finished]: ...  # pragma: no cover - protocol
+        self, oracle: Oracle, pairs: Sequence[OraclePair]
+    ) -> Iterator[Pass]: ...  # pragma: no cover - protocol
 
     def map(
         self, oracle: Oracle, pairs: Sequence[OraclePair]
@@ -69,19 +76,15 @@ class Executor(Protocol):
 
 
 def flattened(
-    passes: Callable[[Oracle, Sequence[OraclePair], OnStartMany | None], Iterator[Finished]],
-    oracle: Oracle,
-    pairs: Sequence[OraclePair],
-    on_start: OnStart | None,
+    passes: Iterator[Pass], on_start: OnStart | None
 ) -> Iterator[tuple[int, OracleResult]]:
-    """An executor's ``stream``: its ``passes``, one pair at a time."""
-
-    def each(indices: Sequence[int]) -> None:
-        for index in indices:
-            on_start(index)  # type: ignore[misc]  # only passed on when set
-
-    for finished in passes(oracle, pairs, None if on_start is None else each):
-        yield from finished
+    """An executor's ``stream``: its ``passes``, one pair at a time (``on_start`` before the
+    pass that hands a pair out goes on)."""
+    for step in passes:
+        yield from step.finished
+        if on_start is not None:
+            for index in step.starting:
+                on_start(index)
 
 
 def collect(stream: Iterator[tuple[int, OracleResult]], n: int) -> list[OracleResult]:
@@ -141,17 +144,18 @@ class InProcessExecutor:
     def stream(
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
-        return flattened(self.passes, oracle, pairs, on_start)
+        return flattened(self.passes(oracle, pairs), on_start)
 
-    def passes(
-        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
-    ) -> Iterator[Finished]:
-        """One pair a pass: its start is recorded before it runs in this very process (a
-        crash of the process leaves it marked as started)."""
+    def passes(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> Iterator[Pass]:
+        """A pass per pair: the previous pair's result and this pair's start, recorded by the
+        caller before this pair runs in this very process (a crash of the process leaves it
+        marked as started)."""
+        finished: Finished = []
         for index, pair in enumerate(pairs):
-            if on_start is not None:
-                on_start([index])
-            yield [(index, label_guarded(oracle, pair))]
+            yield Pass([index], finished)
+            finished = [(index, label_guarded(oracle, pair))]
+        if finished:
+            yield Pass([], finished)
 
     def map(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> list[OracleResult]:
         return collect(self.stream(oracle, pairs), len(pairs))
@@ -235,31 +239,32 @@ class LocalProcessExecutor:
     def stream(
         self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStart | None = None
     ) -> Iterator[tuple[int, OracleResult]]:
-        return flattened(self.passes, oracle, pairs, on_start)
+        return flattened(self.passes(oracle, pairs), on_start)
 
-    def passes(
-        self, oracle: Oracle, pairs: Sequence[OraclePair], on_start: OnStartMany | None = None
-    ) -> Iterator[Finished]:
+    def passes(self, oracle: Oracle, pairs: Sequence[OraclePair]) -> Iterator[Pass]:
         if oracle is not self._oracle:
             self._oracle, self._token = oracle, self._token + 1
         pending = list(range(len(pairs)))
         while len(self._slots) < min(self.workers, len(pairs)):
             self._slots.append(self._start())
         owed = len(pairs)
+        finished: Finished = []
         try:
-            while owed:
+            while True:
                 idle = [s for s in self._slots if s.job is None][: len(pending)]
-                if idle:
-                    handed = [pending.pop(0) for _ in idle]
-                    if on_start is not None:
-                        on_start(handed)
-                    for slot, index in zip(idle, handed, strict=True):
-                        self._dispatch(slot, index, oracle, pairs)
+                handed = [pending.pop(0) for _ in idle]
+                if handed or finished:
+                    yield Pass(handed, finished)
+                    owed -= len(finished)
+                    finished = []
+                if not owed:
+                    return
+                for slot, index in zip(idle, handed, strict=True):
+                    self._dispatch(slot, index, oracle, pairs)
                 busy = [s for s in self._slots if s.job is not None]
                 ready = wait(
                     [s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=0.2
                 )
-                finished: Finished = []
                 for i, slot in enumerate(self._slots):
                     if slot.job is None:
                         continue
@@ -268,9 +273,6 @@ class LocalProcessExecutor:
                         self._slots[i] = self._start()
                     if done is not None:
                         finished.append(done)
-                if finished:
-                    owed -= len(finished)
-                    yield finished
         finally:
             # the caller stopped early or failed: a worker still busy holds a pair nobody waits
             # for; stop it (a fresh one starts on the next call)

@@ -324,18 +324,19 @@ class CampaignStore:
             for key in keys:
                 jobs.transition(s, key, to)
 
-    def record_results(
+    def record_pass(
         self,
-        done: Sequence[tuple[str, r.NewLabel]],
+        starting: Sequence[str] = (),
+        done: Sequence[tuple[str, r.NewLabel]] = (),
         failed: Sequence[tuple[str, str | None]] = (),
     ) -> None:
-        """The results of many RUNNING jobs in one transaction (all or none): each ``(key,
-        label)`` of `done` ingested exactly once as `complete_job` does, each ``(key, error)``
-        of `failed` turned FAILED with its error.
+        """One pass of an executor, in one transaction (all or none): each ``(key, label)`` of
+        `done` ingested exactly once as `complete_job` does, each ``(key, error)`` of `failed`
+        turned FAILED with its error, and the SUBMITTED jobs `starting` turned RUNNING.
 
         Raises:
             DuplicateResultError: a job of `done` has a recorded result already (nothing of the
-                batch is recorded).
+                pass is recorded).
         """
         try:
             with self._tx() as s:
@@ -343,6 +344,8 @@ class CampaignStore:
                     jobs.complete(s, key, label)
                 for key, error in failed:
                     jobs.transition(s, key, JobState.FAILED, error)
+                for key in starting:
+                    jobs.transition(s, key, JobState.RUNNING)
         except IntegrityError as exc:  # a concurrent writer won the race
             raise DuplicateResultError(
                 f"a job of {[k for k, _ in done]} already has a recorded result; refused"

@@ -17,7 +17,7 @@ Steps of one round, each a state recorded on the round row before the next begin
                    jobs for unlabelled pairs and DFT jobs (with their `escalated` events) for
                    MLIP-labelled ones, chosen by value per cost (`loop/agent/mf_planning.py`).
   4. ``labelled``  the jobs run through the executor; each result is ingested exactly once
-                   as it arrives, a pass of the executor at a time (`CampaignStore.record_results`).
+                   as it arrives, a pass of the executor at a time (`CampaignStore.record_pass`).
   5. ``escalated`` when `escalation.enabled`: the rules policy (`loop/agent/escalation.py`) picks
                    pairs with an ok MLIP label for DFT within the per-round and campaign budgets
                    (the cost-aware policy planned its DFT jobs in step 3 and only gives a

@@ -4,12 +4,12 @@
 SUBMITTED (a job left RUNNING by a killed process is re-queued and run again) and streams them
 through the executor: every worker stays busy while jobs remain (no barrier between jobs), a
 job turns RUNNING when a worker takes it, and each result is ingested exactly once as it
-arrives. The starts of one pass of the executor's loop are recorded in one transaction, and so
-are the results that pass found finished (`CampaignStore.record_results`); the in-process
-executor's passes hold one job, so a job that crashes the process is left RUNNING. A job whose
-worker died (its process killed, its batch job ended) says nothing about the pair: it is
-recorded FAILED with the error, no label, and `retry_lost` runs it again when the campaign
-resumes (at most `MAX_ATTEMPTS` times).
+arrives. What one pass of the executor's loop found finished and the jobs it hands out next
+are recorded in one transaction (`CampaignStore.record_pass`), before those jobs run; the
+in-process executor's passes hold one job each, so a job that crashes the process is left
+RUNNING. A job whose worker died (its process killed, its batch job ended) says nothing about
+the pair: it is recorded FAILED with the error, no label, and `retry_lost` runs it again when
+the campaign resumes (at most `MAX_ATTEMPTS` times).
 
 Labelling jobs of a round whose acquisitions carry the surrogate's site scores
 (`planning.SITE_SCORES_EVENT`) hand them to the oracle when `oracle.use_site_scores` is on (off
@@ -114,18 +114,17 @@ class JobRunner:
         starting, each = progress
         self.notify(starting, {"index": index, "total": len(todo), "done": 0})
 
-        def started(indices: Sequence[int]) -> None:
-            self.store.transition_jobs([todo[i].key for i in indices], JobState.RUNNING)
-
         done = 0
-        for finished in self.executor.passes(oracle, pairs, on_start=started):
-            # a pass's results in one transaction: with many small jobs a commit per job
-            # was what held the workers up (benchmarks/results/scheduler_scale.md)
-            self.store.record_results(
-                [(todo[i].key, result_to_label(r)) for i, r in finished if not is_retryable(r)],
-                [(todo[i].key, r.error) for i, r in finished if is_retryable(r)],
+        for step in self.executor.passes(oracle, pairs):
+            # a pass's results and starts in one transaction: with many small jobs a commit
+            # per job and state was what held the workers up (benchmarks/results/scheduler_scale.md)
+            fin = step.finished
+            self.store.record_pass(
+                [todo[i].key for i in step.starting],
+                [(todo[i].key, result_to_label(r)) for i, r in fin if not is_retryable(r)],
+                [(todo[i].key, r.error) for i, r in fin if is_retryable(r)],
             )
-            for i, result in finished:
+            for i, result in fin:
                 done += 1
                 info = {"index": index, "total": len(todo), "done": done, "pair": todo[i].pair_key}
                 self.notify(each, {**info, "status": result.status})

@@ -66,29 +66,29 @@ def test_job_over_time_limit_is_stopped(pairs: list[OraclePair]) -> None:
 
 
 @pytest.mark.parametrize("kind", ["inprocess", "process"])
-def test_passes_start_and_finish_pairs_in_groups(pairs: list[OraclePair], kind: str) -> None:
+def test_a_pass_names_its_finished_pairs_and_the_next_starts(
+    pairs: list[OraclePair], kind: str
+) -> None:
     quick = MLIPOracle(MLIPOracleSettings(calculator="emt", max_placements=1, patience=1))
-    events: list[tuple[str, list[int]]] = []
+    steps: list[tuple[list[int], list[int]]] = []
     executor = InProcessExecutor() if kind == "inprocess" else LocalProcessExecutor(workers=2)
     try:
-        for finished in executor.passes(
-            quick, pairs, on_start=lambda i: events.append(("start", list(i)))
-        ):
-            assert finished  # a pass that found nothing finished yields nothing
-            events.append(("done", [i for i, _ in finished]))
+        for step in executor.passes(quick, pairs):
+            assert step.starting or step.finished  # an empty pass is not yielded
+            steps.append((step.starting, [i for i, _ in step.finished]))
     finally:
         executor.close()
-    started = [i for what, idx in events if what == "start" for i in idx]
-    done = [i for what, idx in events if what == "done" for i in idx]
+    started = [i for s, _ in steps for i in s]
+    done = [i for _, d in steps for i in d]
     assert sorted(started) == sorted(done) == [0, 1, 2]  # each once
-    for i in done:  # a pair's start is reported in an earlier event than its result
-        first_start = next(n for n, (w, idx) in enumerate(events) if w == "start" and i in idx)
-        first_done = next(n for n, (w, idx) in enumerate(events) if w == "done" and i in idx)
-        assert first_start < first_done
-    if kind == "inprocess":  # one pair a pass: its start is recorded before it runs
-        assert events == [(w, [i]) for i in range(3) for w in ("start", "done")]
-    else:  # both workers handed a pair in the first pass, together
-        assert events[0] == ("start", [0, 1])
+    for i in done:  # a pair is named starting in an earlier pass than the one it finishes in
+        assert next(n for n, (s, _) in enumerate(steps) if i in s) < next(
+            n for n, (_, d) in enumerate(steps) if i in d
+        )
+    if kind == "inprocess":  # one pair a pass, started before it runs in this process
+        assert steps == [([0], []), ([1], [0]), ([2], [1]), ([], [2])]
+    else:  # both workers handed a pair in the first pass
+        assert steps[0] == ([0, 1], [])
 
 
 def test_results_stream_back_as_each_pair_finishes(

@@ -156,32 +156,37 @@ def test_jobs_proposed_with_their_events_in_one_transaction(any_store):
     assert len(store.events()) == n_events and len(store.jobs()) == 1  # neither half landed
 
 
-def test_a_pass_of_results_is_recorded_all_or_none(any_store):
+def test_a_pass_is_recorded_all_or_none(any_store):
     store = any_store()
     store.begin_round(0, "acquired")
-    keys = [f"r0:{p}:mlip" for p in ("Pt(111)|CO", "Pt(111)|H2O", "Cu(111)|CO")]
+    keys = [f"r0:{p}:mlip" for p in ("Pt(111)|CO", "Pt(111)|H2O", "Cu(111)|CO", "Cu(111)|H2O")]
     store.propose_jobs(0, [NewJob(k, k.split(":")[1], "mlip") for k in keys])
     store.transition_jobs(keys, JobState.SUBMITTED)
-    store.transition_jobs(keys, JobState.RUNNING)
-    assert [(j.state, j.attempts) for j in store.jobs()] == [("RUNNING", 1)] * 3
+    store.record_pass(starting=keys[:3])
+    assert [(j.state, j.attempts) for j in store.jobs()] == [("RUNNING", 1)] * 3 + [
+        ("SUBMITTED", 1)
+    ]
     store.complete_job(keys[0], NewLabel(-1.0, "ok", "mlip"))
-    # a batch holding a job that has its result already: refused whole, nothing of it lands
+    # a pass holding a job that has its result already: refused whole, nothing of it lands
     with pytest.raises(DuplicateResultError):
-        store.record_results(
+        store.record_pass(
+            [keys[3]],
             [(keys[1], NewLabel(-0.3, "ok", "mlip")), (keys[0], NewLabel(-2.0, "ok", "mlip"))],
             [(keys[2], "worker_died: gone")],
         )
-    assert [j.state for j in store.jobs()] == ["DONE", "RUNNING", "RUNNING"]
+    assert [j.state for j in store.jobs()] == ["DONE", "RUNNING", "RUNNING", "SUBMITTED"]
     assert len(store.labels()) == 1
-    store.record_results([(keys[1], NewLabel(-0.3, "ok", "mlip"))], [(keys[2], "worker_died: x")])
+    store.record_pass(
+        [keys[3]], [(keys[1], NewLabel(-0.3, "ok", "mlip"))], [(keys[2], "worker_died: x")]
+    )
     assert [(j.state, j.error) for j in store.jobs()] == [
-        ("DONE", None), ("DONE", None), ("FAILED", "worker_died: x")
+        ("DONE", None), ("DONE", None), ("FAILED", "worker_died: x"), ("RUNNING", None)
     ]  # fmt: skip
     assert sorted(lab.gmae_ev for lab in store.labels()) == [-1.0, -0.3]
     # an illegal transition anywhere in the list: none of the list moves
     with pytest.raises(JobStateError):
         store.transition_jobs([keys[2], keys[0]], JobState.SUBMITTED)
-    assert [j.state for j in store.jobs()] == ["DONE", "DONE", "FAILED"]
+    assert [j.state for j in store.jobs()] == ["DONE", "DONE", "FAILED", "RUNNING"]
 
 
 def test_reopen_reads_what_was_written(any_store):
