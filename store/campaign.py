@@ -321,8 +321,7 @@ class CampaignStore:
     def transition_jobs(self, keys: Sequence[str], to: JobState) -> None:
         """`transition_job` for many jobs, in one transaction (all or none)."""
         with self._tx() as s:
-            for key in keys:
-                jobs.transition(s, key, to)
+            jobs.transition_many(s, keys, to)
 
     def record_pass(
         self,
@@ -340,12 +339,10 @@ class CampaignStore:
         """
         try:
             with self._tx() as s:
-                for key, label in done:
-                    jobs.complete(s, key, label)
+                jobs.complete_many(s, done)
                 for key, error in failed:
                     jobs.transition(s, key, JobState.FAILED, error)
-                for key in starting:
-                    jobs.transition(s, key, JobState.RUNNING)
+                jobs.transition_many(s, starting, JobState.RUNNING)
         except IntegrityError as exc:  # a concurrent writer won the race
             raise DuplicateResultError(
                 f"a job of {[k for k, _ in done]} already has a recorded result; refused"

@@ -10,21 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from alloop.store.enums import JOB_TRANSITIONS, Fidelity, JobState, LabelStatus
 from alloop.store.errors import DuplicateResultError, JobStateError, StoreError, UnknownRecordError
 from alloop.store.models import JobRow, LabelRow, PairRow
 from alloop.store.records import NewJob, NewLabel
-
-
-def get_job(session: Session, key: str) -> JobRow:
-    row = session.scalar(select(JobRow).where(JobRow.key == key))
-    if row is None:
-        raise UnknownRecordError(f"no job with key {key!r}")
-    return row
 
 
 def propose(session: Session, round_id: int | None, specs: Sequence[NewJob]) -> list[JobRow]:
@@ -58,21 +52,79 @@ def propose(session: Session, round_id: int | None, specs: Sequence[NewJob]) -> 
     return out
 
 
-def transition(session: Session, key: str, to: JobState, error: str | None = None) -> JobRow:
-    row = get_job(session, key)
+#: keys per ``IN (...)`` query (well under every backend's bound-parameter limit)
+_KEYS_PER_QUERY = 500
+
+
+def get_jobs(session: Session, keys: Sequence[str]) -> dict[str, JobRow]:
+    """The jobs of `keys`, by key, in a query per `_KEYS_PER_QUERY` keys."""
+    found: dict[str, JobRow] = {}
+    unique = list(dict.fromkeys(keys))
+    for at in range(0, len(unique), _KEYS_PER_QUERY):
+        chunk = unique[at : at + _KEYS_PER_QUERY]
+        found.update(
+            (r.key, r) for r in session.scalars(select(JobRow).where(JobRow.key.in_(chunk)))
+        )
+    missing = [k for k in unique if k not in found]
+    if missing:
+        raise UnknownRecordError(f"no job with key {missing[0]!r}")
+    return found
+
+
+def _illegal(key: str, current: JobState, to: JobState) -> JobStateError:
+    allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[current])) or "none"
+    return JobStateError(
+        f"job {key!r}: illegal transition {current.value} -> {to.value} (allowed: {allowed})"
+    )
+
+
+def _move(row: JobRow, to: JobState, error: str | None) -> None:
+    """The state machine's one rule for a job's next state, on a loaded row."""
     current = JobState(row.state)
     if to not in JOB_TRANSITIONS[current]:
-        allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[current])) or "none"
-        raise JobStateError(
-            f"job {key!r}: illegal transition {current.value} -> {to.value} (allowed: {allowed})"
-        )
+        raise _illegal(row.key, current, to)
     if to is JobState.SUBMITTED:
         row.attempts += 1
     row.state = to.value
     if error is not None:
         row.error = error
+
+
+def transition(session: Session, key: str, to: JobState, error: str | None = None) -> JobRow:
+    row = get_jobs(session, [key])[key]
+    _move(row, to, error)
     session.flush()
     return row
+
+
+def transition_many(session: Session, keys: Sequence[str], to: JobState) -> None:
+    """Move every job of `keys` to `to` (all or none), in the caller's transaction: what
+    `_move` does, as one checking query and one UPDATE per `_KEYS_PER_QUERY` keys (no rows
+    loaded; the rows of `keys` must not be pending in the session)."""
+    unique = list(dict.fromkeys(keys))
+    for at in range(0, len(unique), _KEYS_PER_QUERY):
+        chunk = unique[at : at + _KEYS_PER_QUERY]
+        query = select(JobRow.key, JobRow.state).where(JobRow.key.in_(chunk))
+        states: dict[str, str] = {k: v for k, v in session.execute(query).all()}
+        for key in chunk:
+            if key not in states:
+                raise UnknownRecordError(f"no job with key {key!r}")
+            current = JobState(states[key])
+            if to not in JOB_TRANSITIONS[current]:
+                raise _illegal(key, current, to)
+        values: dict[str, Any] = {"state": to.value}
+        if to is JobState.SUBMITTED:
+            values["attempts"] = JobRow.attempts + 1
+        sources = [f.value for f, nxt in JOB_TRANSITIONS.items() if to in nxt]
+        moved = session.execute(
+            update(JobRow).where(JobRow.key.in_(chunk), JobRow.state.in_(sources)).values(**values),
+            execution_options={"synchronize_session": False},
+        )
+        if moved.rowcount != len(chunk):  # type: ignore[attr-defined]  # a CursorResult
+            raise JobStateError(
+                f"{len(chunk) - moved.rowcount} of the jobs to turn {to.value} "  # type: ignore[attr-defined]
+                "changed state meanwhile (another writer); nothing recorded"
+            )
 
 
 def validate_label(label: NewLabel) -> None:
@@ -90,21 +142,38 @@ def validate_label(label: NewLabel) -> None:
 
 def complete(session: Session, key: str, label: NewLabel) -> LabelRow:
     """Record a RUNNING job's result and mark it DONE, in the caller's transaction."""
-    validate_label(label)
-    row = get_job(session, key)
-    if row.state == JobState.DONE.value or session.scalar(
-        select(LabelRow.id).where(LabelRow.job_id == row.id)
-    ):
-        raise DuplicateResultError(f"job {key!r} already has a recorded result; refused")
-    transition(session, key, JobState.DONE)
-    label_row = LabelRow(
-        pair_id=row.pair_id,
-        job_id=row.id,
-        gmae_ev=label.gmae_ev,
-        status=label.status,
-        fidelity=label.fidelity,
-        provenance=dict(label.provenance),
-    )
-    session.add(label_row)
+    (row,) = complete_many(session, [(key, label)])
+    return row
+
+
+def complete_many(session: Session, results: Sequence[tuple[str, NewLabel]]) -> list[LabelRow]:
+    """`complete` for many ``(job key, label)``, in the caller's transaction: the jobs are
+    read in a query per `_KEYS_PER_QUERY` jobs, and one flush writes them."""
+    for _, label in results:
+        validate_label(label)
+    keys = [k for k, _ in results]
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise DuplicateResultError(f"job {twice!r} already has a recorded result; refused")
+    rows = get_jobs(session, keys)
+    out = []
+    for key, label in results:
+        row = rows[key]
+        # a label of a job not DONE (another writer's, mid-race) trips the UNIQUE job_id of
+        # the labels table at the flush: the callers turn that IntegrityError into this error
+        if row.state == JobState.DONE.value:
+            raise DuplicateResultError(f"job {key!r} already has a recorded result; refused")
+        _move(row, JobState.DONE, None)
+        out.append(
+            LabelRow(
+                pair_id=row.pair_id,
+                job_id=row.id,
+                gmae_ev=label.gmae_ev,
+                status=label.status,
+                fidelity=label.fidelity,
+                provenance=dict(label.provenance),
+            )
+        )
+    session.add_all(out)
     session.flush()
-    return label_row
+    return out
