@@ -19,10 +19,19 @@ seeds and success test (adaptive minimum within 0.1 eV of the dense one, or belo
 `search_efficiency.py`'s. Reported per facet and per adsorbate: success, relaxations adaptive /
 dense, the largest gap.
 
+A second set, ``--set scoring`` (36 pairs), was fixed (committed) on 2026-12-07 before any search
+rule was tuned on the fresh set above: that tuning happens on the fresh set and the held-out
+facets, and the scoring set scores what comes of it, once (issue 21). Surfaces none of the earlier
+sets has: Au fcc(311) and Ag fcc(210) (steps and open rows of metals not stepped before), Al
+fcc(100), Ni bcc(100), Pt hcp(10-10) (a corrugated hcp facet) and a PdAg fcc(110) alloy (every
+other atom Ag); adsorbates from both earlier sets, *O *OH *CO *NO *CH *CN, so that a rule tuned
+on the fresh set's adsorbates meets them on surfaces it never saw.
+
 Run (target: under 25 min on one core; each pair's row is appended to ``<out>.jsonl`` as it
 finishes, so a stopped run keeps what it measured):
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/oracles/search_fresh.py
-Writes benchmarks/results/oracles_search_fresh.json and .md.
+Writes benchmarks/results/oracles_search_fresh.json and .md (``--set scoring``:
+oracles_search_scoring.json and .md).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.build import bcc110, bulk, fcc100, fcc111, hcp0001, surface
+from ase.build import bcc100, bcc110, bulk, fcc100, fcc110, fcc111, hcp0001, surface
 
 from alloop.oracles.adsorbates import adsorbate_from_database
 from alloop.oracles.defaults import ORACLE_DEFAULTS
@@ -52,8 +61,10 @@ from search_efficiency import aggregate, run_searches, search_oracles  # noqa: E
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 ADSORBATES = ("*C", "*CH", "*NH", "*NO", "*CN")
+SCORING_ADSORBATES = ("*O", "*OH", "*CO", "*NO", "*CH", "*CN")
 #: nearest-neighbour distances (Å) of the fcc metals, kept for their hcp/bcc/alloy lattices
-D_NN_ANG = {"Cu": 2.556, "Ni": 2.492, "Pd": 2.751, "Pt": 2.775}
+D_NN_ANG = {"Cu": 2.556, "Ni": 2.492, "Pd": 2.751, "Pt": 2.775, "Ag": 2.889, "Au": 2.884,
+            "Al": 2.864}  # fmt: skip
 VACUUM_ANG = 7.0
 
 
@@ -93,12 +104,44 @@ def fresh_surfaces() -> dict[str, Atoms]:
     return {name: prepare_slab(slab, n_fixed_layers=n) for name, (slab, n) in raw.items()}
 
 
-def fresh_pairs() -> list[OraclePair]:
-    """6 surfaces x 5 adsorbates = 30 pairs, keyed ``"<surface>:<adsorbate>"``."""
+def _fcc(metal: str) -> Atoms:
+    return bulk(metal, "fcc", a=D_NN_ANG[metal] * np.sqrt(2))
+
+
+def scoring_surfaces() -> dict[str, Atoms]:
+    """The scoring set's six clean slabs (module docstring), 27-48 atoms, >= 7.6 Å apart in
+    plane from their images."""
+    raw = {
+        "Au fcc(311)": (surface(_fcc("Au"), (3, 1, 1), 9, vacuum=VACUUM_ANG)
+                        .repeat((1, 3, 1)), None),
+        "Ag fcc(210)": (surface(_fcc("Ag"), (2, 1, 0), 8, vacuum=VACUUM_ANG)
+                        .repeat((2, 3, 1)), None),
+        "Al fcc(100)": (fcc100("Al", size=(3, 3, 4), a=D_NN_ANG["Al"] * np.sqrt(2),
+                               vacuum=VACUUM_ANG), 2),
+        "Ni bcc(100)": (bcc100("Ni", size=(3, 3, 4), a=_bcc_a("Ni"), vacuum=VACUUM_ANG), 2),
+        "Pt hcp(10-10)": (surface(_hcp("Pt"), (1, 0, 0), 4, vacuum=VACUUM_ANG)
+                          .repeat((3, 2, 1)), None),
+        "PdAg fcc(110)": (_alloy("Pd", "Ag", 2, fcc110), 1),
+    }  # fmt: skip
+    return {name: prepare_slab(slab, n_fixed_layers=n) for name, (slab, n) in raw.items()}
+
+
+#: name -> (surfaces, adsorbates, results file stem, heading)
+SETS: dict[str, tuple[Callable[[], dict[str, Atoms]], tuple[str, ...], str, str]] = {
+    "fresh": (fresh_surfaces, ADSORBATES, "oracles_search_fresh", "a fresh held-out set"),
+    "scoring": (scoring_surfaces, SCORING_ADSORBATES, "oracles_search_scoring",
+                "the scoring set (fixed before tuning, scored once)"),
+}  # fmt: skip
+
+
+def fresh_pairs(which: str = "fresh") -> list[OraclePair]:
+    """A set's surfaces x adsorbates (fresh: 6 x 5 = 30 pairs; scoring: 6 x 6 = 36), keyed
+    ``"<surface>:<adsorbate>"``."""
+    surfaces, adsorbates, _, _ = SETS[which]
     return [
         OraclePair(f"{name}:{ads}", name, ads, slab, adsorbate_from_database(ads))
-        for name, slab in fresh_surfaces().items()
-        for ads in ADSORBATES
+        for name, slab in surfaces().items()
+        for ads in adsorbates
     ]
 
 
@@ -117,15 +160,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dense", type=int, default=100)
     parser.add_argument("--limit", type=int, default=None, help="first N pairs only (smoke run)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "oracles_search_fresh")
+    parser.add_argument("--set", choices=sorted(SETS), default="fresh", dest="which")
+    parser.add_argument("--out", type=Path, default=None, help="default: results/<set's stem>")
     args = parser.parse_args()
+    surfaces, adsorbates, stem, heading = SETS[args.which]
+    args.out = args.out or RESULTS / stem
     warnings.filterwarnings("ignore")
     logging.basicConfig(level=logging.WARNING)
     d = ORACLE_DEFAULTS
     dense_oracle, adaptive = search_oracles(
         args.dense, d.max_placements, [d.patience], d.tolerance_ev
     )
-    pairs = fresh_pairs()[: args.limit]
+    pairs = fresh_pairs(args.which)[: args.limit]
     rows: list[dict[str, Any]] = []
     log = args.out.with_suffix(".jsonl")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -139,14 +185,13 @@ def main() -> None:
         print(f"[{i + 1}/{len(pairs)}] {pair.key}: success={row['success']} "
               f"gap={row['gap_ev']} ({cost})", flush=True)  # fmt: skip
     meta = {
-        "set": "Pt hcp(0001), Cu bcc(110), Ni hcp(10-13), Pd bcc(310), CuPd fcc(111), "
-               f"NiPt fcc(100) x {' '.join(ADSORBATES)}",
+        "set": f"{', '.join(surfaces())} x {' '.join(adsorbates)}", "heading": heading,
         "calculator": "emt", "dense_placements": args.dense, "dense_seed": 1000,
         "adaptive_seed": 0, "patience": d.patience, "max_placements": d.max_placements,
         "tolerance_ev": d.tolerance_ev, "wall_s": time.perf_counter() - start,
         "load_average_at_end": os.getloadavg()[0],
         "command": "nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python "
-                   "benchmarks/oracles/search_fresh.py",
+                   f"benchmarks/oracles/search_fresh.py --set {args.which}",
     }  # fmt: skip
     write(args.out, meta, aggregate(rows), breakdown(rows), rows)
 
@@ -170,7 +215,8 @@ def write(
                 f"{f(a['max_gap_ev'])} | {', '.join(a['failures']) or '—'} |")  # fmt: skip
 
     lines = [
-        "# Search efficiency on a fresh held-out set (EMT, AdsorbML metric)",
+        f"# Search efficiency on {meta.get('heading', 'a fresh held-out set')} (EMT, AdsorbML "
+        "metric)",
         "",
         f"Command: `{meta['command']}` ({meta['wall_s']:.0f} s; load average "
         f"{meta['load_average_at_end']:.1f} at the end). Set: {meta['set']}. Dense reference "
