@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--cache", type=Path, default=CACHE, help="pretrained checkpoints")
     p.add_argument("--report-only", action="store_true", help="summarise the cached runs only")
+    p.add_argument(
+        "--machine-note", default=None, help="what else ran on the machine (kept in the JSON)"
+    )
     return p.parse_args(argv)
 
 
@@ -174,21 +177,32 @@ def main(argv: list[str] | None = None) -> None:
     def save() -> None:
         from alloop.surrogate.types import EnsembleConfig
 
+        command = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
+        machine = {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processes": 1,
+            "torch_threads": 1,
+            "load_avg_at_save": os.getloadavg(),
+        }
+        if args.report_only and old:  # the runs' own command and machine, not the report's
+            command, machine = old["command"], old["machine"]
+        note = args.machine_note or old.get("machine_note")
+        # every invocation that ran fits (a resumed or extended run adds one)
+        commands = list(old.get("commands", [old["command"]] if old.get("command") else []))
+        if not args.report_only and command not in commands:
+            commands.append(command)
         result = {
             "benchmark": "FG-GMAE stand-in, lever (d): pretrain on SevenNet-MF-0 single-point "
             "labels of half the molecules, fine-tune on N DFT labels of the other half",
-            "command": "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
+            "command": command,
+            "commands": commands,
             "variants": args.variants,
             "ns": args.ns,
             "seeds": args.seeds,
             "shipped_config": EnsembleConfig().to_dict(),
-            "machine": {
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-                "processes": 1,
-                "torch_threads": 1,
-                "load_avg_at_save": os.getloadavg(),
-            },
+            "machine": machine,
+            "machine_note": note,
             "wall_s_this_invocation": time.perf_counter() - t_start,
             "runs": runs,
         }

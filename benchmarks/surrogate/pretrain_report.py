@@ -61,18 +61,23 @@ def write_pretrain_markdown(result: dict, path: Path) -> None:
         "",
         f"{result['benchmark']}.",
         "",
-        f"Command: `{result['command']}`; seeds {result['seeds']}; machine "
+        "Commands (run in this order; each resumes the JSON): "
+        + "; ".join(f"`{c}`" for c in result.get("commands", [result["command"]]))
+        + f"; seeds {result['seeds']}; machine "
         f"{result['machine']['platform']}, {result['machine']['cpus']} CPUs, one process, one "
-        f"torch thread; load average at the last save {result['machine']['load_avg_at_save']}.",
+        "torch thread; load average at the last save "
+        + ", ".join(f"{x:.1f}" for x in result["machine"]["load_avg_at_save"])
+        + ". "
+        + (result.get("machine_note") or ""),
         "",
         "Test MAE (eV), mean ± sample std over seeds; every model of a seed gets the same N "
         "DFT labels and test pairs (the benchmark half minus the N).",
         "",
-        "| N | " + " | ".join(["trees", *variants]) + " | seeds |",
+        "| N | " + " | ".join(["trees", *variants]) + " | seeds (fewest) |",
         "| --- | " + " | ".join("---" for _ in ["trees", *variants]) + " | --- |",
     ]
     for n, block in s["per_n"].items():
-        k = max((v["mae_ev"][2] for w, v in block.items() if "-" not in w and v), default=0)
+        k = min((v["mae_ev"][2] for w, v in block.items() if "-" not in w and v), default=0)
         cells = [_f(block.get(w, {}).get("mae_ev")) for w in ["trees", *variants]]
         lines.append(f"| {n} | " + " | ".join(cells) + f" | {k} |")
     lines += ["", "Success (|err| < 0.1 eV), 95 % coverage, miscalibration area, fit seconds "
