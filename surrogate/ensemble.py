@@ -160,6 +160,8 @@ class AdsMTEnsemble:
         train: Sequence[SurrogateSample],
         val: Sequence[SurrogateSample] = (),
         warm_start: bytes | None = None,
+        *,
+        pretrained: bytes | None = None,
     ) -> FitReport:
         """Train all members on ``train``, early-stopping and calibrating on ``val``
         (``split: holdout``), or on ``train`` and ``val`` pooled, each member holding out its
@@ -173,11 +175,27 @@ class AdsMTEnsemble:
         Args:
             warm_start: bytes of an earlier checkpoint (same featuriser and model config):
                 members start from its weights and keep its normalisers (``holdout`` only;
-                ``cross_fit`` members always start fresh, see ``_fit_stage``).
+                ``cross_fit`` members always start fresh, see below).
+            pretrained: bytes of a checkpoint trained on none of these labels (e.g. on MLIP
+                labels of other pairs; the same featuriser, model config and fidelity mode):
+                every member starts from it under either split and keeps its normalisers, and
+                fine-tunes with the learning rate × ``transfer_lr_factor``. Cross-fitting's
+                reason to start fresh (a member that saw its fold's labels) does not apply to
+                weights that saw no label of this fit.
 
         Raises:
             TrainingError: empty split. CheckpointError: incompatible warm start.
+            SurrogateError: both ``warm_start`` and ``pretrained``, or ``pretrained`` with
+                ``fidelity_mode: transfer`` (which pretrains within the fit).
         """
+        if pretrained is not None and (
+            warm_start is not None or self.config.fidelity_mode == "transfer"
+        ):
+            raise SurrogateError(
+                "pretrained cannot be combined with a warm_start or with fidelity_mode "
+                f"'transfer' (got warm_start={'bytes' if warm_start else None}, "
+                f"fidelity_mode={self.config.fidelity_mode!r})"
+            )
         if self.config.split == "cross_fit":
             # Cross-fitted members start fresh: last round's member k was trained on labels
             # that fold k now holds out, so its weights would make out-of-fold residuals small.
@@ -188,6 +206,10 @@ class AdsMTEnsemble:
                 )
         elif not train or not val:
             raise TrainingError(f"fit needs non-empty train and val, got {len(train)}, {len(val)}")
+        if pretrained is not None:
+            cfg = self.config.train
+            cfg = replace(cfg, learning_rate=cfg.learning_rate * self.config.transfer_lr_factor)
+            return self._fit_stage(train, val, pretrained, cfg)
         if self.config.fidelity_mode == "transfer":
             return self._fit_transfer(train, val, warm_start)
         return self._fit_stage(train, val, warm_start, self.config.train)

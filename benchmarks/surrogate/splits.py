@@ -25,3 +25,13 @@ def molecule_split(
     group |= {uniq[i]: 2 for i in perm[b:]}
     which = np.array([group[k] for k in molecule_keys])
     return tuple(np.flatnonzero(which == g) for g in range(3))  # type: ignore[return-value]
+
+
+def molecule_halves(molecule_keys: list[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair indices of two disjoint halves of the distinct molecules (the first gets
+    ``len // 2``): every pair of a molecule is in the same half, every metal in both."""
+    uniq = sorted(set(molecule_keys))
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    first = {uniq[i] for i in perm[: len(uniq) // 2]}
+    which = np.array([k in first for k in molecule_keys])
+    return np.flatnonzero(which), np.flatnonzero(~which)
