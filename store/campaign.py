@@ -355,9 +355,7 @@ class CampaignStore:
                 row = jobs.complete(s, key, label)
                 return convert.label(row, _pair_key(s, row.pair_id), key)
         except IntegrityError as exc:  # a concurrent writer won the race
-            raise DuplicateResultError(
-                f"job {key!r} already has a recorded result; refused"
-            ) from exc
+            raise jobs.duplicate_result(key) from exc
 
     def jobs(self, state: JobState | None = None) -> list[r.JobRecord]:
         with self._read() as s:

@@ -78,12 +78,22 @@ def _illegal(key: str, current: JobState, to: JobState) -> JobStateError:
     )
 
 
+def duplicate_result(key: str) -> DuplicateResultError:
+    """The one refusal of a second result for job `key`."""
+    return DuplicateResultError(f"job {key!r} already has a recorded result; refused")
+
+
+def _counts_an_attempt(to: JobState) -> bool:
+    """A job is tried once more each time it is (re)submitted."""
+    return to is JobState.SUBMITTED
+
+
 def _move(row: JobRow, to: JobState, error: str | None) -> None:
     """The state machine's one rule for a job's next state, on a loaded row."""
     current = JobState(row.state)
     if to not in JOB_TRANSITIONS[current]:
         raise _illegal(row.key, current, to)
-    if to is JobState.SUBMITTED:
+    if _counts_an_attempt(to):
         row.attempts += 1
     row.state = to.value
     if error is not None:
@@ -113,7 +123,7 @@ def transition_many(session: Session, keys: Sequence[str], to: JobState) -> None
             if to not in JOB_TRANSITIONS[current]:
                 raise _illegal(key, current, to)
         values: dict[str, Any] = {"state": to.value}
-        if to is JobState.SUBMITTED:
+        if _counts_an_attempt(to):
             values["attempts"] = JobRow.attempts + 1
         sources = [f.value for f, nxt in JOB_TRANSITIONS.items() if to in nxt]
         moved = session.execute(
@@ -153,8 +163,7 @@ def complete_many(session: Session, results: Sequence[tuple[str, NewLabel]]) -> 
         validate_label(label)
     keys = [k for k, _ in results]
     if len(set(keys)) != len(keys):
-        twice = next(k for k in keys if keys.count(k) > 1)
-        raise DuplicateResultError(f"job {twice!r} already has a recorded result; refused")
+        raise duplicate_result(next(k for k in keys if keys.count(k) > 1))
     rows = get_jobs(session, keys)
     out = []
     for key, label in results:
@@ -162,7 +171,7 @@ def complete_many(session: Session, results: Sequence[tuple[str, NewLabel]]) -> 
         # a label of a job not DONE (another writer's, mid-race) trips the UNIQUE job_id of
         # the labels table at the flush: the callers turn that IntegrityError into this error
         if row.state == JobState.DONE.value:
-            raise DuplicateResultError(f"job {key!r} already has a recorded result; refused")
+            raise duplicate_result(key)
         _move(row, JobState.DONE, None)
         out.append(
             LabelRow(

@@ -7,9 +7,10 @@ x 86 fairchem adsorbates = 10,320 pairs; one
 round (``acquisition.initial_batch_size`` = ``--jobs``, random cold start), labelled by a sleep
 oracle (each label sleeps ``--sleep-ms`` in its worker and records the wall seconds it spent;
 no MLIP) through ``CampaignEngine.run`` (planning, ``JobRunner``: every job PROPOSED ->
-SUBMITTED -> RUNNING -> DONE in the store, each result ingested by ``complete_job``, round
-closed with its metrics). The executor is the one ``executor: {kind: dask, workers: W}``
-builds (`alloop.loop.bridges.oracle.build_executor`: a LocalCluster of W single-threaded worker
+SUBMITTED -> RUNNING -> DONE in the store, each executor pass's results and starts recorded
+in one transaction by ``record_pass``, round closed with its metrics). The executor is the
+one ``executor: {kind: dask, workers: W}`` builds
+(`alloop.loop.bridges.oracle.build_executor`: a LocalCluster of W single-threaded worker
 processes).
 
 Runs, one after another in this process:
