@@ -59,7 +59,13 @@ ANOMALIES = {("Ru", "oximes/49Y3"), ("Fe", "aromatics/44S1")}
 
 
 def config(
-    mode: str, members: int, max_epochs: int, patience: int, mlip: str = "none"
+    mode: str,
+    members: int,
+    max_epochs: int,
+    patience: int,
+    mlip: str = "none",
+    split: str = "holdout",
+    prior: str = "none",
 ) -> EnsembleConfig:
     return EnsembleConfig(
         ensemble_size=members,
@@ -70,6 +76,8 @@ def config(
                           early_stop_patience=patience),
         device="cpu",
         fidelity_mode=mode,
+        split=split,
+        prior_mean=prior,
     )  # fmt: skip
 
 
@@ -112,7 +120,9 @@ def run_one(
         samples = [dft[i] for i in known] + ([] if variant == "dft_only" else mlip)
         prepared = prepare_samples(samples, mode)
         train, val = split_by_fidelity(prepared, 0.1, seed)
-        cfg = config(mode, args.members, args.max_epochs, args.patience, args.mlip)
+        cfg = config(
+            mode, args.members, args.max_epochs, args.patience, args.mlip, args.split, args.prior
+        )
         ens = AdsMTEnsemble(cfg, seed=seed)
         report = ens.fit(train, val)
         query = [replace(dft[i], low_fidelity_ev=mlip[i].gmae_ev) for i in rest]
@@ -120,7 +130,7 @@ def run_one(
         mean, std = pred.mean_ev.numpy(), pred.std_ev.numpy()
     err = np.abs(mean - truth)
     out: dict[str, Any] = {
-        "variant": variant + ("+mlip" if args.mlip != "none" and variant != "mlip_raw" else ""),
+        "variant": variant + ("" if variant == "mlip_raw" else row_suffix(args)),
         "fraction": fraction,
         "seed": seed,
         "n_dft": int(len(known)),
@@ -138,6 +148,16 @@ def run_one(
         out["val_mae_ev"] = report.val_mae_ev
         out["epochs"] = [m.epochs_run for m in report.members]
     return out
+
+
+def row_suffix(args: argparse.Namespace) -> str:
+    """What a row's name adds to its variant for inputs and a model other than the check's
+    first one (holdout split, no prior, no MLIP features): ``delta+cf+scaling+mlip``."""
+    return (
+        ("+cf" if args.split == "cross_fit" else "")
+        + ("+scaling" if args.prior != "none" else "")
+        + ("+mlip" if args.mlip != "none" else "")
+    )
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -223,8 +243,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--variants", nargs="*", default=[*VARIANTS, "mlip_raw"])
     p.add_argument("--fractions", nargs="*", type=float, default=list(FRACTIONS))
-    p.add_argument("--mlip", choices=("none", "sevennet-0"), default="none",
-                   help="frozen MLIP features as extra inputs (rows named <variant>+mlip)")
+    p.add_argument(
+        "--mlip",
+        choices=("none", "sevennet-0"),
+        default="none",
+        help="frozen MLIP features as extra inputs (rows named <variant>+mlip)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("holdout", "cross_fit"),
+        default="holdout",
+        help="members' split (rows named <variant>+cf with cross_fit)",
+    )
+    p.add_argument(
+        "--prior",
+        choices=("none", "scaling"),
+        default="none",
+        help="prior mean the members learn the residual over (rows +scaling)",
+    )
     p.add_argument("--note", default="", help="what else ran on the machine")
     p.add_argument("--report-only", action="store_true", help="aggregate cached runs only")
     args = p.parse_args(argv)
@@ -234,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     runs = []
     tag = f"m{args.members}-e{args.max_epochs}-p{args.patience}"
-    suffix = "+mlip" if args.mlip != "none" else ""
+    suffix = row_suffix(args)
     committed = RESULTS / "multifidelity_supervised.json"
     known = {  # the committed rows (this tag's), so a fresh clone resumes from them
         (r["variant"], r["fraction"], r["seed"]): r
