@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-pretrain bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-threads gpu-wheels bench-scheduler bench-dask-profile
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-pretrain bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-oracles-rules bench-threads gpu-wheels bench-scheduler bench-dask-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ bench-oracles-heldout: $(STAMP)     ## the search-efficiency measurement on held
 
 bench-oracles-fresh: $(STAMP)     ## the same on a fresh held-out set (hcp, bcc, steps, alloys x *C *CH *NH *NO *CN), shipped defaults
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_fresh.py
+
+bench-oracles-rules: $(STAMP)     ## stopping rules replayed on recorded 40-placement walks of the fresh and held-out sets (EMT), ~10 min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_traces.py --set fresh
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/search_traces.py --set heldout
+	$(BIN)/python benchmarks/oracles/search_traces.py --score fresh heldout
 
 bench-oracles-sites: $(STAMP)     ## surrogate site scores vs default site order in the search (EMT, held-out pairs), ~15 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/oracles/site_scores.py

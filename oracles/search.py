@@ -50,6 +50,44 @@ class SearchSettings:
 
 
 @dataclass
+class StopRule:
+    """The patience rule, one placement at a time (`run_search` walks it; the stopping-rule
+    benchmark replays recorded walks through it).
+
+    Stop after ``patience`` consecutive placements found no valid energy lower than the best
+    by more than ``tolerance_ev`` (``2 * patience`` while no valid minimum exists), and not
+    before ``min_valid`` valid placements were seen (0 in the shipped search: the rule
+    benchmark measured no gain from more, docs/oracles.md).
+    """
+
+    patience: int
+    tolerance_ev: float
+    min_valid: int = 0
+    best_ev: float | None = None
+    since: int = 0
+    n_valid: int = 0
+
+    def observe(self, e_ads_ev: float | None) -> bool:
+        """Count one placement: its energy when valid, else None. True when it is the new best
+        (lower than the best so far, by any margin)."""
+        new_best = e_ads_ev is not None and (self.best_ev is None or e_ads_ev < self.best_ev)
+        if e_ads_ev is not None:
+            self.n_valid += 1
+        if new_best:
+            assert e_ads_ev is not None  # for the type checker: new_best implies it
+            if self.best_ev is None or e_ads_ev < self.best_ev - self.tolerance_ev:
+                self.since = -1
+            self.best_ev = e_ads_ev
+        self.since += 1
+        return new_best
+
+    @property
+    def done(self) -> bool:
+        bar = self.patience if self.best_ev is not None else 2 * self.patience
+        return self.since >= bar and self.n_valid >= self.min_valid
+
+
+@dataclass
 class SearchOutcome:
     """Per-placement records (JSON-ready dicts), the best valid one, and why the search stopped."""
 
@@ -78,7 +116,7 @@ def run_search(
     """Relax placements in order under the stopping rule; E_ads = E_total - reference_energy_ev."""
     records: list[dict[str, Any]] = []
     best: tuple[float, int, Atoms] | None = None
-    since_improvement = 0
+    rule = StopRule(settings.patience, settings.tolerance_ev)
     force_calls = 0
     stop_reason = "cap"
     for placement in placements:
@@ -103,6 +141,7 @@ def run_search(
         except (CalculatorFailure, NonFiniteEnergyError) as exc:
             record.update(_failed_record(exc, start))
             force_calls += 1
+            rule.observe(None)
         else:
             force_calls += result.force_calls
             relaxed = relaxed_record(
@@ -111,16 +150,10 @@ def run_search(
             )  # fmt: skip
             record.update(relaxed)
             e_ads: float = relaxed["e_ads_ev"]
-            flags: list[str] = relaxed["anomaly_flags"]
-            if not flags and (best is None or e_ads < best[0]):
-                improved = best is None or e_ads < best[0] - settings.tolerance_ev
+            if rule.observe(None if relaxed["anomaly_flags"] else e_ads):
                 best = (e_ads, placement.index, result.atoms)
-                if improved:
-                    since_improvement = -1
         records.append(record)
-        since_improvement += 1
-        bar = settings.patience if best is not None else 2 * settings.patience
-        if since_improvement >= bar:
+        if rule.done:
             stop_reason = "patience"
             break
     logger.debug("search stopped (%s) after %d placements", stop_reason, len(records))
