@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-pretrain bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-oracles-rules bench-threads gpu-wheels bench-scheduler bench-dask-profile
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-pretrain bench-surrogate-diagnostics bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-oracles-rules bench-threads gpu-wheels bench-scheduler bench-dask-profile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-surrogate: $(STAMP)     ## AdsMT vs trees on the FG stand-in, ~41 min on o
 
 bench-surrogate-curve: $(STAMP)     ## learning curve 25..1,000 labels, 5 seeds, shipped surrogate vs trees (+ held-out molecules), ~2 h on 2 cores; resumes
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/learning_curve.py --workers 2
+
+bench-surrogate-diagnostics: $(STAMP)     ## where the small-data error comes from: the prior on other inputs, a GP, the scaling form's halves (seeds 10-14), ~10 min
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/small_n_diagnostics.py
 
 bench-surrogate-pretrain: $(STAMP)     ## lever (d): pretrain on MLIP labels of half the molecules, fine-tune on 25..200 DFT labels of the rest, vs shipped and trees; 3 seeds, one process; resumes
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/surrogate/pretrain_curve.py

@@ -4,9 +4,12 @@ The shipped ensemble's members learn the residual over `alloop.surrogate.prior` 
 offset and slope on one learned adsorbate score, strengths by 5-fold CV). How much of the
 learning curve is the prior, and how much the AdsMT members add, tells where small-data gains
 can come from. Same N random FG pairs per seed as ``learning_curve.py`` (``default_rng(seed)``
-permutation, test = every other pair), RDKit descriptors standardised over the labelled
-adsorbates, the prior fit on all N labels with its CV-chosen strength; compared, seed by seed,
-with the shipped ensemble and the trees stored in ``surrogate_learning_curve.json``.
+permutation, test = every other pair), descriptors as the shipped ensemble's prior reads
+them (the shipped featuriser, frozen SevenNet-0 features included; statistics over the labels'
+adsorbates; values clipped at ``descriptor_clip``: before 2026-12-07 this script left them
+unclipped and without the MLIP features, which overstated the prior's error at 25-50 labels),
+the prior fit on all N labels with its CV-chosen strength; compared, seed by seed, with the
+shipped ensemble and the trees stored in ``surrogate_learning_curve.json``.
 
 Run (minutes on one core: 442 s at nice 19 beside two benchmark processes):
     .venv/bin/python benchmarks/surrogate/prior_alone.py
@@ -25,19 +28,22 @@ import torch
 from alloop.oracles.fg_data import fg_data_root
 from alloop.surrogate.featurizer import Featurizer
 from alloop.surrogate.fg import read_fg_table
+from alloop.surrogate.normalizers import Standardizer
 from alloop.surrogate.prior import (
     STRENGTH_GRIDS,
     PriorLabels,
     choose_strength,
     fit_scaling_prior,
 )
-from alloop.surrogate.types import FeaturizerConfig
+from alloop.surrogate.types import EnsembleConfig
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CURVE = RESULTS / "surrogate_learning_curve.json"
 NS = (25, 50, 100, 200, 500)
 SEEDS = (0, 1, 2, 3, 4)
 CV_FOLDS = 5
+SHIPPED = EnsembleConfig()
+CLIP = SHIPPED.descriptor_clip
 
 
 def main() -> None:
@@ -48,7 +54,7 @@ def main() -> None:
     metals = sorted({r.metal for r in records})
     a_pos = {s: i for i, s in enumerate(smiles)}
     s_pos = {m: i for i, m in enumerate(metals)}
-    raw = Featurizer(FeaturizerConfig(mlip_features="none")).descriptors(smiles).double()
+    raw = Featurizer(SHIPPED.featurizer).descriptors(smiles).double()  # MLIP features too
     y = torch.tensor([r.gmae_ev for r in records], dtype=torch.float64)
     slab_idx = torch.tensor([s_pos[r.metal] for r in records])
     ads_idx = torch.tensor([a_pos[r.smiles] for r in records])
@@ -60,8 +66,7 @@ def main() -> None:
             for seed in SEEDS:
                 perm = np.random.default_rng(seed).permutation(len(records))
                 train, test = torch.tensor(perm[:n]), torch.tensor(perm[n:])
-                used = torch.unique(ads_idx[train])
-                desc = (raw - raw[used].mean(0)) / raw[used].std(0).clamp_min(1e-6)
+                desc = Standardizer(raw.shape[1], clip=CLIP).fit(raw[ads_idx[train]])(raw)
                 labels = PriorLabels(metals, slab_idx, smiles, desc, ads_idx, y)
                 fit_on = labels.subset(train)
                 folds = torch.tensor(np.random.default_rng(seed).permutation(n) % CV_FOLDS)
