@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from alloop.store.enums import JOB_TRANSITIONS, Fidelity, JobState, LabelStatus
@@ -107,34 +107,56 @@ def transition(session: Session, key: str, to: JobState, error: str | None = Non
     return row
 
 
+def _chunks(keys: Sequence[str]) -> list[list[str]]:
+    unique = list(dict.fromkeys(keys))
+    return [unique[at : at + _KEYS_PER_QUERY] for at in range(0, len(unique), _KEYS_PER_QUERY)]
+
+
+def _states(session: Session, chunk: Sequence[str]) -> dict[str, tuple[JobState, int, int]]:
+    """``key -> (state, job id, pair id)`` of the jobs of `chunk`, read in one query (no rows
+    loaded); an unknown key raises."""
+    query = select(JobRow.key, JobRow.state, JobRow.id, JobRow.pair_id).where(JobRow.key.in_(chunk))
+    found = {k: (JobState(st), i, p) for k, st, i, p in session.execute(query).all()}
+    for key in chunk:
+        if key not in found:
+            raise UnknownRecordError(f"no job with key {key!r}")
+    return found
+
+
+def _bulk_move(
+    session: Session,
+    chunk: Sequence[str],
+    found: dict[str, tuple[JobState, int, int]],
+    to: JobState,
+) -> None:
+    """What `_move` does to each job of `chunk` (states as `found` read them), as one UPDATE:
+    every transition checked first (all or none), and the UPDATE refused when a job changed
+    state since it was read (another writer)."""
+    for key in chunk:
+        current = found[key][0]
+        if to not in JOB_TRANSITIONS[current]:
+            raise _illegal(key, current, to)
+    values: dict[str, Any] = {"state": to.value}
+    if _counts_an_attempt(to):
+        values["attempts"] = JobRow.attempts + 1
+    sources = [f.value for f, nxt in JOB_TRANSITIONS.items() if to in nxt]
+    moved = session.execute(
+        update(JobRow).where(JobRow.key.in_(chunk), JobRow.state.in_(sources)).values(**values),
+        execution_options={"synchronize_session": False},
+    )
+    if moved.rowcount != len(chunk):  # type: ignore[attr-defined]  # a CursorResult
+        raise JobStateError(
+            f"{len(chunk) - moved.rowcount} of the jobs to turn {to.value} "  # type: ignore[attr-defined]
+            "changed state meanwhile (another writer); nothing recorded"
+        )
+
+
 def transition_many(session: Session, keys: Sequence[str], to: JobState) -> None:
     """Move every job of `keys` to `to` (all or none), in the caller's transaction: what
     `_move` does, as one checking query and one UPDATE per `_KEYS_PER_QUERY` keys (no rows
     loaded; the rows of `keys` must not be pending in the session)."""
-    unique = list(dict.fromkeys(keys))
-    for at in range(0, len(unique), _KEYS_PER_QUERY):
-        chunk = unique[at : at + _KEYS_PER_QUERY]
-        query = select(JobRow.key, JobRow.state).where(JobRow.key.in_(chunk))
-        states: dict[str, str] = {k: v for k, v in session.execute(query).all()}
-        for key in chunk:
-            if key not in states:
-                raise UnknownRecordError(f"no job with key {key!r}")
-            current = JobState(states[key])
-            if to not in JOB_TRANSITIONS[current]:
-                raise _illegal(key, current, to)
-        values: dict[str, Any] = {"state": to.value}
-        if _counts_an_attempt(to):
-            values["attempts"] = JobRow.attempts + 1
-        sources = [f.value for f, nxt in JOB_TRANSITIONS.items() if to in nxt]
-        moved = session.execute(
-            update(JobRow).where(JobRow.key.in_(chunk), JobRow.state.in_(sources)).values(**values),
-            execution_options={"synchronize_session": False},
-        )
-        if moved.rowcount != len(chunk):  # type: ignore[attr-defined]  # a CursorResult
-            raise JobStateError(
-                f"{len(chunk) - moved.rowcount} of the jobs to turn {to.value} "  # type: ignore[attr-defined]
-                "changed state meanwhile (another writer); nothing recorded"
-            )
+    for chunk in _chunks(keys):
+        _bulk_move(session, chunk, _states(session, chunk), to)
 
 
 def validate_label(label: NewLabel) -> None:
@@ -152,37 +174,38 @@ def validate_label(label: NewLabel) -> None:
 
 def complete(session: Session, key: str, label: NewLabel) -> LabelRow:
     """Record a RUNNING job's result and mark it DONE, in the caller's transaction."""
-    (row,) = complete_many(session, [(key, label)])
-    return row
+    complete_many(session, [(key, label)])
+    query = select(LabelRow).join(JobRow, LabelRow.job_id == JobRow.id).where(JobRow.key == key)
+    return session.scalars(query).one()
 
 
-def complete_many(session: Session, results: Sequence[tuple[str, NewLabel]]) -> list[LabelRow]:
-    """`complete` for many ``(job key, label)``, in the caller's transaction: the jobs are
-    read in a query per `_KEYS_PER_QUERY` jobs, and one flush writes them."""
+def complete_many(session: Session, results: Sequence[tuple[str, NewLabel]]) -> None:
+    """`complete` for many ``(job key, label)``, in the caller's transaction: per
+    `_KEYS_PER_QUERY` jobs one query reads their states, one INSERT writes the labels and one
+    UPDATE marks the jobs DONE (no rows loaded; the jobs must not be pending in the session)."""
     for _, label in results:
         validate_label(label)
     keys = [k for k, _ in results]
     if len(set(keys)) != len(keys):
         raise duplicate_result(next(k for k in keys if keys.count(k) > 1))
-    rows = get_jobs(session, keys)
-    out = []
-    for key, label in results:
-        row = rows[key]
-        # a label of a job not DONE (another writer's, mid-race) trips the UNIQUE job_id of
-        # the labels table at the flush: the callers turn that IntegrityError into this error
-        if row.state == JobState.DONE.value:
-            raise duplicate_result(key)
-        _move(row, JobState.DONE, None)
-        out.append(
-            LabelRow(
-                pair_id=row.pair_id,
-                job_id=row.id,
-                gmae_ev=label.gmae_ev,
-                status=label.status,
-                fidelity=label.fidelity,
-                provenance=dict(label.provenance),
-            )
-        )
-    session.add_all(out)
-    session.flush()
-    return out
+    labels = dict(results)
+    for chunk in _chunks(keys):
+        found = _states(session, chunk)
+        for key in chunk:
+            if found[key][0] is JobState.DONE:
+                raise duplicate_result(key)
+        # labels first: a job another writer completed mid-race trips the UNIQUE job_id of
+        # the labels table here, and the callers turn that IntegrityError into the refusal
+        rows = [
+            {
+                "pair_id": found[key][2],
+                "job_id": found[key][1],
+                "gmae_ev": labels[key].gmae_ev,
+                "status": labels[key].status,
+                "fidelity": labels[key].fidelity,
+                "provenance": dict(labels[key].provenance),
+            }
+            for key in chunk
+        ]
+        session.execute(insert(LabelRow), rows)
+        _bulk_move(session, chunk, found, JobState.DONE)

@@ -59,6 +59,7 @@ import os
 import platform
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import warnings
@@ -311,7 +312,9 @@ def main() -> None:
         "cpu_count": os.cpu_count(), "load_average_before": uptime_before,
         "load_average_after": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "python": platform.python_version(), "dask": _version("distributed"),
-        "command": "make bench-scheduler", "target_ms_per_job": TARGET_MS,
+        "command": ("make bench-scheduler" if len(sys.argv) == 1 else
+                    "python benchmarks/loop/scheduler_scale.py " + " ".join(sys.argv[1:])),
+        "target_ms_per_job": TARGET_MS,
     }  # fmt: skip
     write(args.out, {"runs": runs, "meta": meta})
 
