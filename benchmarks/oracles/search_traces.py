@@ -86,6 +86,8 @@ def walk(which: str, cap: int, out: Path) -> None:
                 "force_calls": r["force_calls"],
                 "source": r["source"],
                 "site_kind": r["site_kind"],
+                "binding_atom": r["binding_atom"],
+                "orientation": r["orientation"],
             }
             for r in result.provenance.get("placements", [])
         ]
