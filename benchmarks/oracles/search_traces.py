@@ -46,6 +46,8 @@ TOLERANCE_EV = ORACLE_DEFAULTS.tolerance_ev
 PATIENCES = (3, 4, 5, 6, 8)
 MIN_VALID = (0, 1, 2, 3, 4, 5, 6)
 CAPS = (20, 30, 40)
+#: skip a (binding atom, orientation) after this many relaxations of it, none valid
+PRUNE_AFTER = (1, 2, 3)
 
 
 def pairs_of(which: str) -> list[Any]:
@@ -140,6 +142,34 @@ def replay(data: list[tuple[str, list[dict[str, Any]], float]], rule: tuple[int,
     return ok, used, missed
 
 
+def pruned(
+    steps: list[dict[str, Any]], patience: int, cap: int, after: int
+) -> tuple[int, list[float]]:
+    """The shipped rule on a walk that skips (without relaxing) every placement whose (binding
+    atom, orientation) has been relaxed ``after`` times in this search with no valid result.
+    Skipping does not change which placements the plan makes (they are built as it is walked,
+    relaxed or not), so the replay is exact while the walk lasts. (relaxations, valid energies)."""
+    rule = StopRule(patience, TOLERANCE_EV)
+    tried: dict[tuple[int, str], int] = {}
+    valid_of: dict[tuple[int, str], int] = {}
+    vals: list[float] = []
+    n = 0
+    for s in steps:
+        combo = (s["binding_atom"], s["orientation"])
+        if tried.get(combo, 0) >= after and not valid_of.get(combo, 0):
+            continue
+        n += 1
+        valid = not s["flags"] and s["e_ads_ev"] is not None
+        tried[combo] = tried.get(combo, 0) + 1
+        valid_of[combo] = valid_of.get(combo, 0) + valid
+        if valid:
+            vals.append(s["e_ads_ev"])
+        rule.observe(s["e_ads_ev"] if valid else None)
+        if rule.done or n >= cap:
+            break
+    return n, vals
+
+
 def first_hit(steps: list[dict[str, Any]], dense: float) -> int | None:
     """1-based position of the first valid placement within SUCCESS_EV of the dense minimum."""
     for i, s in enumerate(steps):
@@ -212,6 +242,28 @@ def sweep(sets: list[str]) -> None:
         )
         tag = " (shipped)" if rule == shipped else ""
         lines.append(f"| {rule}{tag} | {cells} |")
+    lines += [
+        "",
+        "The shipped rule when the search skips every placement whose (binding atom, "
+        "orientation) was relaxed K times in this search with no valid result:",
+        "",
+        "| K | " + " | ".join(f"{w}: success | {w}: relaxations" for w in sets) + " |",
+        "| --- | " + " | ".join("--- | ---" for _ in sets) + " |",
+    ]
+    out["pruned"] = {}
+    for after in PRUNE_AFTER:
+        cells = []
+        for w in sets:
+            ok = used = 0
+            for _, steps, dense in data[w]:
+                n, vals = pruned(steps, shipped[0], shipped[2], after)
+                used += n
+                ok += bool(vals) and min(vals) - dense <= SUCCESS_EV
+            out["pruned"][f"{after}/{w}"] = {"success": ok / len(data[w]),
+                                            "relaxations": used / len(data[w])}  # fmt: skip
+            cells.append(f"{ok / len(data[w]):.2f} | {used / len(data[w]):.1f}")
+        lines.append(f"| {after} | " + " | ".join(cells) + " |")
+    (RESULTS / "oracles_search_rules.json").write_text(json.dumps(out, indent=1))
     never = sorted(p for p, h in hits.items() if h is None)
     late = sorted(p for p, h in hits.items() if h is not None and h > 10)
     lines += [
