@@ -56,26 +56,21 @@ def propose(session: Session, round_id: int | None, specs: Sequence[NewJob]) -> 
 _KEYS_PER_QUERY = 500
 
 
-def get_jobs(session: Session, keys: Sequence[str]) -> dict[str, JobRow]:
-    """The jobs of `keys`, by key, in a query per `_KEYS_PER_QUERY` keys."""
-    found: dict[str, JobRow] = {}
-    unique = list(dict.fromkeys(keys))
-    for at in range(0, len(unique), _KEYS_PER_QUERY):
-        chunk = unique[at : at + _KEYS_PER_QUERY]
-        found.update(
-            (r.key, r) for r in session.scalars(select(JobRow).where(JobRow.key.in_(chunk)))
+def _job(session: Session, key: str) -> JobRow:
+    row = session.scalars(select(JobRow).where(JobRow.key == key)).one_or_none()
+    if row is None:
+        raise UnknownRecordError(f"no job with key {key!r}")
+    return row
+
+
+def _check_transition(key: str, current: JobState, to: JobState) -> None:
+    """The state machine's rule for a job's next state: raise unless `current -> to` is one
+    of `JOB_TRANSITIONS`."""
+    if to not in JOB_TRANSITIONS[current]:
+        allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[current])) or "none"
+        raise JobStateError(
+            f"job {key!r}: illegal transition {current.value} -> {to.value} (allowed: {allowed})"
         )
-    missing = [k for k in unique if k not in found]
-    if missing:
-        raise UnknownRecordError(f"no job with key {missing[0]!r}")
-    return found
-
-
-def _illegal(key: str, current: JobState, to: JobState) -> JobStateError:
-    allowed = ", ".join(sorted(s.value for s in JOB_TRANSITIONS[current])) or "none"
-    return JobStateError(
-        f"job {key!r}: illegal transition {current.value} -> {to.value} (allowed: {allowed})"
-    )
 
 
 def duplicate_result(key: str) -> DuplicateResultError:
@@ -89,10 +84,8 @@ def _counts_an_attempt(to: JobState) -> bool:
 
 
 def _move(row: JobRow, to: JobState, error: str | None) -> None:
-    """The state machine's one rule for a job's next state, on a loaded row."""
-    current = JobState(row.state)
-    if to not in JOB_TRANSITIONS[current]:
-        raise _illegal(row.key, current, to)
+    """A job's next state, on a loaded row (`_bulk_move` does the same for many, unloaded)."""
+    _check_transition(row.key, JobState(row.state), to)
     if _counts_an_attempt(to):
         row.attempts += 1
     row.state = to.value
@@ -101,7 +94,7 @@ def _move(row: JobRow, to: JobState, error: str | None) -> None:
 
 
 def transition(session: Session, key: str, to: JobState, error: str | None = None) -> JobRow:
-    row = get_jobs(session, [key])[key]
+    row = _job(session, key)
     _move(row, to, error)
     session.flush()
     return row
@@ -133,9 +126,7 @@ def _bulk_move(
     every transition checked first (all or none), and the UPDATE refused when a job changed
     state since it was read (another writer)."""
     for key in chunk:
-        current = found[key][0]
-        if to not in JOB_TRANSITIONS[current]:
-            raise _illegal(key, current, to)
+        _check_transition(key, found[key][0], to)
     values: dict[str, Any] = {"state": to.value}
     if _counts_an_attempt(to):
         values["attempts"] = JobRow.attempts + 1
@@ -191,9 +182,10 @@ def complete_many(session: Session, results: Sequence[tuple[str, NewLabel]]) -> 
     labels = dict(results)
     for chunk in _chunks(keys):
         found = _states(session, chunk)
-        for key in chunk:
+        for key in chunk:  # refused before anything is written
             if found[key][0] is JobState.DONE:
                 raise duplicate_result(key)
+            _check_transition(key, found[key][0], JobState.DONE)
         # labels first: a job another writer completed mid-race trips the UNIQUE job_id of
         # the labels table here, and the callers turn that IntegrityError into the refusal
         rows = [
