@@ -35,10 +35,14 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-#: set name -> (module with the pairs, function, results file with the dense minima)
+from search_efficiency import search_oracles  # noqa: E402
+from search_fresh import fresh_pairs  # noqa: E402
+from search_heldout import held_out_pairs  # noqa: E402
+
+#: set name -> (its pairs, results file with its dense minima)
 SETS = {
-    "fresh": ("search_fresh", "fresh_pairs", "oracles_search_fresh.json"),
-    "heldout": ("search_heldout", "held_out_pairs", "oracles_search_heldout.json"),
+    "fresh": (fresh_pairs, "oracles_search_fresh.json"),
+    "heldout": (held_out_pairs, "oracles_search_heldout.json"),
 }
 SUCCESS_EV = 0.1
 TOLERANCE_EV = ORACLE_DEFAULTS.tolerance_ev
@@ -50,34 +54,17 @@ CAPS = (20, 30, 40)
 PRUNE_AFTER = (1, 2, 3)
 
 
-def pairs_of(which: str) -> list[Any]:
-    module, func, _ = SETS[which]
-    mod = __import__(module)
-    return list(getattr(mod, func)())
-
-
 def walk(which: str, cap: int, out: Path) -> None:
     """One never-stopping adaptive walk per pair, appended to ``out`` (jsonl)."""
-    from alloop.oracles.mlip_oracle import MLIPOracle
-    from alloop.oracles.settings import MLIPOracleSettings
-
     done = (
         {json.loads(line)["pair"] for line in out.read_text().splitlines()}
         if out.is_file()
         else set()
     )
-    oracle = MLIPOracle(
-        MLIPOracleSettings(
-            calculator="emt",
-            fmax_ev_per_ang=ORACLE_DEFAULTS.fmax_ev_per_ang,
-            max_steps=ORACLE_DEFAULTS.max_steps,
-            max_placements=cap,
-            patience=cap,
-            tolerance_ev=ORACLE_DEFAULTS.tolerance_ev,
-            seed=0,
-        )
-    )
-    for pair in pairs_of(which):
+    # the sets' own adaptive search (seed 0, their settings), never stopping before `cap`
+    _, adaptive = search_oracles(100, cap, [cap], TOLERANCE_EV)
+    oracle = adaptive[cap]
+    for pair in SETS[which][0]():
         if pair.key in done:
             continue
         result = oracle.label(pair)
@@ -100,7 +87,7 @@ def walk(which: str, cap: int, out: Path) -> None:
 
 
 def dense_minima(which: str) -> dict[str, float]:
-    data = json.loads((RESULTS / SETS[which][2]).read_text())
+    data = json.loads((RESULTS / SETS[which][1]).read_text())
     rows = data["pairs"]
     if isinstance(rows, dict):  # keyed by patience: every key holds the same dense minimum
         rows = next(iter(rows.values()))
