@@ -31,6 +31,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline import fit_predict_trees, tree_features  # noqa: E402
 from curve_report import summarise_curve, write_curve_markdown, write_curve_plot  # noqa: E402
-from splits import molecule_split  # noqa: E402
+from splits import curve_split, molecule_split  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "benchmarks" / "results" / "surrogate_learning_curve"
@@ -183,8 +184,7 @@ def run_one(task: tuple[str, str, int, int]) -> tuple[str, dict]:
     d = _data()
     n_pairs = len(d["y"])
     if split == "random":
-        perm = np.random.default_rng(seed).permutation(n_pairs)
-        train, test = perm[:n], perm[n:]
+        train, test = curve_split(n_pairs, n, seed)
     else:
         tr, va, te = molecule_split(d["molecules"], seed)
         train = np.concatenate([tr, va])
@@ -192,6 +192,13 @@ def run_one(task: tuple[str, str, int, int]) -> tuple[str, dict]:
         test = te
     row = fit_trees(train, test, seed) if who == "trees" else fit_model(who, train, test, seed)
     return task_key(task), row | {"n_train": len(train), "n_test": len(test)}
+
+
+def record(runs: dict, key: str, row: dict, save: Callable[[], None]) -> None:
+    """Keep a finished fit's row, show it, and save the results file (the run resumes)."""
+    runs[key] = row
+    print(key, {k: round(v, 3) for k, v in row.items()}, flush=True)
+    save()
 
 
 def task_key(task: tuple[str, str, int, int]) -> str:
@@ -240,15 +247,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
             for key, row in pool.map(run_one, todo):
-                runs[key] = row
-                print(key, {k: round(v, 3) for k, v in row.items()}, flush=True)
-                save()
+                record(runs, key, row, save)
     else:
         for task in todo:
-            key, row = run_one(task)
-            runs[key] = row
-            print(key, {k: round(v, 3) for k, v in row.items()}, flush=True)
-            save()
+            record(runs, *run_one(task), save)
     save()
     print(f"wrote {json_path} in {time.perf_counter() - t_start:.0f} s", flush=True)
 

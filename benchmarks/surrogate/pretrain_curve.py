@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from learning_curve import _data, _metrics, fit_trees  # noqa: E402
+from learning_curve import _data, _metrics, fit_trees, record  # noqa: E402
 from pretrain_report import write_pretrain_markdown  # noqa: E402
 from splits import molecule_halves  # noqa: E402
 
@@ -221,10 +221,7 @@ def main(argv: list[str] | None = None) -> None:
             row = fit_trees(train, test, seed)
         else:
             row = fit_model(who, train, test, seed, ckpts.get(seed) if who != "shipped" else None)
-        key = f"{who}|{n}|{seed}"
-        runs[key] = row | {"n_train": len(train), "n_test": len(test)}
-        print(key, {k: round(v, 3) for k, v in row.items()}, flush=True)
-        save()
+        record(runs, f"{who}|{n}|{seed}", row | {"n_train": len(train), "n_test": len(test)}, save)
     save()
     print(f"wrote {json_path} in {time.perf_counter() - t_start:.0f} s", flush=True)
 

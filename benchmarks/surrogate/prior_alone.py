@@ -19,6 +19,7 @@ Writes benchmarks/results/surrogate_prior_alone.json and .md.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,24 +27,46 @@ import numpy as np
 import torch
 
 from alloop.oracles.fg_data import fg_data_root
+from alloop.surrogate.crossfit import fit_member_priors
 from alloop.surrogate.featurizer import Featurizer
 from alloop.surrogate.fg import read_fg_table
 from alloop.surrogate.normalizers import Standardizer
-from alloop.surrogate.prior import (
-    STRENGTH_GRIDS,
-    PriorLabels,
-    choose_strength,
-    fit_scaling_prior,
-)
 from alloop.surrogate.types import EnsembleConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from splits import curve_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CURVE = RESULTS / "surrogate_learning_curve.json"
 NS = (25, 50, 100, 200, 500)
 SEEDS = (0, 1, 2, 3, 4)
-CV_FOLDS = 5
 SHIPPED = EnsembleConfig()
 CLIP = SHIPPED.descriptor_clip
+
+
+def prior_alone_mae(
+    metals: list[str],
+    slab_idx: torch.Tensor,
+    smiles: list[str],
+    raw: torch.Tensor,
+    ads_idx: torch.Tensor,
+    y: torch.Tensor,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+    prior_mean: str = "scaling",
+) -> float:
+    """Test MAE (eV) of the prior alone, fit on the pairs `train` as an ensemble of that seed
+    fits its members' prior (`fit_member_priors`: descriptors standardised and clipped over
+    the labels' adsorbates, strengths by the same cross-validation), scored on `test`."""
+    tr, te = torch.as_tensor(train), torch.as_tensor(test)
+    desc = Standardizer(raw.shape[1], clip=CLIP).fit(raw[ads_idx[tr]])(raw)
+    (prior,) = fit_member_priors(
+        metals, slab_idx, smiles, desc, ads_idx, y, torch.zeros_like(y, dtype=torch.long),
+        [(tr, tr[:0])], seed, prior_mean,
+    )  # fmt: skip
+    pred = prior.predict(metals, slab_idx[te], smiles, desc, ads_idx[te])
+    return float((pred - y[te]).abs().mean())
 
 
 def main() -> None:
@@ -64,16 +87,10 @@ def main() -> None:
         for n in NS:
             maes: list[float | None] = []
             for seed in SEEDS:
-                perm = np.random.default_rng(seed).permutation(len(records))
-                train, test = torch.tensor(perm[:n]), torch.tensor(perm[n:])
-                desc = Standardizer(raw.shape[1], clip=CLIP).fit(raw[ads_idx[train]])(raw)
-                labels = PriorLabels(metals, slab_idx, smiles, desc, ads_idx, y)
-                fit_on = labels.subset(train)
-                folds = torch.tensor(np.random.default_rng(seed).permutation(n) % CV_FOLDS)
-                strength = choose_strength(fit_on, folds, STRENGTH_GRIDS[prior_mean])
-                prior = fit_scaling_prior(fit_on, strength)
-                scored = labels.subset(test)
-                maes.append(float((scored.predict(prior) - scored.y_ev).abs().mean()))
+                train, test = curve_split(len(records), n, seed)
+                maes.append(prior_alone_mae(
+                    metals, slab_idx, smiles, raw, ads_idx, y, train, test, seed, prior_mean
+                ))  # fmt: skip
             rows[f"prior_{prior_mean}|{n}"] = {"mae_ev": maes}
     for who in ("shipped", "trees"):
         for n in NS:

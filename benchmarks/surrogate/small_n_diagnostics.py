@@ -41,11 +41,12 @@ from alloop.surrogate.descriptors import descriptor_names
 from alloop.surrogate.featurizer import Featurizer
 from alloop.surrogate.fg import read_fg_table
 from alloop.surrogate.normalizers import Standardizer
-from alloop.surrogate.prior import STRENGTH_GRIDS, PriorLabels, choose_strength, fit_scaling_prior
 from alloop.surrogate.types import EnsembleConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import _PROPS  # noqa: E402
+from prior_alone import prior_alone_mae  # noqa: E402
+from splits import curve_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SHIPPED = EnsembleConfig()
@@ -69,8 +70,7 @@ class Data:
         self.full = Featurizer(SHIPPED.featurizer).descriptors(self.smiles).double()
 
     def split(self, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        perm = np.random.default_rng(seed).permutation(len(self.y))
-        return perm[:n], perm[n:]
+        return curve_split(len(self.y), n, seed)
 
 
 def rank_one(d: Data, iters: int = 50) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -179,16 +179,9 @@ def _morgan(smiles: list[str]) -> torch.Tensor:
 
 
 def prior_alone(d: Data, raw: torch.Tensor, seed: int, n: int) -> float:
-    tr, te = d.split(seed, n)
-    y = torch.tensor(d.y)
-    s_idx, a_idx = torch.tensor(d.mi), torch.tensor(d.ai)
-    desc = Standardizer(raw.shape[1], clip=SHIPPED.descriptor_clip).fit(raw[a_idx[tr]])(raw)
-    labels = PriorLabels(d.metals, s_idx, d.smiles, desc, a_idx, y)
-    fit_on = labels.subset(torch.tensor(tr))
-    folds = torch.tensor(np.random.default_rng(seed).permutation(n) % 5)
-    prior = fit_scaling_prior(fit_on, choose_strength(fit_on, folds, STRENGTH_GRIDS["scaling"]))
-    scored = labels.subset(torch.tensor(te))
-    return float((scored.predict(prior) - scored.y_ev).abs().mean())
+    train, test = d.split(seed, n)
+    return prior_alone_mae(d.metals, torch.tensor(d.mi), d.smiles, raw, torch.tensor(d.ai),
+                           torch.tensor(d.y), train, test, seed)  # fmt: skip
 
 
 def gp(d: Data, tanimoto: torch.Tensor, seed: int, n: int, steps: int = 300) -> float:

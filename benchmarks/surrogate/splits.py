@@ -8,6 +8,13 @@ import numpy as np
 ANOMALIES = {("Ru", "oximes/49Y3"), ("Fe", "aromatics/44S1")}
 
 
+def curve_split(n_pairs: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The learning curve's random split: the first `n` pairs of a seeded permutation are
+    labelled, every other pair is scored."""
+    perm = np.random.default_rng(seed).permutation(n_pairs)
+    return perm[:n], perm[n:]
+
+
 def random_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     a, b = int(round(0.8 * n)), int(round(0.9 * n))
