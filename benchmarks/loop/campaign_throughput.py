@@ -197,9 +197,21 @@ def main() -> None:
     out = args.out or RESULTS / (
         "campaign_throughput" if args.label_kind == "short" else "campaign_throughput_shipped"
     )
-    for kind, workers in VARIANTS:
-        if f"{kind}-{workers}" not in args.executors:
-            continue
+    meta = {
+        "calculator": args.calculator, "labels": args.labels, "seed": args.seed,
+        "label_kind": args.label_kind, "oracle_search": LABEL_KINDS[args.label_kind] or "defaults",
+        "cpu_count": os.cpu_count(), "torch_default_threads": default_threads,
+        "load_average_before": load_before,
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "python": platform.python_version(), "torch": torch.__version__,
+        "command": " ".join(["python", *(a.replace(str(REPO) + "/", "") for a in sys.argv)]),
+        "note": "run one after another in one process, in the order given; load averages say "
+        "what else ran",
+    }  # fmt: skip
+    # in the order asked for, each written as soon as it is measured (a long run stopped early
+    # keeps what it finished)
+    for name in dict.fromkeys(args.executors):
+        kind, workers = name.rsplit("-", 1)[0], int(name.rsplit("-", 1)[1])
         cfg = parse_config(
             campaign_config(args.calculator, args.labels, args.seed, kind, workers,
                             args.label_kind)
@@ -209,20 +221,12 @@ def main() -> None:
         print(json.dumps(runs[f"{kind}-{workers}"], indent=1), flush=True)
         if kind == "inprocess":
             checks = thread_check(cfg, runs[f"{kind}-{workers}"]["campaign"], default_threads)
-    base = runs["inprocess-1"]["labels_per_hour"] if "inprocess-1" in runs else None
-    for run in runs.values():
-        run["ratio_to_inprocess_1"] = run["labels_per_hour"] / base if base else None
-    meta = {
-        "calculator": args.calculator, "labels": args.labels, "seed": args.seed,
-        "label_kind": args.label_kind, "oracle_search": LABEL_KINDS[args.label_kind] or "defaults",
-        "cpu_count": os.cpu_count(), "torch_default_threads": default_threads,
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "python": platform.python_version(), "torch": torch.__version__,
-        "command": " ".join(["python", *(a.replace(str(REPO) + "/", "") for a in sys.argv)]),
-        "note": "run one after another in one process; load averages say what else ran",
-    }  # fmt: skip
-    write(out, {"runs": runs, "thread_fix": checks, "meta": meta})
+        base = runs["inprocess-1"]["labels_per_hour"] if "inprocess-1" in runs else None
+        for run in runs.values():
+            run["ratio_to_inprocess_1"] = run["labels_per_hour"] / base if base else None
+        meta["load_average_after"] = os.getloadavg()
+        meta["finished"] = list(runs)
+        write(out, {"runs": runs, "thread_fix": checks, "meta": meta})
 
 
 def write(out: Path, data: dict[str, Any]) -> None:
