@@ -78,10 +78,14 @@ class AdsGTLayer(nn.Module):
         n, heads, d = h.shape[0], self.num_heads, self.head_dim
         q, k, v, gi, gj = self.node_proj(h).chunk(5, dim=-1)  # each n x H
         bias = self.edge_bias(basis)  # E x 2heads
-        logits = (q[dst] * k[src]).view(-1, heads, d).sum(-1) / math.sqrt(d) + bias[:, :heads]
+        # index_select, not q[dst]: its backward is an index_add, several times faster on CPU
+        # than advanced indexing's index_put (measured in a training round's profile)
+        q_e, gi_e = q.index_select(0, dst), gi.index_select(0, dst)
+        k_e, gj_e, v_e = k.index_select(0, src), gj.index_select(0, src), v.index_select(0, src)
+        logits = (q_e * k_e).view(-1, heads, d).sum(-1) / math.sqrt(d) + bias[:, :heads]
         alpha = softmax(logits, dst, num_nodes=n) * envelope.unsqueeze(-1)  # E x heads
-        gate = torch.sigmoid((gi[dst] + gj[src]).view(-1, heads, d) + bias[:, heads:, None])
-        value = (v[src] + self.edge_value(basis)).view(-1, heads, d)
+        gate = torch.sigmoid((gi_e + gj_e).view(-1, heads, d) + bias[:, heads:, None])
+        value = (v_e + self.edge_value(basis)).view(-1, heads, d)
         msg = ((alpha.unsqueeze(-1) * gate) * value).reshape(-1, self.hidden_dim)
         agg = torch.zeros(n, self.hidden_dim, dtype=h.dtype, device=h.device)
         agg.index_add_(0, dst, msg)

@@ -112,7 +112,7 @@ def run_variant(cfg: AlloopConfig, where: Path) -> dict[str, Any]:
         busy_s = sum(float(lab.provenance.get("wall_s") or 0.0) for lab in labels)
         workers = cfg.executor.workers
         surfaces = {store.pair(lab.pair_key).surface_key for lab in labels}
-        return {
+        return force_call_stats(labels) | {
             "executor": cfg.executor.kind,
             "workers": workers,
             "labels": len(labels),
@@ -132,6 +132,33 @@ def run_variant(cfg: AlloopConfig, where: Path) -> dict[str, Any]:
             "campaign_wall_s": wall_s,
             "campaign": str(path),
         }
+
+
+def force_call_stats(labels: list[Any]) -> dict[str, Any]:
+    """Force calls of the labels' relaxations and their seconds per call. The searches are
+    deterministic (same seed, same pairs), so executors run the same force calls; what differs
+    between them is the time each call takes where it runs."""
+    placements = [p for lab in labels for p in lab.provenance.get("placements") or []]
+    calls = sum(int(p.get("force_calls") or 0) for p in placements)
+    relax_s = sum(float(p.get("wall_s") or 0.0) for p in placements)
+    return {
+        "force_calls": calls,
+        "relaxation_s": relax_s,
+        "ms_per_force_call": 1000 * relax_s / calls if calls else None,
+    }
+
+
+def rescan(out: Path) -> None:
+    """Add the force-call figures to an earlier run's results from its campaigns (which its
+    JSON names), then rewrite the results."""
+    from alloop.store import CampaignStore
+
+    data = json.loads(out.with_suffix(".json").read_text())
+    for run in data["runs"].values():
+        with CampaignStore.open(run["campaign"]) as store:
+            run.update(force_call_stats(store.labels()))
+    data["meta"]["force_calls_rescanned_from_campaigns"] = True
+    write(out, data)
 
 
 def thread_check(cfg: AlloopConfig, campaign: str, default_threads: int) -> dict[str, Any]:
@@ -176,6 +203,11 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--keep", type=Path, default=None, help="keep the campaigns here")
     parser.add_argument(
+        "--rescan", action="store_true",
+        help="recompute the force-call figures of the results at --out (or the default) from "
+        "the campaigns they name, and rewrite them; runs nothing",
+    )  # fmt: skip
+    parser.add_argument(
         "--max-load", type=float, default=None,
         help="refuse to start when the 1-minute load average is above this",
     )  # fmt: skip
@@ -183,6 +215,12 @@ def main() -> None:
     if args.labels < 6:  # round 1 trains on the first half, split into training and validation
         parser.error(f"--labels must be >= 6, got {args.labels}")
     warnings.filterwarnings("ignore")
+    out = args.out or RESULTS / (
+        "campaign_throughput" if args.label_kind == "short" else "campaign_throughput_shipped"
+    )
+    if args.rescan:
+        rescan(out)
+        return
     load_before = os.getloadavg()
     if args.max_load is not None and load_before[0] > args.max_load:
         raise SystemExit(
@@ -194,9 +232,6 @@ def main() -> None:
     where.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
     checks: dict[str, Any] = {}
-    out = args.out or RESULTS / (
-        "campaign_throughput" if args.label_kind == "short" else "campaign_throughput_shipped"
-    )
     meta = {
         "calculator": args.calculator, "labels": args.labels, "seed": args.seed,
         "label_kind": args.label_kind, "oracle_search": LABEL_KINDS[args.label_kind] or "defaults",
@@ -247,15 +282,16 @@ def write(out: Path, data: dict[str, Any]) -> None:
         f"{meta['load_average_before'][0]:.2f}, after {meta['load_average_after'][0]:.2f}.",
         "",
         "| executor | labels/h | × inprocess-1 | s/label | worker utilisation | slab "
-        "relaxations / surfaces | train s per round |",
-        "|---|---|---|---|---|---|---|",
+        "relaxations / surfaces | train s per round | force calls | ms per force call |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in data["runs"].items():
         train = ", ".join(f"{t:.1f}" for t in r["train_s_per_round"]) or "—"
         lines.append(
             f"| {name} | {f(r['labels_per_hour'], 0)} | {f(r['ratio_to_inprocess_1'])} | "
             f"{f(r['seconds_per_label'], 1)} | {f(r['worker_utilisation'])} | "
-            f"{r['slab_relaxations']} / {r['n_surfaces']} | {train} |"
+            f"{r['slab_relaxations']} / {r['n_surfaces']} | {train} | "
+            f"{r.get('force_calls', '—')} | {f(r.get('ms_per_force_call'), 0)} |"
         )
     dask, proc = data["runs"].get("dask-2"), data["runs"].get("process-2")
     if dask and proc and dask["labels_per_hour"] and proc["labels_per_hour"]:

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             ("holdout", "the holdout default"),
             ("previous", "the previous default"),
         ):
-            if (other, n) in by:
+            if (other, n) in by and ("shipped", n) in by:  # a ratio needs both
                 a, b = by[("shipped", n)], by[(other, n)]
                 lines.append(
                     f"\nAt {n} labels {words} took {b['train_wall_s'] / a['train_wall_s']:.2f}x "
