@@ -88,7 +88,7 @@ bench-oracles-sites-steps: $(STAMP)     ## the search steered by (site-supervise
 bench-throughput: $(STAMP)     ## executors on a real SevenNet-MF-0 campaign (12 labels), ~20 min on 2 free cores
 	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5
 
-bench-throughput-shipped: $(STAMP)     ## the same with the oracle's shipped search (minutes per label): process-2, inprocess-1, dask-2 in that order, each written when done; hours on 2 free cores
+bench-throughput-shipped: $(STAMP)     ## the same with the oracle's shipped search (minutes per label): process-2, inprocess-1, dask-2 in that order, each written when done; ~70 min on 2 free cores
 	$(BIN)/python benchmarks/loop/campaign_throughput.py --max-load 0.5 --label-kind shipped --executors process-2 inprocess-1 dask-2
 
 bench-scheduler: $(STAMP)     ## 10,000 tiny jobs through the engine, the store and a Dask LocalCluster of 8 workers, one killed; ~16 min on 2 free cores
