@@ -105,7 +105,7 @@ bench-loop: $(STAMP)     ## active learning vs random vs trees on FG replay, ~90
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py
 
 bench-loop-shipped: $(STAMP)     ## EI and trees on FG replay with the shipped surrogate (to 450 labels, 3 seeds), ~21 min on 2 cores
-	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py --surrogate shipped --agents ei trees_lcb --checkpoints 200 400 --workers 2 --no-overhead --work /tmp/alloop-bench-loop-shipped-400 --stem loop_al_shipped_400
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/run.py --surrogate shipped --agents ei trees_lcb --checkpoints 200 400 --workers 2 --no-overhead --stem loop_al_shipped_400
 
 bench-lowfi: $(STAMP)     ## SevenNet-MF-0 companion of the FG table (needs ../shared/data/fg), ~30 min + relaxations
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/multifidelity/lowfi_table.py

@@ -26,7 +26,9 @@ of what is measured):
 Smoke run on EMT (seconds; results elsewhere):
     .venv/bin/python benchmarks/loop/campaign_throughput.py --calculator emt --labels 6 \
         --out /tmp/throughput
-Writes benchmarks/results/campaign_throughput.json and .md.
+Writes benchmarks/results/campaign_throughput.json and .md (each executor as soon as it
+finishes). ``--rescan`` recomputes the force-call columns from the campaigns a results file
+names (they live in a temporary folder unless ``--keep``).
 """
 
 from __future__ import annotations
@@ -153,8 +155,16 @@ def rescan(out: Path) -> None:
     JSON names), then rewrite the results."""
     from alloop.store import CampaignStore
 
-    data = json.loads(out.with_suffix(".json").read_text())
-    for run in data["runs"].values():
+    results = out.with_suffix(".json")
+    if not results.is_file():
+        raise SystemExit(f"--rescan: no results at {results}; run the benchmark first")
+    data = json.loads(results.read_text())
+    for name, run in data["runs"].items():
+        if not Path(run["campaign"]).is_file():
+            raise SystemExit(
+                f"--rescan: {name}'s campaign {run['campaign']} is gone; rerun the benchmark "
+                "(with --keep DIR to keep the campaigns somewhere lasting)"
+            )
         with CampaignStore.open(run["campaign"]) as store:
             run.update(force_call_stats(store.labels()))
     data["meta"]["force_calls_rescanned_from_campaigns"] = True
@@ -245,17 +255,18 @@ def main() -> None:
     }  # fmt: skip
     # in the order asked for, each written as soon as it is measured (a long run stopped early
     # keeps what it finished)
+    variants = {f"{k}-{w}": (k, w) for k, w in VARIANTS}
     for name in dict.fromkeys(args.executors):
-        kind, workers = name.rsplit("-", 1)[0], int(name.rsplit("-", 1)[1])
+        kind, workers = variants[name]
         cfg = parse_config(
             campaign_config(args.calculator, args.labels, args.seed, kind, workers,
                             args.label_kind)
         )  # fmt: skip
-        print(f"running {kind}-{workers} ...", flush=True)
-        runs[f"{kind}-{workers}"] = run_variant(cfg, where) | {"label_kind": args.label_kind}
-        print(json.dumps(runs[f"{kind}-{workers}"], indent=1), flush=True)
+        print(f"running {name} ...", flush=True)
+        runs[name] = run_variant(cfg, where) | {"label_kind": args.label_kind}
+        print(json.dumps(runs[name], indent=1), flush=True)
         if kind == "inprocess":
-            checks = thread_check(cfg, runs[f"{kind}-{workers}"]["campaign"], default_threads)
+            checks = thread_check(cfg, runs[name]["campaign"], default_threads)
         base = runs["inprocess-1"]["labels_per_hour"] if "inprocess-1" in runs else None
         for run in runs.values():
             run["ratio_to_inprocess_1"] = run["labels_per_hour"] / base if base else None

@@ -7,7 +7,8 @@ One command (from the repository root)::
 runs, for every seed, a start of 50 random labels then batches of 50 up to 1,050 labels with
 each AdsMT agent (random, uncertainty, EI toward strong binding, LCB, target window, EI with a
 max-sigma share) through the real engine, and the bootstrap-tree LCB baseline in the same run.
-Each finished (agent, seed) is cached as JSON under ``--work`` so an interrupted run resumes.
+Each finished (agent, seed) is cached as JSON under ``--work`` with the settings that made it,
+so an interrupted run resumes; a cached run made with other settings is run again.
 Writes ``benchmarks/results/loop_al.json``, ``loop_al.md`` and ``loop_al_*.png``:
 
 (a) labels needed to find 27 of the 30 strongest binders, with and without the two dissociated
@@ -74,6 +75,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What makes two runs of one (agent, seed) the same run: a cached run is reused only when
+    it was made with these (another budget or surrogate in the same ``--work`` runs again)."""
+    return {
+        "surrogate": args.surrogate, "start": args.start, "batch": args.batch,
+        "budget": max(args.checkpoints) + args.batch, "members": args.members,
+        "hidden_dim": args.hidden_dim, "max_epochs": args.max_epochs,
+        "patience": args.patience, "train_batch": args.train_batch,
+    }  # fmt: skip
+
+
+def cached_run(args: argparse.Namespace, agent: str, seed: int) -> dict[str, Any] | None:
+    """The cached run of (agent, seed) made with this run's settings, else None."""
+    path = args.work / f"{agent}-{seed}.json"
+    if not path.exists():
+        return None
+    run = json.loads(path.read_text())
+    return run if run.get("settings") == run_settings(args) else None
+
+
 def _task(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, float]:
     agent, seed, args = job
     from agents import run_adsmt_agent, run_tree_agent
@@ -82,7 +103,7 @@ def _task(job: tuple[str, int, argparse.Namespace]) -> tuple[str, int, float]:
     result = run_tree_agent(seed, args) if agent == TREES else run_adsmt_agent(agent, seed, args)
     path = args.work / f"{agent}-{seed}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
+    tmp.write_text(json.dumps({**result, "settings": run_settings(args)}))
     tmp.replace(path)
     return agent, seed, time.perf_counter() - t0
 
@@ -180,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         (agent, seed, args)
         for seed in args.seeds
         for agent in args.agents
-        if not (args.work / f"{agent}-{seed}.json").exists()
+        if cached_run(args, agent, seed) is None
     ]
     t0 = time.perf_counter()
     if jobs and not args.report_only:
@@ -191,9 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     for agent in args.agents:
         for seed in args.seeds:
-            path = args.work / f"{agent}-{seed}.json"
-            if path.exists():
-                runs.append(json.loads(path.read_text()))
+            run = cached_run(args, agent, seed)
+            if run is not None:
+                runs.append(run)
     results = aggregate(runs, args)
     overheads = []
     for threads in (1, 2):  # one core, and both (torch's default here, as `alloop run` runs)
