@@ -56,23 +56,43 @@ class AdsGTEncoder(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()  # type: ignore[operator]
 
+    def edge_terms(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The edges' distance basis (`E x B`) and cutoff envelope (`E`), in the model's dtype.
+
+        They depend on the geometry only, never on weights: a training loop that encodes the
+        same batch every step computes them once and attaches them to the batch as
+        ``edge_basis`` and ``edge_envelope`` (:meth:`attach_edge_terms`)."""
+        dist = batch.edge_dist_ang.to(self.embedding.weight.dtype)
+        envelope = 0.5 * (torch.cos(math.pi * dist / self.cutoff_ang) + 1.0)
+        envelope = envelope * (dist < self.cutoff_ang)
+        return self.distance_basis(dist), envelope
+
     def forward(self, batch: Batch) -> Tensor:
-        """``Batch`` of slab graphs (fields of :func:`build_slab_graph`) → `n x H` features."""
+        """``Batch`` of slab graphs (fields of :func:`build_slab_graph`) → `n x H` features.
+
+        Uses the batch's ``edge_basis``/``edge_envelope`` when it carries them."""
         z = batch.z
         if int(z.max()) > self.max_atomic_number:
             raise FeaturisationError(
                 f"atomic number {int(z.max())} > max_atomic_number={self.max_atomic_number}"
             )
-        dist = batch.edge_dist_ang.to(self.embedding.weight.dtype)
-        envelope = 0.5 * (torch.cos(math.pi * dist / self.cutoff_ang) + 1.0)
-        envelope = envelope * (dist < self.cutoff_ang)
-        basis = self.distance_basis(dist)
+        if "edge_basis" in batch and "edge_envelope" in batch:
+            basis, envelope = batch.edge_basis, batch.edge_envelope
+        else:
+            basis, envelope = self.edge_terms(batch)
         h = self.embedding(z)
         if self.atom_proj is not None:
             h = h + self.atom_proj(batch.x_mlip.to(h.dtype))
         for layer in self.layers:
             h = layer(h, batch.edge_index, basis, envelope)
         return h
+
+    def attach_edge_terms(self, batch: Batch) -> Batch:
+        """Compute :meth:`edge_terms` once and store them on ``batch`` (returned), so that
+        every later forward pass over this batch reuses them."""
+        with torch.no_grad():
+            batch.edge_basis, batch.edge_envelope = self.edge_terms(batch)
+        return batch
 
     def __repr__(self) -> str:
         return (

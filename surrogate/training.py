@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Data
+from torch_geometric.data import Batch, Data
 
 from alloop.surrogate.defaults import SURROGATE_DEFAULTS
 from alloop.surrogate.errors import TrainingError
@@ -120,10 +120,14 @@ def _val_l1(
     val: PairIndex,
     y: Tensor,
     device: torch.device,
+    full_batch: Batch | None = None,
 ) -> float:
     model.eval()
     with torch.no_grad():
-        enc = encode_slabs_chunked(model, graphs, device)
+        if full_batch is not None:  # every slab in one batch, edge terms attached
+            enc = model.encode_slabs(full_batch)
+        else:
+            enc = encode_slabs_chunked(model, graphs, device)
         pred = predict_member(
             model, enc, desc, val.slab_idx, val.ads_idx,
             fidelity=val.fidelity, low_fidelity=val.low_fidelity,
@@ -161,8 +165,13 @@ def train_member(
     dtype = next(model.parameters()).dtype
     y_train = train.y.to(dtype)
     gen = torch.Generator().manual_seed(seed)
+    # fused: one kernel for all parameters instead of a Python loop over ~100 tensors per step
+    # (4 % of a 2,000-label round on CPU)
     opt = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        model.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        fused=device.type in ("cpu", "cuda"),
     )
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr
@@ -170,10 +179,12 @@ def train_member(
     batch_size = min(config.batch_size, max(1, math.ceil(len(train) / config.min_steps_per_epoch)))
     encode_all = len(graphs) <= config.encode_all_slabs_below
     supervised = config.site_loss != "none" and config.site_loss_weight > 0
-    full_batch = collate_slabs(graphs, device) if encode_all else None
+    full_batch = None
+    if encode_all:  # the geometry's edge terms are computed once, not every step
+        full_batch = model.graph_encoder.attach_edge_terms(collate_slabs(graphs, device))
     # epoch 0 competes too: a member that starts from a prior mean may do best untouched
     best = (
-        _val_l1(model, graphs, descriptors, val, val.y, device),
+        _val_l1(model, graphs, descriptors, val, val.y, device, full_batch),
         0,
         copy.deepcopy(model.state_dict()),
     )
@@ -211,7 +222,7 @@ def train_member(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 opt.step()
-            val_l1 = _val_l1(model, graphs, descriptors, val, val.y, device)
+            val_l1 = _val_l1(model, graphs, descriptors, val, val.y, device, full_batch)
             sched.step(val_l1)
             logger.debug(
                 "seed=%d epoch %d: val L1 %.4f (std units), lr %.2g",

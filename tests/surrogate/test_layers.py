@@ -38,3 +38,31 @@ def test_adsgt_layer_gradients_are_exact() -> None:
     basis = torch.rand(e, nb, dtype=torch.float64)
     envelope = torch.rand(e, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: layer(x, edge_index, basis, envelope), (h,))
+
+
+def test_attached_edge_terms_give_the_same_encoding_and_gradients() -> None:
+    # training computes the distance basis and envelope once per fit and attaches them to the
+    # batch it encodes every step: the encoding and its gradients must be those computed afresh
+    from ase.build import fcc111
+
+    from alloop.surrogate.graph_encoder import AdsGTEncoder
+    from alloop.surrogate.inference import collate_slabs
+    from alloop.surrogate.slab_graph import build_slab_graph
+
+    torch.manual_seed(0)
+    slabs = [fcc111(m, size=(2, 2, 3), vacuum=8.0) for m in ("Pt", "Cu")]
+    graphs = [build_slab_graph(s, cutoff_ang=5.0, max_neighbors=12) for s in slabs]
+    encoder = AdsGTEncoder(16, 2, 2, 10, cutoff_ang=5.0)
+    fresh = collate_slabs(graphs, torch.device("cpu"))
+    attached = encoder.attach_edge_terms(collate_slabs(graphs, torch.device("cpu")))
+    assert "edge_basis" in attached and "edge_basis" not in fresh
+    assert not attached.edge_basis.requires_grad
+    out_fresh, out_attached = encoder(fresh), encoder(attached)
+    torch.testing.assert_close(out_attached, out_fresh, rtol=0, atol=0)
+    grads = []
+    for out in (out_fresh, out_attached):
+        encoder.zero_grad()
+        (out**2).sum().backward(retain_graph=True)
+        grads.append([p.grad.clone() for p in encoder.parameters() if p.grad is not None])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
