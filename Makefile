@@ -94,7 +94,7 @@ bench-throughput-shipped: $(STAMP)     ## the same with the oracle's shipped sea
 bench-scheduler: $(STAMP)     ## 10,000 tiny jobs through the engine, the store and a Dask LocalCluster of 8 workers, one killed; ~16 min on 2 free cores
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/scheduler_scale.py
 
-bench-dask-profile: $(STAMP)     ## one MLIP label in-process vs in a Dask worker (threads, page faults, phases), a few min
+bench-dask-profile: $(STAMP)     ## one MLIP label in-process vs in a Dask worker (threads, allocator, profiler, page faults, phases) in six places, ~15 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/dask_label_profile.py
 
 # no OMP_NUM_THREADS here either: the thread count is what it measures; starts 2 CPU burners itself

@@ -44,10 +44,13 @@ JOBQUEUE_KINDS: tuple[str, ...] = ("slurm", "pbs")
 #: ``MALLOC_TRIM_THRESHOLD_=65536``: glibc then stops adapting its mmap threshold, so every
 #: tensor buffer over 128 KiB is mapped and unmapped afresh (page faults on every
 #: allocation), which slowed MLIP labels in Dask workers (issue 19;
-#: ``benchmarks/loop/dask_label_profile.py``). Their OMP/MKL/OpenBLAS=1 defaults stay.
+#: ``benchmarks/loop/dask_label_profile.py``). Their OMP/MKL/OpenBLAS=1 defaults stay. The
+#: workers' statistical profiler is off: every 10 ms it takes the GIL from the label's thread to
+#: walk its stack, and a label is mostly Python between small tensor operations.
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
 }
 #: how often a stream asks the scheduler how many worker threads there are, s (a worker that
 #: joins is used this much later at most; one that leaves fails its jobs at once)

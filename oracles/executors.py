@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
+from alloop.oracles.allocator import keep_freed_memory
 from alloop.oracles.defaults import ORACLE_DEFAULTS
 from alloop.oracles.errors import OracleConfigError, OracleTimeoutError, WorkerDiedError
 from alloop.oracles.guard import guarded_label
@@ -111,7 +112,12 @@ def oracle_fidelity(oracle: Oracle) -> Any:
 
 
 def label_guarded(oracle: Oracle, pair: OraclePair) -> OracleResult:
-    """``oracle.label(pair)`` through the guard, so even a non-conforming oracle cannot raise."""
+    """``oracle.label(pair)`` through the guard, so even a non-conforming oracle cannot raise.
+
+    Every executor labels through here, in whatever process runs the label: that process's
+    allocator keeps freed buffers for the next force call first (`alloop.oracles.allocator`).
+    """
+    keep_freed_memory()
     return guarded_label(oracle.label, pair, oracle_fidelity(oracle), {})
 
 

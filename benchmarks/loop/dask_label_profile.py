@@ -2,17 +2,21 @@
 by phase in this process and inside a 1-worker Dask LocalCluster built by the campaign's own
 executor (`DaskExecutor`, the oracle scattered to the worker as a campaign does).
 
-Per place (``inprocess``; ``dask``, a worker as the executor starts it now;
-``dask_nanny_default``, a worker started with the nanny's default environment,
-``MALLOC_TRIM_THRESHOLD_=65536`` included, as before the fix; ``inprocess`` again, to see drift
-of the machine's load): the thread settings the label runs under (torch intra-op and inter-op
-threads, the BLAS and OpenMP pools threadpoolctl sees, OMP_* variables, the thread's name), the
-seconds to build the model, the median seconds of one energy+forces call on a fixed
-slab+adsorbate structure (under the oracle's own thread limit, as inside a label) with the minor
-page faults it caused (a count that does not depend on the machine's load), and each label's
-wall seconds with its force calls and slab-cache hit.
+Per place: the thread settings the label runs under (torch intra-op and inter-op threads, the
+BLAS and OpenMP pools threadpoolctl sees, OMP_* variables, the thread's name), whether the
+allocator's thresholds are fixed (`alloop.oracles.allocator`, as every label does first) and, in
+a worker, whether Dask's statistical profiler runs; the seconds to build the model, the median
+seconds of one energy+forces call on a fixed slab+adsorbate structure (under the oracle's own
+thread limit, as inside a label) with the minor page faults it caused (a count that does not
+depend on the machine's load), and each label's wall seconds with its force calls.
 
-Run (a few minutes; needs idle cores for the timings to mean anything):
+Places, in this order: ``inprocess_glibc`` (this process, ``ALLOOP_MALLOC=glibc``: glibc's own
+thresholds); ``dask`` (a worker as the executor starts it now: profiler off, thresholds fixed);
+``dask_profiler`` (the profiler on, as before it was turned off); ``dask_glibc`` (glibc's
+thresholds); ``dask_before`` (both, as before this change); ``inprocess`` (this process with the
+thresholds fixed, last: once fixed they stay fixed in a process).
+
+Run (about 15 minutes; needs idle cores for the timings to mean anything):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loop/dask_label_profile.py
 Writes benchmarks/results/dask_label_profile.json and .md.
 """
@@ -38,7 +42,8 @@ from alloop.loop.config import parse_config
 from alloop.loop.face.commands import create_campaign
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-ENV_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+ENV_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_",
+            "ALLOOP_MALLOC")  # fmt: skip
 
 
 def config(calculator: str) -> dict[str, Any]:
@@ -53,13 +58,17 @@ def config(calculator: str) -> dict[str, Any]:
 
 def profile_oracle(oracle: Any, pairs: list[Any], n_calls: int) -> dict[str, Any]:
     """Phase timings of ``oracle`` in the calling process and thread (see module docstring)."""
+    import dask
     import numpy as np
     import torch
     from threadpoolctl import threadpool_info
 
+    from alloop.oracles.allocator import keep_freed_memory
     from alloop.oracles.calculators import thread_limit
 
     out: dict[str, Any] = {
+        "allocator_fixed": keep_freed_memory(),  # what every label does first
+        "worker_profiler": dask.config.get("distributed.worker.profile.enabled", None),
         "pid": os.getpid(),
         "thread": threading.current_thread().name,
         "env": {k: os.environ.get(k) for k in ENV_KEYS},  # as the process started
@@ -114,6 +123,19 @@ def profile_oracle(oracle: Any, pairs: list[Any], n_calls: int) -> dict[str, Any
 
 
 @contextlib.contextmanager
+def _environ(**values: str | None) -> Iterator[None]:
+    """These environment variables set (None: unset) inside the block, restored after it."""
+    before = {k: os.environ.get(k) for k in values}
+    try:
+        for key, value in values.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        yield
+    finally:
+        for key, value in before.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+@contextlib.contextmanager
 def _patched_config(override: dict[str, Any]) -> Iterator[None]:
     """`LOCAL_CLUSTER_CONFIG` with ``override`` on top, for one executor."""
     from alloop.oracles import dask_executor
@@ -148,21 +170,29 @@ def main() -> None:
     # warm the slab and gas references once, so every place below times the same work
     oracle.label(pairs[0])
     places: dict[str, Any] = {}
-    places["inprocess"] = profile_oracle(oracle, pairs, args.force_calls)
-    print(json.dumps(places["inprocess"], indent=1), flush=True)
-    # the Dask worker as ours starts it, then as the nanny's defaults do (before the fix). In
-    # this order: a nanny writes its pre-spawn environment into this process's os.environ
-    # (distributed's WorkerProcess.start) and every later worker inherits it, so a worker
-    # started after the default one would run with MALLOC_TRIM_THRESHOLD_ whatever its config
-    nanny_default = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 65536}
-    for name, override in (("dask", {}), ("dask_nanny_default", nanny_default)):
-        with _patched_config(override), DaskExecutor(workers=1) as executor:
+    with _environ(ALLOOP_MALLOC="glibc"):
+        places["inprocess_glibc"] = profile_oracle(oracle, pairs, args.force_calls)
+    print(json.dumps(places["inprocess_glibc"], indent=1), flush=True)
+    profiler_on = {"distributed.worker.profile.enabled": True}
+    variants = (
+        ("dask", {}, None),
+        ("dask_profiler", profiler_on, None),
+        ("dask_glibc", {}, "glibc"),
+        ("dask_before", profiler_on, "glibc"),
+    )
+    for name, override, malloc in variants:
+        # a spawned worker inherits this process's environment
+        with (
+            _environ(ALLOOP_MALLOC=malloc),
+            _patched_config(override),
+            DaskExecutor(workers=1) as executor,
+        ):
             future = executor.client.submit(
                 profile_oracle, executor._scatter(oracle), pairs, args.force_calls, pure=False
             )
             places[name] = future.result()
         print(json.dumps(places[name], indent=1), flush=True)
-    places["inprocess_again"] = profile_oracle(oracle, pairs, args.force_calls)
+    places["inprocess"] = profile_oracle(oracle, pairs, args.force_calls)
     meta = {"calculator": args.calculator, "labels": len(pairs), "cpu_count": os.cpu_count(),
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}  # fmt: skip
@@ -181,10 +211,10 @@ def write(out: Path, data: dict[str, Any]) -> None:
         f"load average before {meta['load_average_before'][0]:.2f}, after "
         f"{meta['load_average_after'][0]:.2f}.",
         "",
-        "| place | MALLOC_TRIM_THRESHOLD_ | thread | torch threads in label (outside) | BLAS "
-        "pools | model build s | force call s (median) | minor page faults per force call | "
-        "label s | s per force call |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| place | allocator thresholds | worker profiler | thread | torch threads in label "
+        "(outside) | BLAS pools | model build s | force call s (median) | minor page faults per "
+        "force call | label s | s per force call |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in data["places"].items():
         pools = ", ".join(f"{b['api']}={b['threads']}" for b in p["blas_pools_inside"])
@@ -193,7 +223,9 @@ def write(out: Path, data: dict[str, Any]) -> None:
             lab["s_per_force_call"] for lab in p["labels"] if lab["s_per_force_call"]
         )
         lines.append(
-            f"| {name} | {p['env']['MALLOC_TRIM_THRESHOLD_']} | {p['thread']} | "
+            f"| {name} | {'fixed' if p['allocator_fixed'] else 'glibc'} | "
+            f"{'on' if p['worker_profiler'] and name.startswith('dask') else 'off'} | "
+            f"{p['thread']} | "
             f"{p['torch_threads_inside']} "
             f"({p['torch_threads_outside']}) | {pools} | {p['model_build_s']:.2f} | "
             f"{p['force_call_s_median']:.3f} | {p['minor_faults_per_force_call_median']:.0f} | "

@@ -45,6 +45,19 @@ def test_cluster_has_two_local_workers(executor: DaskExecutor) -> None:
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
 
 
+def _worker_profiler() -> object:
+    import dask
+
+    return dask.config.get("distributed.worker.profile.enabled")
+
+
+def test_workers_start_without_the_statistical_profiler(executor: DaskExecutor) -> None:
+    # Dask's profiler takes the GIL from a label every 10 ms: 4-14 % per MLIP force call
+    # (benchmarks/loop/dask_label_profile.py); the workers our LocalCluster starts run without
+    profilers = executor.client.run(_worker_profiler)
+    assert len(profilers) == 2 and set(profilers.values()) == {False}
+
+
 def test_dask_matches_in_process(
     executor: DaskExecutor, oracle: MLIPOracle, pairs: list[OraclePair]
 ) -> None:
