@@ -8,7 +8,7 @@ STAMP := $(VENV)/.alloop-installed
 CAMPAIGN ?= runs/quickstart.alloop
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-pretrain bench-surrogate-diagnostics bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-oracles-rules bench-threads gpu-wheels bench-scheduler bench-dask-profile
+.PHONY: run test test-slow dft-env lint bench-surrogate bench-surrogate-curve bench-surrogate-pretrain bench-surrogate-diagnostics bench-surrogate-defaults bench-oracles-search bench-oracles-accuracy bench-loop bench-loop-shipped bench-mf bench-mf-live bench-lowfi bench-throughput bench-throughput-shipped bench-oracles-sites bench-oracles-sites-steps bench-site-attention bench-oracles-heldout bench-oracles-fresh bench-oracles-rules bench-threads gpu-wheels bench-scheduler bench-dask-profile bench-dask-contention
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,9 @@ bench-scheduler: $(STAMP)     ## 10,000 tiny jobs through the engine, the store 
 
 bench-dask-profile: $(STAMP)     ## one MLIP label in-process vs in a Dask worker (threads, allocator, profiler, page faults, phases) in six places, ~15 min
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/loop/dask_label_profile.py
+
+bench-dask-contention: $(STAMP)     ## a force call in 2 Dask workers (the executor's config, the profiler-only one) vs 2 worker processes, both cores busy, ~6 min
+	$(BIN)/python benchmarks/loop/dask_contention.py
 
 # no OMP_NUM_THREADS here either: the thread count is what it measures; starts 2 CPU burners itself
 bench-threads: $(STAMP)     ## one training round on idle vs busy cores by thread choice (default, 1, 2), ~14 min on 2 free cores

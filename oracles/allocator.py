@@ -3,7 +3,7 @@
 An MLIP's energy+forces call allocates and frees the same tensor buffers every time. Under
 glibc's defaults the buffers above its mmap threshold are mapped and unmapped on every call,
 and freed memory at the top of the heap beyond its trim threshold goes back to the system, so
-the next call faults it back in page by page: 15,000-24,000 minor page faults per SevenNet-MF-0
+the next call faults it back in page by page: 14,500-24,000 minor page faults per SevenNet-MF-0
 call on a 42-atom slab in this project's measurements (`benchmarks/loop/dask_label_profile.py`).
 :func:`keep_freed_memory` fixes both thresholds once per process (``mallopt``), which also stops
 glibc adapting them: allocations up to :data:`MMAP_THRESHOLD_BYTES` come from the heap, and up

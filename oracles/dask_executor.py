@@ -46,11 +46,19 @@ JOBQUEUE_KINDS: tuple[str, ...] = ("slurm", "pbs")
 #: allocation), which slowed MLIP labels in Dask workers (issue 19;
 #: ``benchmarks/loop/dask_label_profile.py``). Their OMP/MKL/OpenBLAS=1 defaults stay. The
 #: workers' statistical profiler is off: every 10 ms it takes the GIL from the label's thread to
-#: walk its stack, and a label is mostly Python between small tensor operations.
+#: walk its stack, and a label is mostly Python between small tensor operations. The cluster's
+#: other periodic work runs less often (event-loop tick 20 ms -> 1 s, memory monitor 100 ms ->
+#: 1 s, system monitor 500 ms -> 5 s) and nothing is stolen (jobs go to free slots one at a
+#: time): with every core busy labelling, that work is taken from the labels (6 % per force
+#: call with 2 workers on 2 cores; docs/benchmarks.md).
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.scheduler.work-stealing": False,
 }
 #: how often a stream asks the scheduler how many worker threads there are, s (a worker that
 #: joins is used this much later at most; one that leaves fails its jobs at once)

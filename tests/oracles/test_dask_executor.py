@@ -9,7 +9,12 @@ import pytest
 from ase.build import fcc111
 
 from alloop.oracles.adsorbates import adsorbate_from_database
-from alloop.oracles.dask_executor import DaskExecutor, jobqueue_cluster, jobqueue_keys
+from alloop.oracles.dask_executor import (
+    LOCAL_CLUSTER_CONFIG,
+    DaskExecutor,
+    jobqueue_cluster,
+    jobqueue_keys,
+)
 from alloop.oracles.errors import OracleConfigError
 from alloop.oracles.executors import InProcessExecutor
 from alloop.oracles.mlip_oracle import MLIPOracle
@@ -45,17 +50,21 @@ def test_cluster_has_two_local_workers(executor: DaskExecutor) -> None:
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in info["workers"])
 
 
-def _worker_profiler() -> object:
+def _worker_config() -> dict[str, object]:
     import dask
 
-    return dask.config.get("distributed.worker.profile.enabled")
+    return {key: dask.config.get(key) for key in LOCAL_CLUSTER_CONFIG}
 
 
-def test_workers_start_without_the_statistical_profiler(executor: DaskExecutor) -> None:
-    # Dask's profiler takes the GIL from a label every 10 ms: 4-14 % per MLIP force call
-    # (benchmarks/loop/dask_label_profile.py); the workers our LocalCluster starts run without
-    profilers = executor.client.run(_worker_profiler)
-    assert len(profilers) == 2 and set(profilers.values()) == {False}
+def test_workers_run_with_the_executors_cluster_config(executor: DaskExecutor) -> None:
+    # Dask's profiler takes the GIL from a label every 10 ms, and the other periodic work takes
+    # the cores from labels (benchmarks/loop/dask_label_profile.py, docs/benchmarks.md): the
+    # workers our LocalCluster starts must run with its config, not Dask's defaults
+    configs = executor.client.run(_worker_config)
+    assert len(configs) == 2
+    for config in configs.values():
+        assert config == LOCAL_CLUSTER_CONFIG
+        assert config["distributed.worker.profile.enabled"] is False
 
 
 def test_dask_matches_in_process(
