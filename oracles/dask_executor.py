@@ -51,14 +51,17 @@ JOBQUEUE_KINDS: tuple[str, ...] = ("slurm", "pbs")
 #: 1 s, system monitor 500 ms -> 5 s) and nothing is stolen (jobs go to free slots one at a
 #: time): with every core busy labelling, that work is taken from the labels (6 % per force
 #: call with 2 workers on 2 cores; docs/benchmarks.md).
-LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
-    "distributed.scheduler.allowed-failures": 0,
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    "distributed.worker.profile.enabled": False,
+SLOWED_PERIODIC_WORK: dict[str, Any] = {
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.scheduler.work-stealing": False,
+}
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    **SLOWED_PERIODIC_WORK,
 }
 #: how often a stream asks the scheduler how many worker threads there are, s (a worker that
 #: joins is used this much later at most; one that leaves fails its jobs at once)

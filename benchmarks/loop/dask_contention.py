@@ -91,12 +91,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "dask_contention")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    from alloop.oracles.dask_executor import LOCAL_CLUSTER_CONFIG
+    from alloop.oracles.dask_executor import LOCAL_CLUSTER_CONFIG, SLOWED_PERIODIC_WORK
 
+    # the executor's config without the slowed periodic work (Dask's defaults for it)
     profiler_only = {
-        "distributed.scheduler.allowed-failures": 0,
-        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-        "distributed.worker.profile.enabled": False,
+        k: v for k, v in LOCAL_CLUSTER_CONFIG.items() if k not in SLOWED_PERIODIC_WORK
     }
     load_before = os.getloadavg()
     places: dict[str, list[list[float]]] = {

@@ -11,10 +11,11 @@ thread limit, as inside a label) with the minor page faults it caused (a count t
 depend on the machine's load), and each label's wall seconds with its force calls.
 
 Places, in this order: ``inprocess_glibc`` (this process, ``ALLOOP_MALLOC=glibc``: glibc's own
-thresholds); ``dask`` (a worker as the executor starts it now: profiler off, thresholds fixed);
-``dask_profiler`` (the profiler on, as before it was turned off); ``dask_glibc`` (glibc's
-thresholds); ``dask_before`` (both, as before this change); ``inprocess`` (this process with the
-thresholds fixed, last: once fixed they stay fixed in a process).
+thresholds); ``dask`` (a worker as the executor starts it, `LOCAL_CLUSTER_CONFIG`: profiler
+off, slowed periodic work; thresholds fixed); ``dask_profiler`` (the profiler on, as before it
+was turned off); ``dask_glibc`` (glibc's thresholds); ``dask_before`` (both, as before this
+change); ``inprocess`` (this process with the thresholds fixed, last: once fixed they stay fixed
+in a process). The committed results predate the slowed periodic work (docs/benchmarks.md).
 
 Run (about 15 minutes; needs idle cores for the timings to mean anything):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/loop/dask_label_profile.py
